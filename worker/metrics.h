@@ -1,0 +1,58 @@
+/*
+ * Process-wide counters, histograms and status flags, rendered as
+ * Prometheus text exposition by the HTTP endpoint. All functions are
+ * thread-safe and cheap enough for the hot path.
+ */
+#ifndef HOOKD_METRICS_H
+#define HOOKD_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Reset everything (tests) and record build info. */
+void hookd_metrics_reset(void);
+
+/* type: "acme.enrollment.requested" ... or "invalid" */
+void hookd_metrics_event_consumed(const char *type);
+/* phase "pre|success|post", outcome "ok|fail|retry" (retry = an attempt that asked for one) */
+void hookd_metrics_invocation(const char *phase, const char *handler, const char *outcome,
+                              double seconds);
+void hookd_metrics_dead_letter(const char *error_class);
+/* verdict "completed|failed" */
+void hookd_metrics_result_published(const char *verdict);
+/* Delivery of a result/dead letter failed and will be retried. */
+void hookd_metrics_publish_error(void);
+/* The librdkafka statistics JSON (stats_cb) of the consumer: commit positions and lag. */
+void hookd_metrics_kafka_stats(const char *json, size_t len);
+
+/* Prometheus text exposition, malloc'd; *len set. */
+char *hookd_metrics_render(size_t *len);
+
+/* Readiness and liveness inputs. */
+typedef enum hookd_status_flag {
+    HOOKD_STATUS_HOOKS_LOADED = 0,
+    HOOKD_STATUS_GROUP_JOINED,
+    HOOKD_STATUS_BROKER_UP,
+    HOOKD_STATUS_PUBLISH_BLOCKED, /* partitions paused: results cannot be published */
+    HOOKD_STATUS_COUNT
+} hookd_status_flag_t;
+
+void hookd_status_set(hookd_status_flag_t flag, bool value);
+bool hookd_status_get(hookd_status_flag_t flag);
+/* The main loop calls this on every turn. */
+void hookd_status_heartbeat(void);
+/* Ready: hooks loaded, joined, broker up, nothing blocked. `why` says what is missing. */
+bool hookd_status_ready(char *why, size_t why_size);
+/* Live: the main loop turned within `max_age_ms`. */
+bool hookd_status_live(uint64_t max_age_ms);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HOOKD_METRICS_H */
