@@ -7,7 +7,9 @@
 #define HOOKD_RUNTIME_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "registry.h"
@@ -37,6 +39,44 @@ int hookd_runtime_run(hookd_runtime_t *rt, volatile sig_atomic_t *stop);
 
 /* The bootstrap address of the embedded cluster, or NULL when using a real one. */
 const char *hookd_runtime_embedded_bootstraps(const hookd_runtime_t *rt);
+
+/* ---- observation, for the demo, the tests and the benchmark ------------ */
+
+typedef struct hookd_runtime_stats {
+    uint64_t consumed;           /* input messages handed to the handler threads */
+    uint64_t decided;            /* messages whose outcome the engine decided */
+    uint64_t aborted;            /* decisions cut short by shutdown (nothing published) */
+    uint64_t dropped;            /* queued messages dropped unprocessed (revoke, shutdown) */
+    uint64_t results_acked;      /* result records acknowledged by the broker */
+    uint64_t dead_letters_acked; /* dead-letter records acknowledged by the broker */
+    uint64_t publish_failures;   /* failed deliveries (each retried) */
+    uint64_t producers_recreated;/* producers replaced after a fatal error */
+    uint64_t commits;            /* successful offset commits */
+    uint64_t rebalances;         /* assignment changes seen */
+    int assigned_partitions;     /* input partitions owned now */
+    int paused_partitions;       /* of which paused (backpressure or blocked publish) */
+} hookd_runtime_stats_t;
+
+/* A consistent snapshot of the counters. Thread-safe. */
+void hookd_runtime_get_stats(hookd_runtime_t *rt, hookd_runtime_stats_t *out);
+
+/*
+ * Wait until `pred(stats, opaque)` is true, re-evaluated whenever a counter
+ * changes, at most `timeout_ms`. Returns the last value of `pred`.
+ * Thread-safe (call it from another thread than hookd_runtime_run's).
+ */
+bool hookd_runtime_wait(hookd_runtime_t *rt,
+                        bool (*pred)(const hookd_runtime_stats_t *stats, void *opaque),
+                        void *opaque, int timeout_ms);
+
+/*
+ * The last offset this worker committed successfully for an input
+ * partition (the next offset to consume), -1 if none. Thread-safe.
+ */
+int64_t hookd_runtime_committed(hookd_runtime_t *rt, int32_t partition);
+
+/* The embedded mock cluster (rd_kafka_mock_cluster_t *), NULL when using a real one. */
+struct rd_kafka_mock_cluster_s *hookd_runtime_embedded_cluster(const hookd_runtime_t *rt);
 
 void hookd_runtime_destroy(hookd_runtime_t *rt);
 

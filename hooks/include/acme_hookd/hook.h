@@ -147,8 +147,9 @@ typedef struct hookd_handler {
  * live in one binary without clashing. Out-of-tree handlers never define
  * HOOKD_BUILTIN_SYMBOL.
  *
- * The macro declares the object `extern` before defining it so that it has
- * external linkage in C++ too (where a namespace-scope const would not).
+ * The macro declares the object `extern` (and visible) before defining it,
+ * so that it has external linkage in C++ too, where a namespace-scope const
+ * would not; the definition inherits the declaration's visibility.
  */
 #if defined(__GNUC__)
 #define HOOKD_VISIBLE __attribute__((visibility("default")))
@@ -158,7 +159,7 @@ typedef struct hookd_handler {
 
 #define HOOKD_HANDLER_EXPORT_AS(sym)                                                              \
     extern HOOKD_VISIBLE const hookd_handler_t sym;                                               \
-    HOOKD_VISIBLE const hookd_handler_t sym
+    const hookd_handler_t sym
 
 #ifdef HOOKD_BUILTIN_SYMBOL
 #define HOOKD_HANDLER_EXPORT HOOKD_HANDLER_EXPORT_AS(HOOKD_BUILTIN_SYMBOL)

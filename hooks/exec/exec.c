@@ -1,0 +1,657 @@
+/*
+ * exec: runs an external command per phase, the way certbot runs its
+ * --pre-hook / --deploy-hook / --post-hook commands. The command line is
+ * given to /bin/sh -c, with the event's fields in environment variables:
+ *
+ *   HOOKD_PHASE             pre | success | post
+ *   HOOKD_EVENT_ID          the idempotency key of the event
+ *   HOOKD_CERTIFICATE_NAME  HOOKD_ORDER_NAME  HOOKD_CSR (base64 DER)
+ *   HOOKD_CERTIFICATE       PEM chain           (success)
+ *   HOOKD_CERTIFICATE_RAW   base64 DER          (success)
+ *   HOOKD_POLL_IDENTIFIER   if the event has one (success)
+ *   HOOKD_ERROR             the enrollment's error, if any (post)
+ *
+ * A variable whose field is absent (null) is not set at all.
+ *
+ * The command's exit status is the outcome: 0 ok, 75 (EX_TEMPFAIL) retry,
+ * anything else (or death by a signal) a failure whose message is the
+ * command's stderr (first exec_max_stderr_bytes bytes). Its stdout is
+ * logged. stdin is /dev/null.
+ *
+ * The command runs in a process group of its own. When it overruns
+ * exec_timeout_ms the whole group is killed (SIGKILL) and the hook fails;
+ * when it exits, whatever it left running in its group is killed too, so
+ * nothing outlives the hook (detach with setsid if you really must). It is
+ * always reaped: no zombies. Descriptors of the worker do not leak into it
+ * (everything here is O_CLOEXEC, and descriptors from 3 up are closed in
+ * the child).
+ *
+ * The environment is built from scratch, not inherited: the worker's own
+ * environment may hold secrets (ACME_HOOKD_* configuration overrides). Only
+ * PATH and the variables named in exec_pass_env are passed through, never
+ * an ACME_HOOKD_* one.
+ *
+ * Keys:
+ *   exec_pre_command, exec_success_command, exec_post_command
+ *                          shell command of each phase (unset: nothing to do)
+ *   exec_timeout_ms        deadline of one run, default 30000
+ *   exec_max_stderr_bytes  stderr kept as the error message, default 1000
+ *   exec_pass_env          variables passed through from the worker's
+ *                          environment, default "HOME LANG LC_ALL TZ TMPDIR"
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <acme_hookd/hook.h>
+
+#define EXEC_SHELL "/bin/sh"
+#define EXEC_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define EXEC_EX_TEMPFAIL 75
+#define EXEC_DEFAULT_TIMEOUT_MS 30000L
+#define EXEC_MAX_TIMEOUT_MS 86400000L
+#define EXEC_DEFAULT_STDERR 1000L
+#define EXEC_MAX_STDERR 65536L
+#define EXEC_STDOUT_LOG_MAX 2000
+/* After the kill, how long stray holders of the pipes are waited for. */
+#define EXEC_DRAIN_MS 1000
+
+enum { PH_PRE = 0, PH_SUCCESS = 1, PH_POST = 2, PH_COUNT = 3 };
+
+static const char *const phase_names[PH_COUNT] = {"pre", "success", "post"};
+static const char *const command_keys[PH_COUNT] = {"exec_pre_command", "exec_success_command",
+                                                   "exec_post_command"};
+
+static const char *const exec_config_keys[] = {
+    "exec_pre_command", "exec_success_command",  "exec_post_command",
+    "exec_timeout_ms",  "exec_max_stderr_bytes", "exec_pass_env",
+    NULL};
+
+typedef struct exec_handler {
+    char *command[PH_COUNT]; /* NULL: nothing to run in that phase */
+    long timeout_ms;
+    size_t max_stderr;
+    char **base_env; /* "NAME=value" passed through, NULL-terminated */
+    size_t base_count;
+} exec_handler_t;
+
+/* One captured stream. */
+typedef struct capture {
+    int fd;
+    char *buf;
+    size_t len, cap;
+    int truncated;
+} capture_t;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void free_strv(char **v)
+{
+    size_t i;
+    for (i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+static int parse_long(hookd_ctx_t *ctx, const char *key, long dflt, long min, long max, long *out)
+{
+    const char *v = hookd_config_get(ctx, key);
+    char *end = NULL;
+    long n;
+
+    if (!v) {
+        *out = dflt;
+        return 0;
+    }
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (!v[0] || *end || errno || n < min || n > max) {
+        hookd_set_error(ctx, "exec: %s: '%s' is not a number from %ld to %ld", key, v, min, max);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+static char *env_entry(const char *name, const char *value)
+{
+    char *s = NULL;
+    if (asprintf(&s, "%s=%s", name, value) < 0)
+        return NULL;
+    return s;
+}
+
+/* PATH and the exec_pass_env variables, read once at init. */
+static int base_env_build(hookd_ctx_t *ctx, exec_handler_t *ex)
+{
+    const char *names = hookd_config_get(ctx, "exec_pass_env");
+    const char *path = getenv("PATH");
+    char *list = NULL, *save = NULL, *tok;
+    size_t cap = 8;
+
+    if (!names)
+        names = "HOME LANG LC_ALL TZ TMPDIR";
+    ex->base_env = calloc(cap, sizeof(char *));
+    if (!ex->base_env)
+        goto oom;
+    ex->base_env[ex->base_count] = env_entry("PATH", path && path[0] ? path : EXEC_DEFAULT_PATH);
+    if (!ex->base_env[ex->base_count++])
+        goto oom;
+
+    list = strdup(names);
+    if (!list)
+        goto oom;
+    for (tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+        const char *v;
+        /* HOOKD_* is ours, ACME_HOOKD_* is the worker's configuration
+         * (secrets included): neither is passed on. */
+        if (strcmp(tok, "PATH") == 0 || strncmp(tok, "HOOKD_", 6) == 0 ||
+            strncmp(tok, "ACME_HOOKD_", 11) == 0 || strchr(tok, '=')) {
+            hookd_set_error(ctx, "exec: exec_pass_env: cannot pass '%s'", tok);
+            free(list);
+            return -1;
+        }
+        if (!(v = getenv(tok)))
+            continue;
+        if (ex->base_count + 2 > cap) {
+            char **n = realloc(ex->base_env, cap * 2 * sizeof(char *));
+            if (!n)
+                goto oom;
+            memset(n + cap, 0, cap * sizeof(char *));
+            ex->base_env = n;
+            cap *= 2;
+        }
+        if (!(ex->base_env[ex->base_count] = env_entry(tok, v)))
+            goto oom;
+        ex->base_count++;
+    }
+    free(list);
+    return 0;
+
+oom:
+    free(list);
+    hookd_set_error(ctx, "exec: out of memory");
+    return -1;
+}
+
+static void exec_fini(hookd_ctx_t *ctx, void *state)
+{
+    exec_handler_t *ex = state;
+    int p;
+    (void)ctx;
+    if (!ex)
+        return;
+    for (p = 0; p < PH_COUNT; p++)
+        free(ex->command[p]);
+    free_strv(ex->base_env);
+    free(ex);
+}
+
+static hookd_outcome_t exec_init(hookd_ctx_t *ctx, void **state)
+{
+    exec_handler_t *ex = calloc(1, sizeof(*ex));
+    long max_stderr;
+    int p, any = 0;
+
+    if (!ex) {
+        hookd_set_error(ctx, "exec: out of memory");
+        return HOOKD_FAIL;
+    }
+    for (p = 0; p < PH_COUNT; p++) {
+        const char *c = hookd_config_get(ctx, command_keys[p]);
+        if (c && c[0]) {
+            if (!(ex->command[p] = strdup(c))) {
+                hookd_set_error(ctx, "exec: out of memory");
+                goto error;
+            }
+            any = 1;
+        }
+    }
+    if (!any) {
+        hookd_set_error(ctx, "exec: no command configured (set exec_pre_command, "
+                             "exec_success_command and/or exec_post_command)");
+        goto error;
+    }
+    if (parse_long(ctx, "exec_timeout_ms", EXEC_DEFAULT_TIMEOUT_MS, 1, EXEC_MAX_TIMEOUT_MS,
+                   &ex->timeout_ms) != 0 ||
+        parse_long(ctx, "exec_max_stderr_bytes", EXEC_DEFAULT_STDERR, 0, EXEC_MAX_STDERR,
+                   &max_stderr) != 0)
+        goto error;
+    ex->max_stderr = (size_t)max_stderr;
+    if (base_env_build(ctx, ex) != 0)
+        goto error;
+    *state = ex;
+    return HOOKD_OK;
+
+error:
+    exec_fini(ctx, ex);
+    return HOOKD_FAIL;
+}
+
+/*
+ * The environment of one run: the base, then the event's fields. Only the
+ * array is allocated here; "NAME=value" strings of the fields are too.
+ */
+static char **run_env_build(const exec_handler_t *ex, const char *const *names,
+                            const char *const *values, size_t n)
+{
+    char **env = calloc(ex->base_count + n + 1, sizeof(char *));
+    size_t i, k = 0;
+
+    if (!env)
+        return NULL;
+    for (i = 0; i < ex->base_count; i++)
+        env[k++] = ex->base_env[i];
+    for (i = 0; i < n; i++) {
+        if (!values[i])
+            continue; /* null field: variable unset */
+        if (!(env[k++] = env_entry(names[i], values[i]))) {
+            for (i = ex->base_count; i < k - 1; i++)
+                free(env[i]);
+            free(env);
+            return NULL;
+        }
+    }
+    env[k] = NULL;
+    return env;
+}
+
+static void run_env_free(const exec_handler_t *ex, char **env)
+{
+    size_t i;
+    if (!env)
+        return;
+    for (i = ex->base_count; env[i]; i++)
+        free(env[i]);
+    free(env);
+}
+
+/* Read what is there; 0 on EOF, 1 if more may come. Data beyond cap is dropped. */
+static int capture_read(capture_t *c)
+{
+    char tmp[4096];
+    ssize_t n = read(c->fd, tmp, sizeof(tmp));
+
+    if (n < 0)
+        return (errno == EINTR || errno == EAGAIN) ? 1 : 0;
+    if (n == 0)
+        return 0;
+    if (c->len < c->cap) {
+        size_t take = (size_t)n < c->cap - c->len ? (size_t)n : c->cap - c->len;
+        memcpy(c->buf + c->len, tmp, take);
+        c->len += take;
+        if (take < (size_t)n)
+            c->truncated = 1;
+    } else {
+        c->truncated = 1;
+    }
+    return 1;
+}
+
+/*
+ * Make captured bytes safe to carry as a message: invalid UTF-8 and control
+ * characters (other than newline and tab) become '?', trailing whitespace
+ * goes. NUL-terminates (buf has cap+1 bytes).
+ */
+static void capture_clean(capture_t *c)
+{
+    unsigned char *s = (unsigned char *)c->buf;
+    size_t i = 0, len = c->len, need, k;
+
+    while (i < len) {
+        unsigned char b = s[i], lo = 0x80, hi = 0xbf;
+        if (b < 0x80) {
+            if ((b < 0x20 || b == 0x7f) && b != '\n' && b != '\t')
+                s[i] = '?';
+            i++;
+            continue;
+        }
+        if (b >= 0xc2 && b <= 0xdf)
+            need = 1;
+        else if (b >= 0xe0 && b <= 0xef)
+            need = 2;
+        else if (b >= 0xf0 && b <= 0xf4)
+            need = 3;
+        else
+            need = 0;
+        /* The second byte's range rules out overlong forms, surrogates
+         * and code points above U+10FFFF. */
+        if (b == 0xe0)
+            lo = 0xa0;
+        else if (b == 0xed)
+            hi = 0x9f;
+        else if (b == 0xf0)
+            lo = 0x90;
+        else if (b == 0xf4)
+            hi = 0x8f;
+        for (k = 1; need && k <= need; k++) {
+            unsigned char lo_k = k == 1 ? lo : 0x80, hi_k = k == 1 ? hi : 0xbf;
+            if (i + k >= len || s[i + k] < lo_k || s[i + k] > hi_k)
+                break;
+        }
+        if (!need || k <= need) {
+            s[i++] = '?';
+            continue;
+        }
+        i += need + 1;
+    }
+    while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' ' || s[len - 1] == '\t' ||
+                       s[len - 1] == '\r'))
+        len--;
+    c->len = len;
+    s[len] = '\0';
+}
+
+/* Has the child exited? (Without reaping it: its pid stays ours.) */
+static int child_exited(pid_t pid)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
+        return errno == ECHILD;
+    return si.si_pid == pid;
+}
+
+typedef struct run_result {
+    int spawn_errno; /* != 0: could not start */
+    int timed_out;
+    int status;     /* waitpid status */
+    int wait_errno; /* != 0: the status was lost */
+} run_result_t;
+
+/*
+ * Spawn the shell, capture its output under the deadline, end its process
+ * group, reap it. posix_spawn (vfork-like in glibc) is safe from a threaded
+ * worker: nothing but exec happens in the child, and no big address space
+ * is copied.
+ */
+static void run_command(const exec_handler_t *ex, const char *command, char **env,
+                        capture_t *out, capture_t *err, run_result_t *res)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
+    int pidfd = -1, fa_ok = 0, attr_ok = 0, out_open, err_open, leader_gone = 0;
+    char *argv[] = {"sh", "-c", (char *)command, NULL};
+    sigset_t none, dfl;
+    pid_t pid = -1;
+    uint64_t deadline = now_ms() + (uint64_t)ex->timeout_ms, drain_until = 0;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
+        res->spawn_errno = errno;
+        goto done;
+    }
+    if ((rc = posix_spawn_file_actions_init(&fa)) != 0) {
+        res->spawn_errno = rc;
+        goto done;
+    }
+    fa_ok = 1;
+    /* dup2 onto 1 and 2 clears O_CLOEXEC on the copies only. */
+    if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) != 0 ||
+        (rc = posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1)) != 0 ||
+        (rc = posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2)) != 0
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+        /* Belt and braces for descriptors opened without O_CLOEXEC by
+         * libraries in the worker. */
+        || (rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) != 0
+#endif
+    ) {
+        res->spawn_errno = rc;
+        goto done;
+    }
+    if ((rc = posix_spawnattr_init(&attr)) != 0) {
+        res->spawn_errno = rc;
+        goto done;
+    }
+    attr_ok = 1;
+    /* Worker threads block signals and the worker may ignore SIGPIPE: the
+     * command starts with a clean slate, in its own process group. */
+    sigemptyset(&none);
+    sigemptyset(&dfl);
+    {
+        static const int sigs[] = {SIGPIPE, SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,
+                                   SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM, SIGXFSZ};
+        size_t i;
+        for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+            sigaddset(&dfl, sigs[i]);
+    }
+    if ((rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                                   POSIX_SPAWN_SETSIGDEF)) != 0 ||
+        (rc = posix_spawnattr_setpgroup(&attr, 0)) != 0 ||
+        (rc = posix_spawnattr_setsigmask(&attr, &none)) != 0 ||
+        (rc = posix_spawnattr_setsigdefault(&attr, &dfl)) != 0) {
+        res->spawn_errno = rc;
+        goto done;
+    }
+    rc = posix_spawn(&pid, EXEC_SHELL, &fa, &attr, argv, env);
+    if (rc != 0) {
+        res->spawn_errno = rc;
+        pid = -1;
+        goto done;
+    }
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    out_pipe[1] = err_pipe[1] = -1;
+    out->fd = out_pipe[0];
+    err->fd = err_pipe[0];
+    out_open = err_open = 1;
+
+#ifdef SYS_pidfd_open
+    /* A descriptor that becomes readable when the child exits; without it
+     * (old kernel) the loop below checks in short steps. */
+    pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+#endif
+
+    while (out_open || err_open || !leader_gone) {
+        struct pollfd pfd[3];
+        nfds_t n = 0;
+        int wait_ms, o_idx = -1, e_idx = -1, p_idx = -1;
+        uint64_t now = now_ms(), limit = drain_until ? drain_until : deadline;
+
+        if (now >= limit) {
+            if (drain_until)
+                break; /* something escaped the group and holds a pipe: stop reading */
+            res->timed_out = 1;
+            kill(-pid, SIGKILL);
+            deadline = now;
+            drain_until = now + EXEC_DRAIN_MS;
+            continue;
+        }
+        if (!leader_gone && child_exited(pid)) {
+            /* The leader is a zombie, so its pid (= the group id) cannot be
+             * reused yet: the group kill below reaches only its leftovers. */
+            leader_gone = 1;
+            kill(-pid, SIGKILL);
+            if (!drain_until)
+                drain_until = now + EXEC_DRAIN_MS;
+            continue;
+        }
+        if (out_open) {
+            pfd[n].fd = out->fd;
+            pfd[n].events = POLLIN;
+            o_idx = (int)n++;
+        }
+        if (err_open) {
+            pfd[n].fd = err->fd;
+            pfd[n].events = POLLIN;
+            e_idx = (int)n++;
+        }
+        if (!leader_gone && pidfd >= 0) {
+            pfd[n].fd = pidfd;
+            pfd[n].events = POLLIN;
+            p_idx = (int)n++;
+        }
+        wait_ms = (int)(limit - now);
+        if (!leader_gone && pidfd < 0 && wait_ms > 20)
+            wait_ms = 20;
+        if (n == 0) {
+            /* Pipes closed, leader still running: only the pidfd-less
+             * fallback gets here, and waits in short steps. */
+            poll(NULL, 0, wait_ms);
+            continue;
+        }
+        rc = poll(pfd, n, wait_ms);
+        if (rc < 0 && errno != EINTR)
+            break;
+        if (rc <= 0)
+            continue;
+        if (o_idx >= 0 && pfd[o_idx].revents)
+            out_open = capture_read(out);
+        if (e_idx >= 0 && pfd[e_idx].revents)
+            err_open = capture_read(err);
+        (void)p_idx; /* a readable pidfd is seen by child_exited() next round */
+    }
+
+    if (!leader_gone)
+        kill(-pid, SIGKILL);
+    for (;;) {
+        if (waitpid(pid, &res->status, 0) == pid)
+            break;
+        if (errno != EINTR) {
+            /* ECHILD: SIGCHLD is ignored in this process and the kernel
+             * reaped the child itself, taking its status along. */
+            res->wait_errno = errno;
+            break;
+        }
+    }
+
+done:
+    if (pidfd >= 0)
+        close(pidfd);
+    if (attr_ok)
+        posix_spawnattr_destroy(&attr);
+    if (fa_ok)
+        posix_spawn_file_actions_destroy(&fa);
+    if (out_pipe[0] >= 0)
+        close(out_pipe[0]);
+    if (out_pipe[1] >= 0)
+        close(out_pipe[1]);
+    if (err_pipe[0] >= 0)
+        close(err_pipe[0]);
+    if (err_pipe[1] >= 0)
+        close(err_pipe[1]);
+    out->fd = err->fd = -1;
+}
+
+static hookd_outcome_t exec_phase(hookd_ctx_t *ctx, exec_handler_t *ex, int p,
+                                  const char *const *names, const char *const *values, size_t n)
+{
+    capture_t out = {-1, NULL, 0, EXEC_STDOUT_LOG_MAX, 0};
+    capture_t err = {-1, NULL, 0, ex->max_stderr, 0};
+    run_result_t res;
+    hookd_outcome_t rc = HOOKD_FAIL;
+    char **env = NULL;
+    const char *what = phase_names[p];
+
+    if (!ex->command[p])
+        return HOOKD_OK;
+    out.buf = malloc(out.cap + 1);
+    err.buf = malloc(err.cap + 1);
+    env = run_env_build(ex, names, values, n);
+    if (!out.buf || !err.buf || !env) {
+        hookd_set_error(ctx, "exec: out of memory");
+        goto out;
+    }
+
+    hookd_log(ctx, HOOKD_LOG_DEBUG, "exec: running %s command", what);
+    run_command(ex, ex->command[p], env, &out, &err, &res);
+    capture_clean(&out);
+    capture_clean(&err);
+    if (out.len)
+        hookd_log(ctx, HOOKD_LOG_INFO, "exec: %s command said: %s%s", what, out.buf,
+                  out.truncated ? " [truncated]" : "");
+
+    if (res.spawn_errno) {
+        hookd_set_error(ctx, "exec: cannot run the %s command: %s%s", what,
+                        strerror(res.spawn_errno),
+                        res.spawn_errno == E2BIG ? " (event fields too large for the environment)"
+                                                 : "");
+    } else if (res.wait_errno) {
+        hookd_set_error(ctx, "exec: exit status of the %s command lost: %s", what,
+                        strerror(res.wait_errno));
+    } else if (res.timed_out) {
+        hookd_set_error(ctx, "exec: %s command timed out after %ld ms and was killed%s%s", what,
+                        ex->timeout_ms, err.len ? ": " : "", err.buf);
+    } else if (WIFSIGNALED(res.status)) {
+        const char *sig = sigabbrev_np(WTERMSIG(res.status));
+        hookd_set_error(ctx, "exec: %s command killed by signal %d (SIG%s)%s%s", what,
+                        WTERMSIG(res.status), sig ? sig : "?", err.len ? ": " : "", err.buf);
+    } else if (WIFEXITED(res.status) && WEXITSTATUS(res.status) == 0) {
+        rc = HOOKD_OK;
+    } else if (WIFEXITED(res.status) && WEXITSTATUS(res.status) == EXEC_EX_TEMPFAIL) {
+        hookd_set_error(ctx, "exec: %s command asks for a retry (exit %d)%s%s", what,
+                        EXEC_EX_TEMPFAIL, err.len ? ": " : "", err.buf);
+        rc = HOOKD_RETRY;
+    } else {
+        hookd_set_error(ctx, "exec: %s command exited with status %d%s%s%s", what,
+                        WEXITSTATUS(res.status), err.len ? ": " : "", err.buf,
+                        err.truncated ? " [truncated]" : "");
+    }
+
+out:
+    run_env_free(ex, env);
+    free(out.buf);
+    free(err.buf);
+    return rc;
+}
+
+static hookd_outcome_t exec_pre(hookd_ctx_t *ctx, void *state, const char *certificate_name,
+                                const char *order_name, const char *csr)
+{
+    const char *names[] = {"HOOKD_PHASE", "HOOKD_EVENT_ID", "HOOKD_CERTIFICATE_NAME",
+                           "HOOKD_ORDER_NAME", "HOOKD_CSR"};
+    const char *values[] = {"pre", hookd_event_id(ctx), certificate_name, order_name, csr};
+    return exec_phase(ctx, state, PH_PRE, names, values, 5);
+}
+
+static hookd_outcome_t exec_success(hookd_ctx_t *ctx, void *state, const char *certificate_name,
+                                    const char *order_name, const char *csr,
+                                    const char *certificate, const char *certificate_raw,
+                                    const char *poll_identifier)
+{
+    const char *names[] = {"HOOKD_PHASE",       "HOOKD_EVENT_ID",        "HOOKD_CERTIFICATE_NAME",
+                           "HOOKD_ORDER_NAME",  "HOOKD_CSR",             "HOOKD_CERTIFICATE",
+                           "HOOKD_CERTIFICATE_RAW", "HOOKD_POLL_IDENTIFIER"};
+    const char *values[] = {"success", hookd_event_id(ctx), certificate_name, order_name,
+                            csr,       certificate,         certificate_raw,  poll_identifier};
+    return exec_phase(ctx, state, PH_SUCCESS, names, values, 8);
+}
+
+static hookd_outcome_t exec_post(hookd_ctx_t *ctx, void *state, const char *certificate_name,
+                                 const char *order_name, const char *csr, const char *error)
+{
+    const char *names[] = {"HOOKD_PHASE",      "HOOKD_EVENT_ID", "HOOKD_CERTIFICATE_NAME",
+                           "HOOKD_ORDER_NAME", "HOOKD_CSR",      "HOOKD_ERROR"};
+    const char *values[] = {"post", hookd_event_id(ctx), certificate_name, order_name, csr, error};
+    return exec_phase(ctx, state, PH_POST, names, values, 6);
+}
+
+HOOKD_HANDLER_EXPORT = {
+    HOOKD_HANDLER_HEADER,
+    .name = "exec",
+    .description = "runs an external command per phase with the event in its environment",
+    .config_keys = exec_config_keys,
+    .init = exec_init,
+    .fini = exec_fini,
+    .pre_hook = exec_pre,
+    .success_hook = exec_success,
+    .post_hook = exec_post,
+};

@@ -1,0 +1,740 @@
+/*
+ * The benchmark: acme-hookd side by side with the limit of its stack (a raw
+ * librdkafka consume -> produce -> commit passthrough, no JSON, no hooks)
+ * and with the peer a user would otherwise write (a Python worker with
+ * confluent-kafka), in the same run on the same broker. It prints figures;
+ * it asserts nothing about speed.
+ *
+ *   hookd_bench run --worker PATH --python PY --py-worker SCRIPT --slow-handler SO
+ *                   [--events N] [--partitions P] [--bootstrap B]
+ *                   [--latency-rate R] [--latency-seconds S] [--sleep-events M]
+ *   hookd_bench passthrough --bootstrap B --group G --input T --output T
+ *
+ * Method, per contender, each alone on the machine in turn:
+ *   1. throughput: N events are waiting in its input topic (P partitions)
+ *      before it starts; events/s = N / (time of the N-th distinct result
+ *      read back - time of the first), i.e. steady state, start-up and the
+ *      group join excluded (both are shown separately);
+ *   2. latency: then R events/s for S seconds, each carrying its produce
+ *      time (CLOCK_REALTIME, in its id); latency = time the result is read
+ *      back by this program - produce time; p50 and p99;
+ *   3. peak RSS: VmHWM of the contender process, read before it is stopped.
+ * Then acme-hookd alone with a handler that sleeps 50 ms per event, 8
+ * threads, P partitions: events/s.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "itkit.h"
+
+#define MAX_PARTS 256
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "hookd_bench: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(2);
+}
+
+/* ======================================================================
+ * The raw passthrough: consume, produce the same bytes, commit once the
+ * copy is acknowledged. Output partition = input partition, so delivery
+ * reports of one input partition come in order and the commit watermark is
+ * simply the last acknowledged offset + 1.
+ * ==================================================================== */
+
+typedef struct pt_state {
+    int64_t done[MAX_PARTS];   /* next offset whose copy is acknowledged */
+    int64_t stored[MAX_PARTS]; /* what was last handed to offsets_store */
+} pt_state_t;
+
+static void pt_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    pt_state_t *st = opaque;
+    uintptr_t o = (uintptr_t)m->_private;
+    int32_t p = (int32_t)(o & 0xff);
+    int64_t off = (int64_t)(o >> 8);
+    (void)rk;
+    if (m->err) {
+        /* Not durable: the offset stays unstored; a restart redoes it. */
+        fprintf(stderr, "passthrough: delivery failed: %s\n", rd_kafka_err2str(m->err));
+        return;
+    }
+    if (p < MAX_PARTS && off + 1 > st->done[p])
+        st->done[p] = off + 1;
+}
+
+static void pt_store(rd_kafka_t *c, const char *topic, pt_state_t *st)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (int p = 0; p < MAX_PARTS; p++)
+        if (st->done[p] > st->stored[p]) {
+            rd_kafka_topic_partition_list_add(l, topic, p)->offset = st->done[p];
+            st->stored[p] = st->done[p];
+        }
+    if (l->cnt)
+        rd_kafka_offsets_store(c, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static int passthrough(const char *bootstrap, const char *group, const char *in, const char *out)
+{
+    char errstr[512];
+    rd_kafka_conf_t *cc = rd_kafka_conf_new(), *pc = rd_kafka_conf_new();
+    rd_kafka_t *c, *p;
+    rd_kafka_queue_t *q;
+    rd_kafka_topic_partition_list_t *sub;
+    rd_kafka_message_t *batch[1000];
+    pt_state_t *st = calloc(1, sizeof(*st));
+    int64_t next_store = 0;
+    const char *ckv[] = {"bootstrap.servers", bootstrap, "group.id", group,
+                         "enable.auto.commit", "true", "auto.commit.interval.ms", "1000",
+                         "enable.auto.offset.store", "false", "auto.offset.reset", "earliest",
+                         "partition.assignment.strategy", "cooperative-sticky",
+                         "queued.min.messages", "20000", NULL};
+    const char *pkv[] = {"bootstrap.servers", bootstrap, "enable.idempotence", "true",
+                         "linger.ms", "5", "batch.num.messages", "10000", NULL};
+
+    for (int i = 0; ckv[i]; i += 2)
+        if (rd_kafka_conf_set(cc, ckv[i], ckv[i + 1], errstr, sizeof(errstr)))
+            die("passthrough consumer: %s", errstr);
+    for (int i = 0; pkv[i]; i += 2)
+        if (rd_kafka_conf_set(pc, pkv[i], pkv[i + 1], errstr, sizeof(errstr)))
+            die("passthrough producer: %s", errstr);
+    rd_kafka_conf_set_opaque(pc, st);
+    rd_kafka_conf_set_dr_msg_cb(pc, pt_dr);
+    if (!(p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, sizeof(errstr))))
+        die("passthrough producer: %s", errstr);
+    pc = NULL; /* now owned by p */
+    if (!(c = rd_kafka_new(RD_KAFKA_CONSUMER, cc, errstr, sizeof(errstr))))
+        die("passthrough consumer: %s", errstr);
+    cc = NULL; /* now owned by c */
+    rd_kafka_poll_set_consumer(c);
+    sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, in, RD_KAFKA_PARTITION_UA);
+    if (rd_kafka_subscribe(c, sub))
+        die("passthrough: subscribe failed");
+    rd_kafka_topic_partition_list_destroy(sub);
+    q = rd_kafka_queue_get_consumer(c);
+
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    while (!stop_flag) {
+        ssize_t n = rd_kafka_consume_batch_queue(q, 100, batch, 1000);
+        for (ssize_t i = 0; i < n; i++) {
+            rd_kafka_message_t *m = batch[i];
+            if (!m->err && m->partition < MAX_PARTS) {
+                rd_kafka_resp_err_t err;
+                do {
+                    err = rd_kafka_producev(
+                        p, RD_KAFKA_V_TOPIC(out), RD_KAFKA_V_PARTITION(m->partition),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+                        RD_KAFKA_V_OPAQUE(
+                            (void *)(uintptr_t)(((uintptr_t)m->offset << 8) | (uintptr_t)m->partition)),
+                        RD_KAFKA_V_END);
+                    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        rd_kafka_poll(p, 10);
+                } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+            }
+            rd_kafka_message_destroy(m);
+        }
+        rd_kafka_poll(p, 0);
+        if (itk_now_ms() >= next_store) {
+            pt_store(c, in, st);
+            next_store = itk_now_ms() + 100;
+        }
+    }
+    rd_kafka_flush(p, 30000);
+    pt_store(c, in, st);
+    rd_kafka_commit(c, NULL, 0);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    rd_kafka_destroy(p);
+    free(st);
+    return 0;
+}
+
+/* ======================================================================
+ * The orchestrator.
+ * ==================================================================== */
+
+typedef struct bench_opts {
+    const char *worker, *python, *py_worker, *slow_handler, *bootstrap;
+    long events, partitions, latency_rate, latency_seconds, sleep_events;
+} bench_opts_t;
+
+typedef struct figures {
+    const char *name;
+    bool ran;
+    long got, dups;
+    double startup_s;   /* process start -> first result */
+    double eps;         /* steady state: first -> last result */
+    double p50_ms, p99_ms;
+    long lat_n;
+    double rss_mb;
+    char status[32];
+} figures_t;
+
+typedef struct bench {
+    bench_opts_t o;
+    itk_cluster_t *cl;
+    char bootstraps[512];
+    char prefix[64];
+    char workdir[256];
+    itk_pki_t pki;
+    rd_kafka_t *producer;
+    rd_kafka_t *reader;
+    char self[512];
+} bench_t;
+
+static rd_kafka_t *client(bench_t *b, rd_kafka_type_t type, const char *const *kv)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *rk;
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", b->bootstraps, errstr, sizeof(errstr)) ||
+        rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr)))
+        die("%s", errstr);
+    for (; kv && kv[0]; kv += 2)
+        if (rd_kafka_conf_set(conf, kv[0], kv[1], errstr, sizeof(errstr)))
+            die("%s: %s", kv[0], errstr);
+    if (!(rk = rd_kafka_new(type, conf, errstr, sizeof(errstr))))
+        die("%s", errstr);
+    return rk; /* conf now owned by rk */
+}
+
+static void create_topic(bench_t *b, const char *name, int parts)
+{
+    rd_kafka_NewTopic_t *nt;
+    rd_kafka_queue_t *q;
+    rd_kafka_event_t *ev;
+    char errstr[256];
+    if (b->cl) {
+        if (itk_cluster_topic(b->cl, name, parts))
+            die("cannot create mock topic %s", name);
+        return;
+    }
+    nt = rd_kafka_NewTopic_new(name, parts, 1, errstr, sizeof(errstr));
+    if (!nt)
+        die("NewTopic %s: %s", name, errstr);
+    q = rd_kafka_queue_new(b->producer);
+    rd_kafka_CreateTopics(b->producer, &nt, 1, NULL, q);
+    ev = rd_kafka_queue_poll(q, 30000);
+    if (!ev || rd_kafka_event_error(ev))
+        die("CreateTopics %s: %s", name, ev ? rd_kafka_event_error_string(ev) : "timed out");
+    {
+        size_t cnt;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
+        for (size_t i = 0; i < cnt; i++)
+            if (rd_kafka_topic_result_error(res[i]) &&
+                rd_kafka_topic_result_error(res[i]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+                die("CreateTopics %s: %s", name, rd_kafka_topic_result_error_string(res[i]));
+    }
+    rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+}
+
+/* A requested event whose id carries the contender, the sequence and the produce time. */
+static int make_event(bench_t *b, char *buf, size_t size, const char *who, long seq, int64_t t)
+{
+    return snprintf(buf, size,
+                    "{\"type\":\"acme.enrollment.requested\",\"id\":\"bench-%s-%ld-%" PRId64
+                    "\",\"time\":\"2026-01-01T00:00:00Z\",\"certificate_name\":\"cert-%ld\","
+                    "\"order_name\":\"order-%ld\",\"csr\":\"%s\"}",
+                    who, seq, t, seq, seq, b->pki.csr_b64);
+}
+
+static void produce_one(bench_t *b, const char *topic, const char *who, long seq, int part)
+{
+    char buf[2048], key[32];
+    int n = make_event(b, buf, sizeof(buf), who, seq, wall_us());
+    rd_kafka_resp_err_t err;
+    snprintf(key, sizeof(key), "order-%ld", seq);
+    do {
+        err = rd_kafka_producev(b->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(buf, (size_t)n),
+                                RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll(b->producer, 10);
+    } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+    if (err)
+        die("produce: %s", rd_kafka_err2str(err));
+}
+
+static void backlog(bench_t *b, const char *topic, const char *who, long n)
+{
+    for (long i = 0; i < n; i++) {
+        produce_one(b, topic, who, i, (int)(i % b->o.partitions));
+        if ((i & 1023) == 0)
+            rd_kafka_poll(b->producer, 0);
+    }
+    if (rd_kafka_flush(b->producer, 120000))
+        die("backlog of %s not acknowledged", topic);
+}
+
+/* Parse "bench-<who>-<seq>-<us>" out of a result (value, then headers). */
+static bool parse_id(const char *who, const void *buf, size_t len, long *seq, int64_t *t)
+{
+    char pat[48];
+    const char *hit, *d, *end = (const char *)buf + len;
+    int pl = snprintf(pat, sizeof(pat), "bench-%s-", who);
+    if (!buf || !(hit = memmem(buf, len, pat, (size_t)pl)))
+        return false;
+    d = hit + pl;
+    *seq = 0;
+    *t = 0;
+    if (d >= end || *d < '0' || *d > '9')
+        return false;
+    for (; d < end && *d >= '0' && *d <= '9'; d++)
+        *seq = *seq * 10 + (*d - '0');
+    if (d >= end || *d != '-')
+        return false;
+    for (d++; d < end && *d >= '0' && *d <= '9'; d++)
+        *t = *t * 10 + (*d - '0');
+    return true;
+}
+
+static bool find_id(const char *who, const rd_kafka_message_t *m, long *seq, int64_t *t)
+{
+    rd_kafka_headers_t *h = NULL;
+    if (parse_id(who, m->payload, m->len, seq, t))
+        return true;
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char *name;
+        const void *v;
+        size_t len;
+        for (size_t i = 0; !rd_kafka_header_get_all(h, i, &name, &v, &len); i++)
+            if (v && parse_id(who, v, len, seq, t))
+                return true;
+    }
+    return false;
+}
+
+static double read_hwm_mb(pid_t pid)
+{
+    char path[64], line[256];
+    FILE *f;
+    double mb = -1;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        long kb;
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+            mb = (double)kb / 1024.0;
+    }
+    fclose(f);
+    return mb;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Run one contender: start it on `in` (a backlog of n events waiting),
+ * read `out` until n distinct results are back, then the paced latency
+ * phase, then stop it. `lat_rate` 0 skips the latency phase.
+ */
+static void measure(bench_t *b, figures_t *f, const char *who, char *const argv[],
+                    const char *in, const char *out, long n, long lat_rate, long lat_secs)
+{
+    itk_proc_t proc;
+    char log[600];
+    rd_kafka_topic_partition_list_t *asg;
+    unsigned char *seen;
+    long lat_total = lat_rate * lat_secs, total = n + lat_total, got = 0, lat_got = 0;
+    int64_t *lat = calloc((size_t)(lat_total ? lat_total : 1), sizeof(*lat));
+    int64_t t_start, t_first = 0, t_last = 0, deadline;
+    const char *rkv[] = {"group.id", "hookd-bench-reader", "enable.auto.commit", "false",
+                         "fetch.wait.max.ms", "5", "enable.partition.eof", "false", NULL};
+
+    f->name = f->name ? f->name : who;
+    seen = calloc((size_t)total, 1);
+    b->reader = client(b, RD_KAFKA_CONSUMER, rkv);
+    rd_kafka_poll_set_consumer(b->reader);
+    asg = rd_kafka_topic_partition_list_new((int)b->o.partitions);
+    for (int p = 0; p < b->o.partitions; p++)
+        rd_kafka_topic_partition_list_add(asg, out, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(b->reader, asg);
+    rd_kafka_topic_partition_list_destroy(asg);
+
+    snprintf(log, sizeof(log), "%s/%s.log", b->workdir, who);
+    t_start = itk_now_ms();
+    if (itk_proc_start(&proc, who, argv, log))
+        die("cannot start %s", argv[0]);
+    fprintf(stderr, "hookd_bench: %s started (pid %d), %ld events waiting\n", f->name,
+            (int)proc.pid, n);
+
+    /* Throughput: generous deadline, the slowest contender sets it. */
+    deadline = t_start + 60000 + n / 50;
+    while (got < n && itk_now_ms() < deadline && !itk_proc_poll(&proc) && !stop_flag) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(b->reader, 100);
+        for (; m; m = rd_kafka_consumer_poll(b->reader, 0)) {
+            long seq;
+            int64_t t;
+            if (!m->err && find_id(who, m, &seq, &t) && seq >= 0 && seq < total) {
+                if (seen[seq])
+                    f->dups++;
+                else {
+                    seen[seq] = 1;
+                    if (++got == 1)
+                        t_first = itk_now_ms();
+                    if (got == n)
+                        t_last = itk_now_ms();
+                }
+            }
+            rd_kafka_message_destroy(m);
+            if (got >= n)
+                break;
+        }
+    }
+    f->got = got;
+    if (got > 0)
+        f->startup_s = (double)(t_first - t_start) / 1000.0;
+    if (got == n && t_last > t_first)
+        f->eps = (double)(n - 1) * 1000.0 / (double)(t_last - t_first);
+
+    /* Latency at a steady load below every contender's capacity. */
+    if (got == n && lat_total > 0) {
+        int64_t t0 = itk_now_ms();
+        long sent = 0;
+        deadline = t0 + lat_secs * 1000 + 30000;
+        while (lat_got < lat_total && itk_now_ms() < deadline && !itk_proc_poll(&proc) &&
+               !stop_flag) {
+            long due = (long)((itk_now_ms() - t0) * lat_rate / 1000);
+            rd_kafka_message_t *m;
+            for (; sent < due && sent < lat_total; sent++)
+                produce_one(b, in, who, n + sent, (int)(sent % b->o.partitions));
+            rd_kafka_poll(b->producer, 0);
+            for (m = rd_kafka_consumer_poll(b->reader, 1); m;
+                 m = rd_kafka_consumer_poll(b->reader, 0)) {
+                long seq;
+                int64_t t;
+                int64_t now = wall_us();
+                if (!m->err && find_id(who, m, &seq, &t) && seq >= n && seq < total) {
+                    if (seen[seq])
+                        f->dups++;
+                    else {
+                        seen[seq] = 1;
+                        lat[lat_got++] = now - t;
+                    }
+                }
+                rd_kafka_message_destroy(m);
+            }
+        }
+        f->lat_n = lat_got;
+        if (lat_got > 0) {
+            qsort(lat, (size_t)lat_got, sizeof(*lat), cmp_i64);
+            f->p50_ms = (double)lat[lat_got / 2] / 1000.0;
+            f->p99_ms = (double)lat[(lat_got * 99) / 100 < lat_got ? (lat_got * 99) / 100
+                                                                    : lat_got - 1] /
+                        1000.0;
+        }
+    }
+
+    f->rss_mb = proc.exited ? -1 : read_hwm_mb(proc.pid);
+    itk_proc_signal(&proc, SIGTERM);
+    if (!itk_proc_wait(&proc, 30000)) {
+        itk_proc_signal(&proc, SIGKILL);
+        itk_proc_wait(&proc, 5000);
+    }
+    itk_proc_status_str(&proc, f->status, sizeof(f->status));
+    f->ran = got == n;
+    if (got < n) {
+        fprintf(stderr, "hookd_bench: %s: only %ld/%ld results (%s)\n", f->name, got, n,
+                f->status);
+        itk_proc_print_tail(&proc, 20);
+    }
+    rd_kafka_consumer_close(b->reader);
+    rd_kafka_destroy(b->reader);
+    b->reader = NULL;
+    free(seen);
+    free(lat);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f))
+        die("cannot write %s", path);
+}
+
+static void hookd_config(bench_t *b, const char *path, const char *who, const char *hooks,
+                         const char *worker_extra)
+{
+    char text[4096];
+    snprintf(text, sizeof(text),
+             "[Hooks]\n%s\n"
+             "[kafka]\nbootstrap_servers = %s\ngroup_id = %s-%s\ninput_topic = %s-%s.in\n"
+             "result_topic = %s-%s.out\ndead_letter_topic = %s-%s.dlq\n"
+             "[worker]\nworker_id = %s-%s\n%s",
+             hooks, b->bootstraps, b->prefix, who, b->prefix, who, b->prefix, who, b->prefix, who,
+             b->prefix, who, worker_extra);
+    write_file(path, text);
+}
+
+static void print_row(const figures_t *f)
+{
+    char eps[32] = "-", p50[32] = "-", p99[32] = "-", rss[32] = "-", st[32] = "-";
+    if (f->eps > 0)
+        snprintf(eps, sizeof(eps), "%.0f", f->eps);
+    if (f->lat_n > 0) {
+        snprintf(p50, sizeof(p50), "%.1f", f->p50_ms);
+        snprintf(p99, sizeof(p99), "%.1f", f->p99_ms);
+    }
+    if (f->rss_mb > 0)
+        snprintf(rss, sizeof(rss), "%.1f", f->rss_mb);
+    if (f->got > 0)
+        snprintf(st, sizeof(st), "%.1f", f->startup_s);
+    printf("| %-34s | %10s | %9s | %8s | %8s | %9s | %5ld | %-9s |\n", f->name, eps, st, p50, p99,
+           rss, f->dups, f->status);
+}
+
+static const char *verdict(bool ok)
+{
+    return ok ? "met" : "MISSED";
+}
+
+static int run(bench_opts_t *o)
+{
+    bench_t b;
+    char errstr[512], in[160], out[160], cfg[600], grp[160], wcfg[600], hooks[700];
+    figures_t fr = {.name = "raw librdkafka passthrough (C)"},
+              fh = {.name = "acme-hookd (skeleton, defaults)"},
+              fp = {.name = "Python confluent-kafka worker"},
+              fs = {.name = "acme-hookd (50 ms handler, 8 thr)"};
+    const char *pkv[] = {"enable.idempotence", "true", "linger.ms", "5", "batch.num.messages",
+                         "10000", "queue.buffering.max.messages", "1000000", NULL};
+    const char *who[] = {"hookd", "raw", "py", "sleep"};
+    const char *tmp = getenv("TMPDIR");
+
+    memset(&b, 0, sizeof(b));
+    b.o = *o;
+    snprintf(b.prefix, sizeof(b.prefix), "bench-%ld", (long)getpid());
+    snprintf(b.workdir, sizeof(b.workdir), "%s/hookd-bench.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(b.workdir))
+        die("mkdtemp: %s", strerror(errno));
+    if (readlink("/proc/self/exe", b.self, sizeof(b.self) - 1) < 0)
+        die("readlink /proc/self/exe: %s", strerror(errno));
+    if (itk_pki_create(&b.pki, "bench.example.org", errstr, sizeof(errstr)))
+        die("%s", errstr);
+    if (o->bootstrap) {
+        snprintf(b.bootstraps, sizeof(b.bootstraps), "%s", o->bootstrap);
+    } else {
+        if (!(b.cl = itk_cluster_create(1, errstr, sizeof(errstr))))
+            die("mock cluster: %s", errstr);
+        snprintf(b.bootstraps, sizeof(b.bootstraps), "%s", b.cl->bootstraps);
+    }
+    b.producer = client(&b, RD_KAFKA_PRODUCER, pkv);
+
+    for (int i = 0; i < 4; i++) {
+        snprintf(in, sizeof(in), "%s-%s.in", b.prefix, who[i]);
+        create_topic(&b, in, (int)o->partitions);
+        snprintf(out, sizeof(out), "%s-%s.out", b.prefix, who[i]);
+        create_topic(&b, out, (int)o->partitions);
+        snprintf(out, sizeof(out), "%s-%s.dlq", b.prefix, who[i]);
+        create_topic(&b, out, 4);
+    }
+    fprintf(stderr, "hookd_bench: broker %s (%s); producing the backlogs\n", b.bootstraps,
+            b.cl ? "librdkafka mock cluster, in this process" : "external");
+    for (int i = 0; i < 3; i++) {
+        snprintf(in, sizeof(in), "%s-%s.in", b.prefix, who[i]);
+        backlog(&b, in, who[i], o->events);
+    }
+    snprintf(in, sizeof(in), "%s-sleep.in", b.prefix);
+    backlog(&b, in, "sleep", o->sleep_events);
+
+    /* 1. the raw passthrough */
+    {
+        char ti[160], to[160];
+        snprintf(ti, sizeof(ti), "%s-raw.in", b.prefix);
+        snprintf(to, sizeof(to), "%s-raw.out", b.prefix);
+        snprintf(grp, sizeof(grp), "%s-raw", b.prefix);
+        char *argv[] = {b.self, "passthrough", "--bootstrap", b.bootstraps, "--group", grp,
+                        "--input", ti, "--output", to, NULL};
+        measure(&b, &fr, "raw", argv, ti, to, o->events, o->latency_rate, o->latency_seconds);
+    }
+    /* 2. acme-hookd, default settings, no-op handler */
+    {
+        char ti[160], to[160];
+        snprintf(ti, sizeof(ti), "%s-hookd.in", b.prefix);
+        snprintf(to, sizeof(to), "%s-hookd.out", b.prefix);
+        snprintf(cfg, sizeof(cfg), "%s/hookd.ini", b.workdir);
+        hookd_config(&b, cfg, "hookd", "hooks_file = skeleton\n", "");
+        char *argv[] = {(char *)o->worker, "-c", cfg, NULL};
+        measure(&b, &fh, "hookd", argv, ti, to, o->events, o->latency_rate, o->latency_seconds);
+    }
+    /* 3. the Python peer */
+    {
+        char ti[160], to[160], td[160], wid[96];
+        snprintf(ti, sizeof(ti), "%s-py.in", b.prefix);
+        snprintf(to, sizeof(to), "%s-py.out", b.prefix);
+        snprintf(td, sizeof(td), "%s-py.dlq", b.prefix);
+        snprintf(grp, sizeof(grp), "%s-py", b.prefix);
+        snprintf(wid, sizeof(wid), "%s-py", b.prefix);
+        char *argv[] = {(char *)o->python, (char *)o->py_worker, "--bootstrap", b.bootstraps,
+                        "--group", grp, "--input", ti, "--result", to, "--dlq", td,
+                        "--worker-id", wid, NULL};
+        measure(&b, &fp, "py", argv, ti, to, o->events, o->latency_rate, o->latency_seconds);
+    }
+    /* 4. acme-hookd with a slow handler */
+    if (o->sleep_events > 0) {
+        char ti[160], to[160];
+        snprintf(ti, sizeof(ti), "%s-sleep.in", b.prefix);
+        snprintf(to, sizeof(to), "%s-sleep.out", b.prefix);
+        snprintf(wcfg, sizeof(wcfg), "%s/sleep.ini", b.workdir);
+        snprintf(hooks, sizeof(hooks), "hooks_file = %s\nslow_sleep_ms = 50\n", o->slow_handler);
+        hookd_config(&b, wcfg, "sleep", hooks, "threads = 8\n");
+        char *argv[] = {(char *)o->worker, "-c", wcfg, NULL};
+        measure(&b, &fs, "sleep", argv, ti, to, o->sleep_events, 0, 0);
+    }
+
+    printf("\nacme-hookd benchmark: %ld events per contender, %ld partitions, broker %s\n",
+           o->events, o->partitions,
+           b.cl ? "librdkafka 2.0.2 mock cluster (1 broker, in the benchmark process)"
+                : b.bootstraps);
+    printf("events/s: steady state, first to last of the backlog's results; start: process start "
+           "to first result (group join included)\n");
+    printf("latency: produce -> result read back, at %ld events/s for %ld s after the backlog\n\n",
+           o->latency_rate, o->latency_seconds);
+    printf("| %-34s | %10s | %9s | %8s | %8s | %9s | %5s | %-9s |\n", "contender", "events/s",
+           "start s", "p50 ms", "p99 ms", "VmHWM MB", "dups", "exit");
+    printf("|%.36s|%.12s|%.11s|%.10s|%.10s|%.11s|%.7s|%.11s|\n",
+           "-------------------------------------", "-------------", "------------",
+           "-----------", "-----------", "------------", "--------", "------------");
+    print_row(&fr);
+    print_row(&fh);
+    print_row(&fp);
+    if (o->sleep_events > 0)
+        print_row(&fs);
+    printf("\n");
+    if (fh.eps > 0 && fr.eps > 0)
+        printf("acme-hookd / raw passthrough = %.2f   (target >= 0.45: %s)\n", fh.eps / fr.eps,
+               verdict(fh.eps / fr.eps >= 0.45));
+    if (fh.eps > 0 && fp.eps > 0)
+        printf("acme-hookd / Python worker   = %.2f   (target >= 2.5:  %s)\n", fh.eps / fp.eps,
+               verdict(fh.eps / fp.eps >= 2.5));
+    if (fh.rss_mb > 0)
+        printf("acme-hookd peak RSS (VmHWM)  = %.1f MB (target < 96 MB: %s)\n", fh.rss_mb,
+               verdict(fh.rss_mb < 96));
+    if (o->sleep_events > 0)
+        printf("50 ms handler, 8 threads, %ld partitions: %.0f events/s over %ld events "
+               "(target >= 120: %s)\n",
+               o->partitions, fs.eps, o->sleep_events, verdict(fs.eps >= 120));
+    fflush(stdout);
+
+    rd_kafka_destroy(b.producer);
+    itk_pki_destroy(&b.pki);
+    itk_cluster_destroy(b.cl);
+    {
+        char cmd[400];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", b.workdir);
+        if (fr.ran && fh.ran && fp.ran && system(cmd) != 0)
+            fprintf(stderr, "hookd_bench: could not remove %s\n", b.workdir);
+    }
+    return fr.ran && fh.ran && fp.ran && (o->sleep_events == 0 || fs.ran) ? 0 : 1;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: hookd_bench run --worker PATH --python PY --py-worker SCRIPT "
+            "--slow-handler SO\n"
+            "                   [--events N] [--partitions P] [--bootstrap B]\n"
+            "                   [--latency-rate R] [--latency-seconds S] [--sleep-events M]\n"
+            "       hookd_bench passthrough --bootstrap B --group G --input T --output T\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts_t o = {.events = 200000, .partitions = 32, .latency_rate = 1000,
+                      .latency_seconds = 10, .sleep_events = 1200};
+    const char *group = NULL, *in = NULL, *out = NULL;
+    if (argc < 2)
+        usage();
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v)
+            usage();
+        if (!strcmp(a, "--worker"))
+            o.worker = v;
+        else if (!strcmp(a, "--python"))
+            o.python = v;
+        else if (!strcmp(a, "--py-worker"))
+            o.py_worker = v;
+        else if (!strcmp(a, "--slow-handler"))
+            o.slow_handler = v;
+        else if (!strcmp(a, "--bootstrap"))
+            o.bootstrap = *v ? v : NULL;
+        else if (!strcmp(a, "--events"))
+            o.events = atol(v);
+        else if (!strcmp(a, "--partitions"))
+            o.partitions = atol(v);
+        else if (!strcmp(a, "--latency-rate"))
+            o.latency_rate = atol(v);
+        else if (!strcmp(a, "--latency-seconds"))
+            o.latency_seconds = atol(v);
+        else if (!strcmp(a, "--sleep-events"))
+            o.sleep_events = atol(v);
+        else if (!strcmp(a, "--group"))
+            group = v;
+        else if (!strcmp(a, "--input"))
+            in = v;
+        else if (!strcmp(a, "--output"))
+            out = v;
+        else
+            usage();
+        i++;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (!strcmp(argv[1], "passthrough")) {
+        if (!o.bootstrap || !group || !in || !out)
+            usage();
+        return passthrough(o.bootstrap, group, in, out);
+    }
+    if (strcmp(argv[1], "run") || !o.worker || !o.python || !o.py_worker || !o.slow_handler ||
+        o.events < 1 || o.partitions < 1 || o.partitions > MAX_PARTS)
+        usage();
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    return run(&o);
+}

@@ -1,0 +1,50 @@
+/*
+ * libFuzzer target: the input event decoder in all three wire forms, and
+ * the X.509 checks on whatever decodes.
+ *
+ * flags bit 0: binary mode (headers present); bit 1: tight size limits, so
+ * the too-large paths run; bit 2: run hookd_x509_check_event on success.
+ * See fuzz_input.h for the layout.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "auth.h"
+#include "event.h"
+#include "fuzz_input.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_msg_t m;
+    hookd_limits_t limits = {HOOKD_DEFAULT_MAX_EVENT_BYTES, HOOKD_DEFAULT_MAX_FIELD_BYTES};
+    hookd_event_t ev;
+    hookd_event_err_t rc;
+    char err[512];
+
+    if (size == 0)
+        return 0;
+    fuzz_split(data, size, data[0] & 1, 0, &m);
+    if (m.flags & 2) {
+        limits.max_event_bytes = 512;
+        limits.max_field_bytes = 64;
+    }
+    memset(&ev, 0, sizeof(ev));
+    err[0] = '\0';
+    rc = hookd_event_decode(m.value, m.value_len, m.header_count ? m.headers : NULL,
+                            m.header_count, &limits, &ev, err, sizeof(err));
+    if (rc == HOOKD_EVENT_OK) {
+        /* what the codec promises for a valid event */
+        if (ev.id == NULL || ev.time == NULL || ev.order_name == NULL)
+            abort();
+        if ((unsigned)ev.type >= HOOKD_EVENT_TYPE_COUNT)
+            abort();
+        if (m.flags & 4)
+            (void)hookd_x509_check_event(&ev, err, sizeof(err));
+    } else if (err[0] == '\0') {
+        abort(); /* every refusal must say why */
+    }
+    hookd_event_clear(&ev);
+    return 0;
+}

@@ -1,0 +1,125 @@
+/*
+ * A deliberately hostile handler for the isolation tests and the benchmark.
+ * What pre_hook does is chosen by the event's certificate_name, so one
+ * loaded file covers every misbehaviour:
+ *
+ *   ok         return HOOKD_OK
+ *   fail       return HOOKD_FAIL with an error message
+ *   segv       dereference NULL (SIGSEGV)
+ *   abort      abort() (SIGABRT)
+ *   exit3      exit(3) from inside the handler
+ *   hang       sleep forever
+ *   spin       busy loop forever (CPU)
+ *   forkbomb   fork without end (refused when running as root: there
+ *              RLIMIT_NPROC does not apply and the bomb would hit the host)
+ *   forkhang   fork a grandchild that sleeps forever, then return OK
+ *   leakfd     open descriptors and never close them, return OK
+ *   allocbomb  allocate and touch memory until malloc fails, return FAIL
+ *   closehang  close every descriptor, then sleep forever
+ *   garbage    write junk on every socket it holds, then return OK
+ *
+ * success_hook and post_hook return OK: the phase seam is what is tested.
+ */
+#include <acme_hookd/hook.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static hookd_outcome_t hostile_pre(hookd_ctx_t *ctx, void *state, const char *certificate_name,
+                                   const char *order_name, const char *csr)
+{
+    const char *what = certificate_name ? certificate_name : "ok";
+    (void)state;
+    (void)order_name;
+    (void)csr;
+
+    if (strcmp(what, "ok") == 0)
+        return HOOKD_OK;
+    if (strcmp(what, "fail") == 0) {
+        hookd_set_error(ctx, "hostile: asked to fail");
+        return HOOKD_FAIL;
+    }
+    if (strcmp(what, "segv") == 0) {
+        volatile int *volatile p = NULL;
+        *p = 1;
+        return HOOKD_OK;
+    }
+    if (strcmp(what, "abort") == 0)
+        abort();
+    if (strcmp(what, "exit3") == 0)
+        exit(3);
+    if (strcmp(what, "hang") == 0) {
+        for (;;)
+            pause();
+    }
+    if (strcmp(what, "spin") == 0) {
+        volatile unsigned long n = 0;
+        for (;;)
+            n++;
+    }
+    if (strcmp(what, "forkbomb") == 0) {
+        if (getuid() == 0 || geteuid() == 0) {
+            hookd_set_error(ctx, "hostile: refusing to fork-bomb as root");
+            return HOOKD_FAIL;
+        }
+        for (;;)
+            (void)fork();
+    }
+    if (strcmp(what, "forkhang") == 0) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            for (;;)
+                pause();
+        }
+        return pid > 0 ? HOOKD_OK : HOOKD_FAIL;
+    }
+    if (strcmp(what, "leakfd") == 0) {
+        int i;
+        for (i = 0; i < 16; i++)
+            (void)open("/dev/null", O_RDONLY);
+        return HOOKD_OK;
+    }
+    if (strcmp(what, "allocbomb") == 0) {
+        for (;;) {
+            char *p = malloc(16u << 20);
+            if (p == NULL)
+                break;
+            memset(p, 0xa5, 16u << 20);
+        }
+        hookd_set_error(ctx, "hostile: malloc failed as it should");
+        return HOOKD_FAIL;
+    }
+    if (strcmp(what, "closehang") == 0) {
+        int fd;
+        for (fd = 0; fd < 1024; fd++)
+            close(fd);
+        for (;;)
+            pause();
+    }
+    if (strcmp(what, "garbage") == 0) {
+        static const char junk[] = "\xff\xff\xff\x7f garbage garbage garbage";
+        int fd;
+        for (fd = 3; fd < 1024; fd++) {
+            struct stat st;
+            if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+                (void)!write(fd, junk, sizeof(junk));
+        }
+        return HOOKD_OK;
+    }
+    hookd_set_error(ctx, "hostile: unknown behaviour '%s'", what);
+    return HOOKD_FAIL;
+}
+
+static const char *const hostile_keys[] = {NULL};
+
+HOOKD_HANDLER_EXPORT = {
+    HOOKD_HANDLER_HEADER,
+    .name = "hostile",
+    .description = "misbehaves on purpose (tests only)",
+    .config_keys = hostile_keys,
+    .pre_hook = hostile_pre,
+};

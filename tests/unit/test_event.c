@@ -1,0 +1,457 @@
+/*
+ * The input-event codec: every corpus file decodes as its folder says, the
+ * error messages name the field, limits hold before parsing, and the three
+ * wire forms yield the same event.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../schema/corpus.h"
+#include "event.h"
+
+#define EXAMPLES HOOKD_SOURCE_DIR "/schemas/examples"
+
+#define CSR "MIIBADCBpwIBADAbMRkwFwYDVQQDDBBob3N0LmV4YW1wbGUub3Jn"
+#define PEM                                                                                        \
+    "-----BEGIN CERTIFICATE-----\nMIIBhzCCASygAwIBAgIU\nSMIADIqf4vcW==\n-----END CERTIFICATE-----\n"
+/* the same, as a JSON string body */
+#define PEM_JSON                                                                                   \
+    "-----BEGIN CERTIFICATE-----\\nMIIBhzCCASygAwIBAgIU\\nSMIADIqf4vcW==\\n"                      \
+    "-----END CERTIFICATE-----\\n"
+#define REQ_FIELDS "\"certificate_name\":\"cert-1\",\"order_name\":\"order-1\",\"csr\":\"" CSR "\""
+#define REQ                                                                                        \
+    "{\"type\":\"acme.enrollment.requested\",\"id\":\"ev-1\",\"time\":\"2026-11-26T19:00:00Z\"," \
+    REQ_FIELDS "}"
+
+static hookd_event_t ev;
+static char err[512];
+
+static void teardown(void)
+{
+    hookd_event_clear(&ev);
+}
+
+TestSuite(event, .fini = teardown);
+
+static hookd_event_err_t decode_str(const char *json)
+{
+    hookd_event_clear(&ev);
+    return hookd_event_decode(json, strlen(json), NULL, 0, NULL, &ev, err, sizeof(err));
+}
+
+static hookd_event_err_t decode_bin(const char *value, const hookd_header_t *h, size_t n)
+{
+    hookd_event_clear(&ev);
+    return hookd_event_decode(value, value ? strlen(value) : 0, h, n, NULL, &ev, err,
+                              sizeof(err));
+}
+
+/* ---- the corpus ------------------------------------------------------------ */
+
+static size_t run_corpus(const char *dir, bool binary, bool want_valid)
+{
+    size_t count = 0;
+    char **files = corpus_list(dir, &count);
+
+    cr_assert_not_null(files, "no corpus files in %s", dir);
+    for (char **f = files; *f; f++) {
+        corpus_msg_t m;
+        char lerr[512];
+        hookd_event_err_t e;
+
+        cr_assert_eq(corpus_msg_load(*f, binary, &m, lerr, sizeof(lerr)), 0, "%s", lerr);
+        hookd_event_clear(&ev);
+        e = hookd_event_decode(m.value, m.len, m.headers, m.header_count, NULL, &ev, err,
+                               sizeof(err));
+        if (want_valid) {
+            cr_expect_eq(e, HOOKD_EVENT_OK, "%s: expected valid, got: %s", *f, err);
+            cr_expect_lt((unsigned)ev.type, HOOKD_EVENT_TYPE_COUNT, "%s", *f);
+            cr_expect_not_null(ev.id, "%s", *f);
+            cr_expect_not_null(ev.csr, "%s", *f);
+        } else {
+            cr_expect_neq(e, HOOKD_EVENT_OK, "%s: expected invalid, decoded fine", *f);
+            cr_expect_neq(err[0], '\0', "%s: no reason given", *f);
+        }
+        corpus_msg_free(&m);
+    }
+    corpus_list_free(files);
+    return count;
+}
+
+Test(event, corpus_plain_and_structured_valid)
+{
+    cr_assert_geq(run_corpus(EXAMPLES "/input/valid", false, true), 20);
+}
+
+Test(event, corpus_plain_and_structured_invalid)
+{
+    cr_assert_geq(run_corpus(EXAMPLES "/input/invalid", false, false), 50);
+}
+
+Test(event, corpus_binary_valid)
+{
+    cr_assert_geq(run_corpus(EXAMPLES "/input-binary/valid", true, true), 5);
+}
+
+Test(event, corpus_binary_invalid)
+{
+    cr_assert_geq(run_corpus(EXAMPLES "/input-binary/invalid", true, false), 15);
+}
+
+/* ---- targeted messages ----------------------------------------------------- */
+
+static const struct {
+    const char *json;
+    hookd_event_err_t code;
+    const char *message; /* exact */
+} cases[] = {
+    {"{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\","
+     "\"certificate_name\":\"c\",\"order_name\":\"o\",\"csr\":\"not base64!\"}",
+     HOOKD_EVENT_ERR_SCHEMA, "field 'csr': not base64 (RFC 4648 alphabet, padded, no whitespace)"},
+    {"{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\","
+     "\"certificate_name\":\"c\",\"csr\":\"" CSR "\"}",
+     HOOKD_EVENT_ERR_SCHEMA, "missing field 'order_name'"},
+    {"{\"type\":\"x\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\"}", HOOKD_EVENT_ERR_SCHEMA,
+     "unknown event type 'x'"},
+    {"{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\"," REQ_FIELDS
+     ",\"colour\":\"red\"}",
+     HOOKD_EVENT_ERR_SCHEMA, "unknown field 'colour' for type acme.enrollment.requested"},
+    {"{\"type\":\"acme.enrollment.issued\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\"," REQ_FIELDS
+     ",\"certificate\":\"hello\",\"certificate_raw\":\"" CSR "\"}",
+     HOOKD_EVENT_ERR_SCHEMA, "field 'certificate': not a PEM certificate chain"},
+    {"{\"type\":\"acme.enrollment.failed\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\"," REQ_FIELDS
+     ",\"error\":null}",
+     HOOKD_EVENT_ERR_SCHEMA, "field 'error': not a string"},
+    {"{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-02-29T19:00:00Z\"," REQ_FIELDS
+     "}",
+     HOOKD_EVENT_ERR_SCHEMA, "field 'time': not an RFC 3339 date-time"},
+    {"{\"type\":\"acme.enrollment.requested\",\"id\":\"\",\"time\":\"2026-11-26T19:00:00Z\"," REQ_FIELDS
+     "}",
+     HOOKD_EVENT_ERR_SCHEMA, "field 'id': empty"},
+    {"{\"specversion\":\"0.3\",\"id\":\"e\"}", HOOKD_EVENT_ERR_SCHEMA,
+     "attribute 'specversion': must be \"1.0\""},
+    {"{\"specversion\":\"1.0\",\"id\":\"e\",\"type\":\"acme.enrollment.requested\","
+     "\"time\":\"2026-11-26T19:00:00Z\",\"data\":{}}",
+     HOOKD_EVENT_ERR_SCHEMA, "missing attribute 'source'"},
+    {"{\"specversion\":\"1.0\",\"id\":\"e\",\"source\":\"/s\",\"type\":\"acme.enrollment.requested\","
+     "\"time\":\"2026-11-26T19:00:00Z\",\"data\":{\"certificate_name\":\"c\",\"order_name\":\"o\","
+     "\"csr\":\"Q\"}}",
+     HOOKD_EVENT_ERR_SCHEMA, "field 'data.csr': not base64 (RFC 4648 alphabet, padded, no whitespace)"},
+    {"{\"specversion\":\"1.0\",\"id\":\"e\",\"source\":\"/s\",\"type\":\"acme.enrollment.requested\","
+     "\"time\":\"2026-11-26T19:00:00Z\",\"Trace\":\"x\",\"data\":{}}",
+     HOOKD_EVENT_ERR_SCHEMA, "attribute 'Trace': not a CloudEvents attribute name (1-20 of a-z, 0-9)"},
+    {"[1,2]", HOOKD_EVENT_ERR_SCHEMA, "event is not a JSON object"},
+    {"{\"a\":01}", HOOKD_EVENT_ERR_PARSE, "event is not JSON: expected ',' or '}' at byte 6"},
+    {"{\"a\":1.}", HOOKD_EVENT_ERR_PARSE, "event is not JSON: malformed number at byte 7"},
+    {"{\"a\":\"\\ud800\"}", HOOKD_EVENT_ERR_PARSE,
+     "event is not JSON: lone UTF-16 surrogate in a \\u escape at byte 6"},
+    {"{\"id\":\"a\",\"id\":\"b\"}", HOOKD_EVENT_ERR_PARSE, "duplicate field 'id'"},
+    {"{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\","
+     "\"certificate_name\":\"a\\u0000b\",\"order_name\":\"o\",\"csr\":\"" CSR "\"}",
+     HOOKD_EVENT_ERR_SCHEMA, "a string holds a NUL character (\\u0000)"},
+};
+
+Test(event, error_messages_name_the_field)
+{
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        hookd_event_err_t e = decode_str(cases[i].json);
+        cr_expect_eq(e, cases[i].code, "case %zu: code %d, want %d (%s)", i, e, cases[i].code,
+                     err);
+        cr_expect_str_eq(err, cases[i].message, "case %zu: got '%s'", i, err);
+    }
+}
+
+Test(event, unknown_type_is_quoted_safely)
+{
+    char json[600];
+    snprintf(json, sizeof(json),
+             "{\"type\":\"evil\\n\\u0007%0200d\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\"}", 7);
+    cr_assert_eq(decode_str(json), HOOKD_EVENT_ERR_SCHEMA);
+    cr_expect_eq(strncmp(err, "unknown event type 'evil??000", 29), 0, "%s", err);
+    cr_expect_not_null(strstr(err, "...'"), "long value not shortened: %s", err);
+    cr_expect_null(strchr(err, '\n'));
+}
+
+/* ---- success: what the event holds --------------------------------------- */
+
+Test(event, plain_fields)
+{
+    cr_assert_eq(decode_str("{\"type\":\"acme.enrollment.issued\",\"id\":\"ev-9\",\"time\":"
+                            "\"2026-11-26T19:00:00Z\"," REQ_FIELDS ",\"certificate\":\"" PEM_JSON
+                            "\",\"certificate_raw\":\"QQ==\",\"poll_identifier\":null}"),
+                 HOOKD_EVENT_OK, "%s", err);
+    cr_expect_eq(ev.type, HOOKD_EVENT_ISSUED);
+    cr_expect_eq(ev.format, HOOKD_FORMAT_PLAIN);
+    cr_expect_str_eq(ev.id, "ev-9");
+    cr_expect_str_eq(ev.time, "2026-11-26T19:00:00Z");
+    cr_expect_null(ev.source);
+    cr_expect_str_eq(ev.certificate_name, "cert-1");
+    cr_expect_str_eq(ev.order_name, "order-1");
+    cr_expect_str_eq(ev.csr, CSR);
+    cr_expect_str_eq(ev.certificate, PEM);
+    cr_expect_str_eq(ev.certificate_raw, "QQ==");
+    cr_expect_null(ev.poll_identifier);
+    cr_expect_null(ev.error);
+}
+
+Test(event, three_forms_same_event)
+{
+    const char *structured =
+        "{\"specversion\":\"1.0\",\"id\":\"ev-1\",\"source\":\"urn:a2c:1\","
+        "\"type\":\"acme.enrollment.failed\",\"time\":\"2026-11-26T19:00:00Z\","
+        "\"datacontenttype\":\"application/json\",\"traceparent\":\"00-ab\",\"data\":{" REQ_FIELDS
+        ",\"error\":\"ca down\"}}";
+    const char *value = "{" REQ_FIELDS ",\"error\":\"ca down\"}";
+    hookd_header_t h[] = {
+        {"ce_specversion", "1.0", 3},
+        {"ce_id", "ev-1", 4},
+        {"ce_source", "urn:a2c:1", 9},
+        {"ce_type", "acme.enrollment.failed", 22},
+        {"ce_time", "2026-11-26T19:00:00Z", 20},
+        {"content-type", "application/json", 16},
+        {"ce_traceparent", "00-ab", 5},
+        {"unrelated", "\xff\xfe", 2}, /* not part of the event: not even checked */
+    };
+
+    cr_assert_eq(decode_str(structured), HOOKD_EVENT_OK, "%s", err);
+    cr_expect_eq(ev.format, HOOKD_FORMAT_CE_STRUCTURED);
+    cr_expect_eq(ev.type, HOOKD_EVENT_FAILED);
+    cr_expect_str_eq(ev.source, "urn:a2c:1");
+    cr_expect_str_eq(ev.error, "ca down");
+    cr_expect_str_eq(ev.order_name, "order-1");
+
+    cr_assert_eq(decode_bin(value, h, sizeof(h) / sizeof(h[0])), HOOKD_EVENT_OK, "%s", err);
+    cr_expect_eq(ev.format, HOOKD_FORMAT_CE_BINARY);
+    cr_expect_eq(ev.type, HOOKD_EVENT_FAILED);
+    cr_expect_str_eq(ev.id, "ev-1");
+    cr_expect_str_eq(ev.time, "2026-11-26T19:00:00Z");
+    cr_expect_str_eq(ev.source, "urn:a2c:1");
+    cr_expect_str_eq(ev.error, "ca down");
+    cr_expect_str_eq(ev.csr, CSR);
+
+    /* the same value without ce_specversion is not binary mode: it lacks type/id/time */
+    cr_expect_eq(decode_bin(value, h + 1, 5), HOOKD_EVENT_ERR_SCHEMA);
+    cr_expect_str_eq(err, "missing field 'type'");
+}
+
+/* ---- binary mode errors ----------------------------------------------------- */
+
+Test(event, binary_header_errors)
+{
+    const char *value = "{" REQ_FIELDS "}";
+    hookd_header_t h[] = {
+        {"ce_specversion", "1.0", 3},
+        {"ce_id", "ev-1", 4},
+        {"ce_source", "/s", 2},
+        {"ce_type", "acme.enrollment.requested", 25},
+        {"ce_time", "2026-11-26T19:00:00Z", 20},
+        {"ce_id", "ev-2", 4},
+    };
+
+    cr_assert_eq(decode_bin(value, h, 5), HOOKD_EVENT_OK, "%s", err);
+
+    cr_expect_eq(decode_bin(value, h, 6), HOOKD_EVENT_ERR_PARSE);
+    cr_expect_str_eq(err, "duplicate header 'ce_id'");
+
+    h[2].value = "/s\xc0\xaf"; /* overlong '/' */
+    h[2].len = 4;
+    cr_expect_eq(decode_bin(value, h, 5), HOOKD_EVENT_ERR_PARSE);
+    cr_expect_str_eq(err, "header 'ce_source' is not valid UTF-8 (byte 2)");
+    cr_expect_str_eq(ev.id, "ev-1", "the id is kept from ce_id");
+
+    h[2].value = "a\0b"; /* a NUL inside a header value */
+    h[2].len = 3;
+    cr_expect_eq(decode_bin(value, h, 5), HOOKD_EVENT_ERR_SCHEMA);
+    cr_expect_str_eq(err, "a string holds a NUL character (\\u0000)");
+
+    h[2].value = NULL; /* a null header */
+    h[2].len = 0;
+    cr_expect_eq(decode_bin(value, h, 5), HOOKD_EVENT_ERR_SCHEMA);
+    cr_expect_str_eq(err, "header 'ce_source': not a string");
+
+    h[2].value = "/s";
+    h[2].len = 2;
+    h[3].value = "acme.enrollment.issued";
+    h[3].len = 22;
+    cr_expect_eq(decode_bin(value, h, 5), HOOKD_EVENT_ERR_SCHEMA);
+    cr_expect_str_eq(err, "missing field 'certificate'");
+    cr_expect_eq(ev.type, HOOKD_EVENT_ISSUED, "type kept on error");
+    cr_expect_str_eq(ev.order_name, "order-1", "order name kept on error");
+
+    cr_expect_eq(decode_bin("{\"csr\":", h, 5), HOOKD_EVENT_ERR_PARSE);
+    cr_expect_str_eq(err, "value is not JSON: unexpected end of input at byte 7");
+    cr_expect_str_eq(ev.id, "ev-1");
+}
+
+/* ---- limits ---------------------------------------------------------------- */
+
+Test(event, event_limit_is_checked_before_parsing)
+{
+    hookd_limits_t lim = {64, 1024};
+    char junk[100];
+    hookd_header_t h[] = {{"ce_specversion", "1.0", 3}, {"ce_id", "big-1", 5}};
+
+    memset(junk, '{', sizeof(junk)); /* would be a parse error if it were parsed */
+    cr_expect_eq(hookd_event_decode(junk, sizeof(junk), NULL, 0, &lim, &ev, err, sizeof(err)),
+                 HOOKD_EVENT_ERR_TOO_LARGE);
+    cr_expect_str_eq(err, "event is 100 bytes, limit 64");
+    cr_expect_null(ev.id);
+    hookd_event_clear(&ev);
+
+    /* headers count toward the size; the id is still read from ce_id */
+    cr_expect_eq(hookd_event_decode(junk, 50, h, 2, &lim, &ev, err, sizeof(err)),
+                 HOOKD_EVENT_ERR_TOO_LARGE);
+    cr_expect_str_eq(err, "event is 77 bytes, limit 64");
+    cr_expect_str_eq(ev.id, "big-1");
+}
+
+Test(event, default_event_limit)
+{
+    size_t n = HOOKD_DEFAULT_MAX_EVENT_BYTES + 1;
+    char *big = malloc(n);
+
+    cr_assert_not_null(big);
+    memset(big, ' ', n);
+    cr_expect_eq(hookd_event_decode(big, n, NULL, 0, NULL, &ev, err, sizeof(err)),
+                 HOOKD_EVENT_ERR_TOO_LARGE);
+    cr_expect_eq(hookd_event_decode(big, n - 1, NULL, 0, NULL, &ev, err, sizeof(err)),
+                 HOOKD_EVENT_ERR_PARSE, "at the limit it is parsed: %s", err);
+    free(big);
+}
+
+Test(event, field_limit_counts_characters)
+{
+    hookd_limits_t lim = {1 << 20, 24};
+    char json[512];
+
+    /* 24 characters of 2 bytes each (48 bytes): within a limit of 24 */
+    snprintf(json, sizeof(json),
+             "{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\","
+             "\"certificate_name\":\"%s\",\"order_name\":\"o\",\"csr\":\"QUJD\"}",
+             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+    cr_expect_eq(hookd_event_decode(json, strlen(json), NULL, 0, &lim, &ev, err, sizeof(err)),
+                 HOOKD_EVENT_OK, "%s", err);
+    hookd_event_clear(&ev);
+
+    snprintf(json, sizeof(json),
+             "{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\","
+             "\"certificate_name\":\"c\",\"order_name\":\"o\",\"csr\":\"QUJDQUJDQUJDQUJDQUJDQUJDQUJD\"}");
+    cr_expect_eq(hookd_event_decode(json, strlen(json), NULL, 0, &lim, &ev, err, sizeof(err)),
+                 HOOKD_EVENT_ERR_TOO_LARGE);
+    cr_expect_str_eq(err, "field 'csr': 28 characters, limit 24");
+    cr_expect_str_eq(ev.id, "e", "the id is kept");
+}
+
+/* ---- robustness ------------------------------------------------------------ */
+
+Test(event, utf8_is_checked)
+{
+    static const char *bad[] = {
+        "{\"id\":\"\xff\"}",         /* invalid byte */
+        "{\"id\":\"\xc0\xaf\"}",     /* overlong */
+        "{\"id\":\"\xed\xa0\x80\"}", /* encoded surrogate */
+        "{\"id\":\"\xf4\x90\x80\x80\"}", /* > U+10FFFF */
+        "{\"id\":\"\xe2\x82\"}",     /* truncated sequence */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_expect_eq(decode_str(bad[i]), HOOKD_EVENT_ERR_PARSE, "case %zu", i);
+        cr_expect_eq(strncmp(err, "event is not valid UTF-8 (byte 7)", 33), 0, "case %zu: %s", i,
+                     err);
+    }
+}
+
+Test(event, deep_nesting_is_refused)
+{
+    size_t depth = 100000;
+    char *s = malloc(2 * depth + 1);
+
+    cr_assert_not_null(s);
+    memset(s, '[', depth);
+    memset(s + depth, ']', depth);
+    s[2 * depth] = '\0';
+    cr_expect_eq(decode_str(s), HOOKD_EVENT_ERR_PARSE);
+    cr_expect_not_null(strstr(err, "nested too deeply"), "%s", err);
+    free(s);
+}
+
+Test(event, many_duplicate_members)
+{
+    /* 100k members: refused without quadratic work, the duplicate named */
+    size_t n = 100000, o = 0;
+    char *s = malloc(n * 10 + 16);
+
+    cr_assert_not_null(s);
+    s[o++] = '{';
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)sprintf(s + o, "%s\"id\":\"x\"", i ? "," : "");
+    s[o++] = '}';
+    s[o] = '\0';
+    cr_expect_eq(decode_str(s), HOOKD_EVENT_ERR_PARSE);
+    cr_expect_str_eq(err, "duplicate field 'id'");
+    free(s);
+}
+
+Test(event, duplicate_in_data)
+{
+    cr_expect_eq(decode_str("{\"specversion\":\"1.0\",\"id\":\"e\",\"source\":\"/s\",\"type\":"
+                            "\"acme.enrollment.requested\",\"time\":\"2026-11-26T19:00:00Z\","
+                            "\"data\":{" REQ_FIELDS ",\"csr\":\"QUJD\"}}"),
+                 HOOKD_EVENT_ERR_PARSE);
+    cr_expect_str_eq(err, "duplicate field 'data.csr'");
+    cr_expect_str_eq(ev.id, "e");
+}
+
+Test(event, null_and_empty_input)
+{
+    cr_expect_eq(hookd_event_decode(NULL, 0, NULL, 0, NULL, &ev, err, sizeof(err)),
+                 HOOKD_EVENT_ERR_PARSE);
+    cr_expect_str_eq(err, "event is not JSON: unexpected end of input at byte 0");
+    hookd_event_clear(&ev);
+    hookd_event_clear(&ev); /* twice is harmless */
+    cr_expect_eq(ev.type, HOOKD_EVENT_TYPE_COUNT);
+}
+
+Test(event, tiny_errstr_is_safe)
+{
+    char small[8];
+    cr_expect_eq(hookd_event_decode("{}", 2, NULL, 0, NULL, &ev, small, sizeof(small)),
+                 HOOKD_EVENT_ERR_SCHEMA);
+    cr_expect_str_eq(small, "missing");
+    hookd_event_clear(&ev);
+    cr_expect_eq(hookd_event_decode("{}", 2, NULL, 0, NULL, &ev, NULL, 0), HOOKD_EVENT_ERR_SCHEMA);
+}
+
+Test(event, id_is_kept_on_error_unless_unsafe)
+{
+    cr_expect_eq(decode_str("{\"type\":\"acme.enrollment.requested\",\"id\":\"keep-me\"}"),
+                 HOOKD_EVENT_ERR_SCHEMA);
+    cr_expect_str_eq(ev.id, "keep-me");
+    cr_expect_eq(ev.type, HOOKD_EVENT_REQUESTED);
+
+    cr_expect_eq(decode_str("{\"type\":\"nope\",\"id\":\"k2\"}"), HOOKD_EVENT_ERR_SCHEMA);
+    cr_expect_str_eq(ev.id, "k2");
+    cr_expect_eq(ev.type, HOOKD_EVENT_TYPE_COUNT, "unknown type stays unknown");
+
+    cr_expect_eq(decode_str("{\"id\":42}"), HOOKD_EVENT_ERR_SCHEMA);
+    cr_expect_null(ev.id);
+
+    /* a NUL may have cut any string: nothing is kept */
+    cr_expect_eq(decode_str("{\"id\":\"a\\u0000b\"}"), HOOKD_EVENT_ERR_SCHEMA);
+    cr_expect_null(ev.id);
+}
+
+Test(event, names)
+{
+    cr_expect_str_eq(hookd_event_type_name(HOOKD_EVENT_REQUESTED), "acme.enrollment.requested");
+    cr_expect_str_eq(hookd_event_type_name(HOOKD_EVENT_ISSUED), "acme.enrollment.issued");
+    cr_expect_str_eq(hookd_event_type_name(HOOKD_EVENT_FAILED), "acme.enrollment.failed");
+    cr_expect_str_eq(hookd_event_type_name(HOOKD_EVENT_TYPE_COUNT), "unknown");
+    cr_expect_str_eq(hookd_event_format_name(HOOKD_FORMAT_PLAIN), "plain");
+    cr_expect_str_eq(hookd_event_format_name(HOOKD_FORMAT_CE_STRUCTURED),
+                     "cloudevents-structured");
+    cr_expect_str_eq(hookd_event_format_name(HOOKD_FORMAT_CE_BINARY), "cloudevents-binary");
+}

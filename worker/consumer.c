@@ -1,0 +1,179 @@
+/*
+ * librdkafka configuration of the worker's clients (see consumer.h).
+ *
+ * The defaults are declared as tables, one per role; docs/runtime.md says
+ * why each value was chosen. The operator's `rdkafka.*` properties are
+ * applied after them and win.
+ */
+#include "consumer.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+typedef struct hookd_kafka_default {
+    const char *key;
+    const char *value;
+} hookd_kafka_default_t;
+
+/*
+ * Consumer defaults.
+ * - Offsets are stored by the worker only once an outcome is durable
+ *   (enable.auto.offset.store=false); librdkafka's auto-commit then commits
+ *   what was stored, every second, and the runtime commits synchronously on
+ *   revoke and shutdown.
+ * - cooperative-sticky: a rebalance only moves the partitions that change
+ *   owner, the others keep being processed.
+ * - earliest: a new group must not skip the enrollment events already
+ *   waiting.
+ * - The fetch queue sizes: librdkafka 2.0.2 stops fetching a partition for
+ *   a hard-coded second when its pre-fetch queue is above
+ *   queued.min.messages or queued.max.messages.kbytes. The worker drains
+ *   that queue in batches into its own per-partition queues (bounded by
+ *   partition_queue_max, with pause/resume), so librdkafka's queue only
+ *   ever holds about one fetch response per partition: the thresholds are
+ *   kept well above one response (max.partition.fetch.bytes = 1 MiB) and
+ *   the total bounded for memory.
+ */
+static const hookd_kafka_default_t consumer_defaults[] = {
+    {"client.id", "acme-hookd"},
+    {"partition.assignment.strategy", "cooperative-sticky"},
+    {"enable.auto.offset.store", "false"},
+    {"enable.auto.commit", "true"},
+    {"auto.commit.interval.ms", "1000"},
+    {"auto.offset.reset", "earliest"},
+    {"enable.partition.eof", "false"},
+    {"queued.min.messages", "100000"},
+    {"queued.max.messages.kbytes", "32768"},
+    {"max.partition.fetch.bytes", "1048576"},
+    {"fetch.max.bytes", "16777216"},
+    {"fetch.wait.max.ms", "100"},
+    {"statistics.interval.ms", "10000"},
+    {NULL, NULL},
+};
+
+/*
+ * Producer defaults.
+ * - Idempotent: retries inside librdkafka cannot duplicate or reorder.
+ * - message.timeout.ms bounds how long a result may stay unacknowledged
+ *   before the runtime sees a failed delivery, re-produces it and pauses the
+ *   partition (readiness goes false): 30 s instead of librdkafka's 5 min.
+ * - murmur2_random: keyed results land where a Java producer would put them.
+ */
+static const hookd_kafka_default_t producer_defaults[] = {
+    {"client.id", "acme-hookd"},
+    {"enable.idempotence", "true"},
+    {"message.timeout.ms", "30000"},
+    {"linger.ms", "5"},
+    {"partitioner", "murmur2_random"},
+    {NULL, NULL},
+};
+
+int hookd_kafka_conf_set(rd_kafka_conf_t *conf, const char *label, const char *key,
+                         const char *value, char *errstr, size_t errstr_size)
+{
+    char why[512];
+    rd_kafka_conf_res_t res = rd_kafka_conf_set(conf, key, value, why, sizeof(why));
+    if (res == RD_KAFKA_CONF_OK)
+        return 0;
+    if (hookd_config_is_secret_key(key))
+        /* librdkafka's message may quote the value: say less. */
+        snprintf(errstr, errstr_size, "%s: %s", label,
+                 res == RD_KAFKA_CONF_UNKNOWN ? "unknown librdkafka property"
+                                              : "invalid value (not shown: secret)");
+    else
+        snprintf(errstr, errstr_size, "%s: %s", label, why);
+    return -1;
+}
+
+/* The property name of a pass-through key, with any prefix the list kept. */
+static const char *strip_prefix(const char *key)
+{
+    static const char *const prefixes[] = {"consumer.rdkafka.", "producer.rdkafka.", "rdkafka.",
+                                           NULL};
+    size_t i;
+    for (i = 0; prefixes[i] != NULL; i++) {
+        size_t n = strlen(prefixes[i]);
+        if (strncmp(key, prefixes[i], n) == 0)
+            return key + n;
+    }
+    return key;
+}
+
+static int apply_list(rd_kafka_conf_t *conf, const hookd_kv_list_t *list, const char *prefix,
+                      char *errstr, size_t errstr_size)
+{
+    size_t i;
+    for (i = 0; i < list->count; i++) {
+        const hookd_kv_t *kv = &list->items[i];
+        const char *prop = strip_prefix(kv->key);
+        char label[300];
+        if (kv->line > 0)
+            snprintf(label, sizeof(label), "line %d: %s%s", kv->line, prefix, prop);
+        else
+            snprintf(label, sizeof(label), "%s%s", prefix, prop);
+        if (hookd_kafka_conf_set(conf, label, prop, kv->value, errstr, errstr_size) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* librdkafka's log lines, through the worker's log (any thread). */
+static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    hookd_log_level_t l;
+    if (level <= 3)
+        l = HOOKD_LOG_ERROR;
+    else if (level == 4)
+        l = HOOKD_LOG_WARNING;
+    else if (level <= 6)
+        l = HOOKD_LOG_INFO;
+    else
+        l = HOOKD_LOG_DEBUG;
+    hookd_logf(l, NULL, "librdkafka %s: %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+rd_kafka_conf_t *hookd_kafka_conf_new(const hookd_config_t *cfg, hookd_kafka_role_t role,
+                                      const char *bootstraps, char *errstr, size_t errstr_size)
+{
+    const hookd_kafka_default_t *d =
+        role == HOOKD_KAFKA_CONSUMER ? consumer_defaults : producer_defaults;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+    for (; d->key != NULL; d++)
+        if (hookd_kafka_conf_set(conf, d->key, d->key, d->value, errstr, errstr_size) != 0)
+            goto error;
+    if (bootstraps != NULL &&
+        hookd_kafka_conf_set(conf, "bootstrap_servers", "bootstrap.servers", bootstraps, errstr,
+                             errstr_size) != 0)
+        goto error;
+    if (role == HOOKD_KAFKA_CONSUMER && cfg->group_id != NULL &&
+        hookd_kafka_conf_set(conf, "group_id", "group.id", cfg->group_id, errstr, errstr_size) !=
+            0)
+        goto error;
+    if (apply_list(conf, &cfg->rdkafka, "rdkafka.", errstr, errstr_size) != 0)
+        goto error;
+    if (role == HOOKD_KAFKA_CONSUMER &&
+        apply_list(conf, &cfg->rdkafka_consumer, "consumer.rdkafka.", errstr, errstr_size) != 0)
+        goto error;
+    if (role == HOOKD_KAFKA_PRODUCER &&
+        apply_list(conf, &cfg->rdkafka_producer, "producer.rdkafka.", errstr, errstr_size) != 0)
+        goto error;
+    /* What the delivery guarantee rests on is not the operator's to turn
+     * off: offsets are stored by the runtime only, results are idempotent. */
+    if (role == HOOKD_KAFKA_CONSUMER &&
+        hookd_kafka_conf_set(conf, "enable.auto.offset.store", "enable.auto.offset.store", "false",
+                             errstr, errstr_size) != 0)
+        goto error;
+    if (role == HOOKD_KAFKA_PRODUCER &&
+        hookd_kafka_conf_set(conf, "enable.idempotence", "enable.idempotence", "true", errstr,
+                             errstr_size) != 0)
+        goto error;
+    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+    return conf;
+
+error:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}

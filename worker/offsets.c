@@ -1,0 +1,309 @@
+/*
+ * The offset tracker (see offsets.h).
+ *
+ * Each partition keeps its tracked messages in offset order in a ring
+ * buffer. Consumption appends at the tail; acknowledgements mark entries
+ * done wherever they are (found by binary search, offsets being sorted);
+ * done entries are popped from the head, which is what moves the
+ * committable position. A partition therefore costs memory only for the
+ * messages between its lowest unfinished one and the newest consumed one,
+ * which the pool's per-partition queue bound keeps small.
+ */
+#include "offsets.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct hookd_offsets_entry {
+    int64_t offset;
+    uint16_t remaining; /* acknowledgements still awaited */
+    uint8_t expected;   /* hookd_offsets_expect() was called */
+    uint8_t done;
+} hookd_offsets_entry_t;
+
+typedef struct hookd_offsets_part {
+    bool owned;
+    bool dirty;          /* committable moved since the last collect */
+    uint64_t epoch;
+    int64_t last_tracked; /* -1: nothing tracked since assignment */
+    hookd_offsets_entry_t *ring;
+    size_t cap, head, count; /* ring[head .. head+count) in offset order */
+} hookd_offsets_part_t;
+
+struct hookd_offsets {
+    pthread_mutex_t lock;
+    hookd_offsets_part_t *parts; /* indexed by partition id */
+    size_t nparts;
+};
+
+hookd_offsets_t *hookd_offsets_new(void)
+{
+    hookd_offsets_t *ot = calloc(1, sizeof(*ot));
+    if (ot == NULL)
+        return NULL;
+    pthread_mutex_init(&ot->lock, NULL);
+    return ot;
+}
+
+void hookd_offsets_destroy(hookd_offsets_t *ot)
+{
+    size_t i;
+    if (ot == NULL)
+        return;
+    for (i = 0; i < ot->nparts; i++)
+        free(ot->parts[i].ring);
+    free(ot->parts);
+    pthread_mutex_destroy(&ot->lock);
+    free(ot);
+}
+
+static hookd_offsets_entry_t *entry_at(hookd_offsets_part_t *p, size_t i)
+{
+    return &p->ring[(p->head + i) % p->cap];
+}
+
+/* The partition if owned under `epoch`, else NULL. Lock held. */
+static hookd_offsets_part_t *owned_part(hookd_offsets_t *ot, int32_t partition, uint64_t epoch)
+{
+    hookd_offsets_part_t *p;
+    if (partition < 0 || (size_t)partition >= ot->nparts)
+        return NULL;
+    p = &ot->parts[partition];
+    if (!p->owned || p->epoch != epoch)
+        return NULL;
+    return p;
+}
+
+hookd_offsets_err_t hookd_offsets_assign(hookd_offsets_t *ot, int32_t partition, uint64_t epoch)
+{
+    hookd_offsets_part_t *p;
+    if (partition < 0)
+        return HOOKD_OFFSETS_ERR_NOT_OWNED;
+    pthread_mutex_lock(&ot->lock);
+    if ((size_t)partition >= ot->nparts) {
+        size_t n = (size_t)partition + 1;
+        hookd_offsets_part_t *np = realloc(ot->parts, n * sizeof(*np));
+        if (np == NULL) {
+            pthread_mutex_unlock(&ot->lock);
+            return HOOKD_OFFSETS_ERR_NOMEM;
+        }
+        memset(np + ot->nparts, 0, (n - ot->nparts) * sizeof(*np));
+        ot->parts = np;
+        ot->nparts = n;
+    }
+    p = &ot->parts[partition];
+    p->owned = true;
+    p->dirty = false;
+    p->epoch = epoch;
+    p->last_tracked = -1;
+    p->head = p->count = 0;
+    pthread_mutex_unlock(&ot->lock);
+    return HOOKD_OFFSETS_OK;
+}
+
+void hookd_offsets_revoke(hookd_offsets_t *ot, int32_t partition)
+{
+    pthread_mutex_lock(&ot->lock);
+    if (partition >= 0 && (size_t)partition < ot->nparts) {
+        hookd_offsets_part_t *p = &ot->parts[partition];
+        p->owned = false;
+        p->dirty = false;
+        p->head = p->count = 0;
+        p->last_tracked = -1;
+    }
+    pthread_mutex_unlock(&ot->lock);
+}
+
+hookd_offsets_err_t hookd_offsets_track(hookd_offsets_t *ot, int32_t partition, uint64_t epoch,
+                                        int64_t offset)
+{
+    hookd_offsets_part_t *p;
+    hookd_offsets_entry_t *e;
+    hookd_offsets_err_t err = HOOKD_OFFSETS_OK;
+
+    pthread_mutex_lock(&ot->lock);
+    if ((p = owned_part(ot, partition, epoch)) == NULL) {
+        err = HOOKD_OFFSETS_ERR_NOT_OWNED;
+        goto done;
+    }
+    if (offset < 0 || offset <= p->last_tracked) {
+        err = HOOKD_OFFSETS_ERR_ORDER;
+        goto done;
+    }
+    if (p->count == p->cap) {
+        /* Grow, unrolling the ring so it starts at index 0 again. */
+        size_t ncap = p->cap ? p->cap * 2 : 64, i;
+        hookd_offsets_entry_t *nr = malloc(ncap * sizeof(*nr));
+        if (nr == NULL) {
+            err = HOOKD_OFFSETS_ERR_NOMEM;
+            goto done;
+        }
+        for (i = 0; i < p->count; i++)
+            nr[i] = *entry_at(p, i);
+        free(p->ring);
+        p->ring = nr;
+        p->cap = ncap;
+        p->head = 0;
+    }
+    e = &p->ring[(p->head + p->count) % p->cap];
+    e->offset = offset;
+    e->remaining = 0;
+    e->expected = 0;
+    e->done = 0;
+    p->count++;
+    /* With everything before it done, the committable position was
+     * last_tracked + 1; it is now this (unfinished) offset, which can only
+     * differ when the partition has an offset gap. */
+    if (p->count == 1 && p->last_tracked >= 0 && offset != p->last_tracked + 1)
+        p->dirty = true;
+    p->last_tracked = offset;
+done:
+    pthread_mutex_unlock(&ot->lock);
+    return err;
+}
+
+/* Index of `offset` in the ring, or -1. Lock held. */
+static long find_entry(hookd_offsets_part_t *p, int64_t offset)
+{
+    size_t lo = 0, hi = p->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int64_t o = entry_at(p, mid)->offset;
+        if (o == offset)
+            return (long)mid;
+        if (o < offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+/* Pop the done entries at the head. Lock held. */
+static void advance(hookd_offsets_part_t *p)
+{
+    bool moved = false;
+    while (p->count > 0 && p->ring[p->head].done) {
+        p->head = (p->head + 1) % p->cap;
+        p->count--;
+        moved = true;
+    }
+    if (moved)
+        p->dirty = true;
+}
+
+hookd_offsets_err_t hookd_offsets_expect(hookd_offsets_t *ot, int32_t partition, uint64_t epoch,
+                                         int64_t offset, unsigned acks)
+{
+    hookd_offsets_part_t *p;
+    hookd_offsets_entry_t *e;
+    long i;
+    hookd_offsets_err_t err = HOOKD_OFFSETS_OK;
+
+    pthread_mutex_lock(&ot->lock);
+    if ((p = owned_part(ot, partition, epoch)) == NULL) {
+        err = HOOKD_OFFSETS_ERR_NOT_OWNED;
+        goto done;
+    }
+    if ((i = find_entry(p, offset)) < 0) {
+        err = HOOKD_OFFSETS_ERR_UNKNOWN;
+        goto done;
+    }
+    e = entry_at(p, (size_t)i);
+    if (e->expected || acks > UINT16_MAX) {
+        err = HOOKD_OFFSETS_ERR_STATE;
+        goto done;
+    }
+    e->expected = 1;
+    e->remaining = (uint16_t)acks;
+    if (acks == 0) {
+        e->done = 1;
+        advance(p);
+    }
+done:
+    pthread_mutex_unlock(&ot->lock);
+    return err;
+}
+
+hookd_offsets_err_t hookd_offsets_ack(hookd_offsets_t *ot, int32_t partition, uint64_t epoch,
+                                      int64_t offset)
+{
+    hookd_offsets_part_t *p;
+    hookd_offsets_entry_t *e;
+    long i;
+    hookd_offsets_err_t err = HOOKD_OFFSETS_OK;
+
+    pthread_mutex_lock(&ot->lock);
+    if ((p = owned_part(ot, partition, epoch)) == NULL) {
+        err = HOOKD_OFFSETS_ERR_NOT_OWNED;
+        goto done;
+    }
+    if ((i = find_entry(p, offset)) < 0) {
+        err = HOOKD_OFFSETS_ERR_UNKNOWN;
+        goto done;
+    }
+    e = entry_at(p, (size_t)i);
+    if (!e->expected || e->remaining == 0) {
+        err = HOOKD_OFFSETS_ERR_STATE;
+        goto done;
+    }
+    if (--e->remaining == 0) {
+        e->done = 1;
+        advance(p);
+    }
+done:
+    pthread_mutex_unlock(&ot->lock);
+    return err;
+}
+
+/* Lock held. */
+static int64_t committable_locked(const hookd_offsets_part_t *p)
+{
+    if (!p->owned || p->last_tracked < 0)
+        return -1;
+    if (p->count > 0)
+        return p->ring[p->head].offset;
+    return p->last_tracked + 1;
+}
+
+int64_t hookd_offsets_committable(hookd_offsets_t *ot, int32_t partition)
+{
+    int64_t o = -1;
+    pthread_mutex_lock(&ot->lock);
+    if (partition >= 0 && (size_t)partition < ot->nparts)
+        o = committable_locked(&ot->parts[partition]);
+    pthread_mutex_unlock(&ot->lock);
+    return o;
+}
+
+size_t hookd_offsets_outstanding(hookd_offsets_t *ot, int32_t partition)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&ot->lock);
+    if (partition >= 0 && (size_t)partition < ot->nparts && ot->parts[partition].owned)
+        n = ot->parts[partition].count;
+    pthread_mutex_unlock(&ot->lock);
+    return n;
+}
+
+size_t hookd_offsets_collect(hookd_offsets_t *ot, hookd_offsets_pos_t *out, size_t max, int all)
+{
+    size_t i, n = 0;
+    pthread_mutex_lock(&ot->lock);
+    for (i = 0; i < ot->nparts && n < max; i++) {
+        hookd_offsets_part_t *p = &ot->parts[i];
+        int64_t o;
+        if (!p->owned || (!all && !p->dirty))
+            continue;
+        if ((o = committable_locked(p)) < 0)
+            continue;
+        out[n].partition = (int32_t)i;
+        out[n].offset = o;
+        n++;
+        p->dirty = false;
+    }
+    pthread_mutex_unlock(&ot->lock);
+    return n;
+}

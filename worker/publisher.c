@@ -1,0 +1,580 @@
+/*
+ * The publisher (see publisher.h).
+ *
+ * Jobs sit in one list from publish until their acknowledgement, in one of
+ * two states: in flight (handed to librdkafka, its delivery report will
+ * come) or waiting (to be produced again at retry_at). Only the publisher
+ * thread frees a job in flight (on its successful delivery report), so the
+ * job pointer can be the message's opaque safely; a waiting job may be
+ * freed by forget(), which is why the retry scan moves a job to in flight
+ * under the lock before producing it.
+ *
+ * The producer handle itself is swapped only by the publisher thread (after
+ * a fatal error) under a write lock; producing threads hold the read lock.
+ * Each produce records the producer generation, so after a swap the jobs
+ * the old producer still held can be found and produced again.
+ */
+#include "publisher.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "consumer.h"
+#include "invoke.h"
+#include "log.h"
+#include "metrics.h"
+
+typedef enum job_state { JOB_IN_FLIGHT = 0, JOB_WAITING = 1 } job_state_t;
+
+typedef struct hookd_publish_job {
+    struct hookd_publish_job *prev, *next;
+    hookd_record_kind_t kind;
+    const char *topic;
+    void *key;
+    size_t key_len;
+    void *value;
+    size_t value_len;
+    rd_kafka_headers_t *headers; /* template, copied for every produce */
+    hookd_record_origin_t origin;
+    char label[48];
+    job_state_t state;
+    bool failing;       /* counted in failing[] */
+    uint64_t gen;       /* producer generation of the last produce */
+    uint64_t retry_at;  /* ms, monotonic, when waiting */
+    uint32_t attempts;
+} hookd_publish_job_t;
+
+struct hookd_publisher {
+    const hookd_config_t *cfg;
+    char *bootstraps;
+    hookd_publisher_ack_cb *ack;
+    hookd_publisher_owned_cb *owned;
+    void *opaque;
+
+    pthread_rwlock_t rk_lock;
+    rd_kafka_t *rk;
+    uint64_t gen;
+    atomic_int fatal; /* set by error_cb, handled by the thread */
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* a job was acknowledged or dropped */
+    hookd_publish_job_t *head, *tail;
+    size_t *failing; /* per input partition: jobs whose delivery failed */
+    size_t nfailing;
+    size_t failing_total;
+    hookd_publisher_counts_t counts;
+
+    pthread_t thread;
+    bool thread_started;
+    atomic_int stopping;
+};
+
+static void job_free(hookd_publish_job_t *job)
+{
+    if (job == NULL)
+        return;
+    free(job->key);
+    free(job->value);
+    if (job->headers != NULL)
+        rd_kafka_headers_destroy(job->headers);
+    free(job);
+}
+
+/* Lock held. */
+static void job_unlink(hookd_publisher_t *pub, hookd_publish_job_t *job)
+{
+    if (job->prev)
+        job->prev->next = job->next;
+    else
+        pub->head = job->next;
+    if (job->next)
+        job->next->prev = job->prev;
+    else
+        pub->tail = job->prev;
+    job->prev = job->next = NULL;
+    pub->counts.outstanding--;
+}
+
+/* Lock held. */
+static void failing_set(hookd_publisher_t *pub, hookd_publish_job_t *job, bool failing)
+{
+    int32_t p = job->origin.partition;
+    if (job->failing == failing)
+        return;
+    if (failing) {
+        if ((size_t)p >= pub->nfailing) {
+            size_t n = (size_t)p + 1;
+            size_t *nf = realloc(pub->failing, n * sizeof(*nf));
+            if (nf == NULL)
+                return; /* only the pause is lost; the retry still happens */
+            memset(nf + pub->nfailing, 0, (n - pub->nfailing) * sizeof(*nf));
+            pub->failing = nf;
+            pub->nfailing = n;
+        }
+        pub->failing[p]++;
+        if (pub->failing_total++ == 0)
+            hookd_status_set(HOOKD_STATUS_PUBLISH_BLOCKED, true);
+    } else {
+        pub->failing[p]--;
+        if (--pub->failing_total == 0)
+            hookd_status_set(HOOKD_STATUS_PUBLISH_BLOCKED, false);
+    }
+    job->failing = failing;
+}
+
+static const char *kind_name(const hookd_publish_job_t *job)
+{
+    return job->kind == HOOKD_RECORD_RESULT ? "result" : "dead letter";
+}
+
+/*
+ * Hand a job to librdkafka. The job is in flight (state set by the caller
+ * under the lock). Returns librdkafka's error; on error nothing was queued.
+ */
+static rd_kafka_resp_err_t job_produce(hookd_publisher_t *pub, hookd_publish_job_t *job)
+{
+    rd_kafka_headers_t *hdrs = job->headers ? rd_kafka_headers_copy(job->headers) : NULL;
+    rd_kafka_resp_err_t err;
+
+    pthread_rwlock_rdlock(&pub->rk_lock);
+    job->gen = pub->gen;
+    job->attempts++;
+    err = rd_kafka_producev(pub->rk, RD_KAFKA_V_TOPIC(job->topic),
+                            RD_KAFKA_V_KEY(job->key, job->key_len),
+                            RD_KAFKA_V_VALUE(job->value, job->value_len),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(job), RD_KAFKA_V_END);
+    pthread_rwlock_unlock(&pub->rk_lock);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != NULL)
+        rd_kafka_headers_destroy(hdrs); /* not taken by librdkafka */
+    /* on success: hdrs = NULL; now owned by the message */
+    return err;
+}
+
+/* A delivery failed or could not even be queued: retry later. */
+static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, const char *reason)
+{
+    bool drop;
+    hookd_metrics_publish_error();
+    drop = pub->owned != NULL &&
+           !pub->owned(pub->opaque, job->origin.partition, job->origin.epoch);
+    pthread_mutex_lock(&pub->lock);
+    pub->counts.failures++;
+    if (drop) {
+        failing_set(pub, job, false);
+        job_unlink(pub, job);
+        pthread_cond_broadcast(&pub->cond);
+    } else {
+        job->state = JOB_WAITING;
+        job->retry_at = hookd_now_ms() + (uint64_t)pub->cfg->publish_retry_backoff_ms;
+        failing_set(pub, job, true);
+    }
+    pthread_mutex_unlock(&pub->lock);
+    hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+    f.partition = job->origin.partition;
+    f.offset = job->origin.offset;
+    if (drop) {
+        hookd_logf(HOOKD_LOG_INFO, &f,
+                   "%s to %s not delivered (%s); its input partition is no longer ours, "
+                   "the new owner redoes it",
+                   kind_name(job), job->topic, reason);
+        job_free(job);
+    } else {
+        hookd_logf(HOOKD_LOG_WARNING, &f,
+                   "%s to %s not delivered: %s; retrying in %d ms, offset held", kind_name(job),
+                   job->topic, reason, pub->cfg->publish_retry_backoff_ms);
+    }
+}
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+    hookd_publisher_t *pub = opaque;
+    hookd_publish_job_t *job = rkm->_private;
+
+    if (job == NULL)
+        return;
+    if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* A failure reported by a replaced producer: the job is produced
+         * again on the new one by the recreate path. */
+        if (rk != pub->rk)
+            return;
+        job_failed(pub, job, rd_kafka_err2str(rkm->err));
+        return;
+    }
+
+    pthread_mutex_lock(&pub->lock);
+    failing_set(pub, job, false);
+    job_unlink(pub, job);
+    if (job->kind == HOOKD_RECORD_RESULT)
+        pub->counts.results++;
+    else
+        pub->counts.dead_letters++;
+    pthread_mutex_unlock(&pub->lock);
+
+    if (job->kind == HOOKD_RECORD_RESULT)
+        hookd_metrics_result_published(job->label);
+    else
+        hookd_metrics_dead_letter(job->label);
+    if (pub->ack != NULL)
+        pub->ack(pub->opaque, &job->origin, job->kind);
+
+    pthread_mutex_lock(&pub->lock);
+    pthread_cond_broadcast(&pub->cond);
+    pthread_mutex_unlock(&pub->lock);
+    job_free(job);
+}
+
+static void producer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    hookd_publisher_t *pub = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        atomic_store(&pub->fatal, 1);
+        return;
+    }
+    hookd_logf(err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? HOOKD_LOG_WARNING : HOOKD_LOG_INFO,
+               NULL, "producer: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static rd_kafka_t *producer_new(hookd_publisher_t *pub, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf;
+    rd_kafka_t *rk;
+    char why[512];
+
+    conf = hookd_kafka_conf_new(pub->cfg, HOOKD_KAFKA_PRODUCER, pub->bootstraps, errstr,
+                                errstr_size);
+    if (conf == NULL)
+        return NULL;
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+    rd_kafka_conf_set_error_cb(conf, producer_error_cb);
+    rd_kafka_conf_set_opaque(conf, pub);
+    if ((rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why))) == NULL) {
+        snprintf(errstr, errstr_size, "producer: %s", why);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    conf = NULL; /* now owned by rk */
+    return rk;
+}
+
+/*
+ * A fatal idempotent-producer error: the producer cannot go on. Replace it;
+ * whatever the old one acknowledged before dying counts, every other job is
+ * produced again on the new one (duplicates are possible, losses are not).
+ */
+static void producer_recreate(hookd_publisher_t *pub)
+{
+    char why[512], errstr[512];
+    rd_kafka_resp_err_t ferr;
+    rd_kafka_t *old, *rk;
+    hookd_publish_job_t *job;
+    size_t again = 0;
+
+    ferr = rd_kafka_fatal_error(pub->rk, why, sizeof(why));
+    hookd_logf(HOOKD_LOG_ERROR, NULL, "producer: fatal error %s: %s; replacing the producer",
+               rd_kafka_err2name(ferr), why);
+    if ((rk = producer_new(pub, errstr, sizeof(errstr))) == NULL) {
+        hookd_logf(HOOKD_LOG_ERROR, NULL, "producer: cannot replace: %s; will try again",
+                   errstr);
+        return;
+    }
+    pthread_rwlock_wrlock(&pub->rk_lock);
+    old = pub->rk;
+    pub->rk = rk;
+    pub->gen++;
+    pthread_rwlock_unlock(&pub->rk_lock);
+    atomic_store(&pub->fatal, 0);
+
+    /* Serve the old producer's last delivery reports: successes are real. */
+    rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(old, 2000);
+    rd_kafka_destroy(old);
+
+    pthread_mutex_lock(&pub->lock);
+    for (job = pub->head; job != NULL; job = job->next) {
+        if (job->state == JOB_IN_FLIGHT && job->gen < pub->gen) {
+            job->state = JOB_WAITING;
+            job->retry_at = 0;
+            again++;
+        }
+    }
+    pub->counts.recreated++;
+    pthread_mutex_unlock(&pub->lock);
+    hookd_logf(HOOKD_LOG_WARNING, NULL, "producer: replaced; %zu record(s) produced again", again);
+}
+
+/* Produce the waiting jobs whose time has come. */
+static void retry_due(hookd_publisher_t *pub)
+{
+    for (;;) {
+        hookd_publish_job_t *job;
+        uint64_t now = hookd_now_ms();
+        rd_kafka_resp_err_t err;
+
+        pthread_mutex_lock(&pub->lock);
+        for (job = pub->head; job != NULL; job = job->next)
+            if (job->state == JOB_WAITING && job->retry_at <= now)
+                break;
+        if (job != NULL)
+            job->state = JOB_IN_FLIGHT; /* forget() leaves it alone now */
+        pthread_mutex_unlock(&pub->lock);
+        if (job == NULL)
+            return;
+        if ((err = job_produce(pub, job)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            job_failed(pub, job, rd_kafka_err2str(err));
+            if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                return; /* let the queue drain first */
+        }
+    }
+}
+
+static void *publisher_thread_main(void *arg)
+{
+    hookd_publisher_t *pub = arg;
+    while (!atomic_load(&pub->stopping)) {
+        rd_kafka_poll(pub->rk, 50); /* delivery reports: dr_msg_cb */
+        if (atomic_load(&pub->fatal))
+            producer_recreate(pub);
+        retry_due(pub);
+    }
+    return NULL;
+}
+
+hookd_publisher_t *hookd_publisher_new(const hookd_config_t *cfg, const char *bootstraps,
+                                       hookd_publisher_ack_cb *ack, hookd_publisher_owned_cb *owned,
+                                       void *opaque, char *errstr, size_t errstr_size)
+{
+    hookd_publisher_t *pub = calloc(1, sizeof(*pub));
+    pthread_condattr_t ca;
+    int err;
+
+    if (pub == NULL) {
+        snprintf(errstr, errstr_size, "publisher: out of memory");
+        return NULL;
+    }
+    pub->cfg = cfg;
+    pub->ack = ack;
+    pub->owned = owned;
+    pub->opaque = opaque;
+    pthread_rwlock_init(&pub->rk_lock, NULL);
+    pthread_mutex_init(&pub->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&pub->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (bootstraps != NULL && (pub->bootstraps = strdup(bootstraps)) == NULL) {
+        snprintf(errstr, errstr_size, "publisher: out of memory");
+        goto error;
+    }
+    if ((pub->rk = producer_new(pub, errstr, errstr_size)) == NULL)
+        goto error;
+    if ((err = pthread_create(&pub->thread, NULL, publisher_thread_main, pub)) != 0) {
+        snprintf(errstr, errstr_size, "publisher: cannot start thread: %s", strerror(err));
+        goto error;
+    }
+    pub->thread_started = true;
+    return pub;
+
+error:
+    hookd_publisher_destroy(pub);
+    return NULL;
+}
+
+static rd_kafka_headers_t *headers_to_kafka(const hookd_headers_t *h)
+{
+    size_t i, n = h ? hookd_headers_count(h) : 0;
+    rd_kafka_headers_t *k;
+    if (n == 0)
+        return NULL;
+    k = rd_kafka_headers_new(n);
+    for (i = 0; i < n; i++) {
+        const hookd_header_t *e = hookd_headers_get(h, i);
+        rd_kafka_header_add(k, e->name, -1, e->value, e->value ? (ssize_t)e->len : 0);
+    }
+    return k;
+}
+
+static void *memdup(const void *p, size_t n)
+{
+    void *c;
+    if (p == NULL)
+        return NULL;
+    if ((c = malloc(n ? n : 1)) != NULL)
+        memcpy(c, p, n);
+    return c;
+}
+
+int hookd_publisher_publish(hookd_publisher_t *pub, hookd_record_kind_t kind, const char *topic,
+                            const void *key, size_t key_len, const void *value, size_t value_len,
+                            const hookd_headers_t *headers, const hookd_record_origin_t *origin,
+                            const char *label)
+{
+    hookd_publish_job_t *job = calloc(1, sizeof(*job));
+    rd_kafka_resp_err_t err;
+
+    if (job == NULL)
+        return -1;
+    job->kind = kind;
+    job->topic = topic;
+    job->origin = *origin;
+    snprintf(job->label, sizeof(job->label), "%s", label ? label : "");
+    if ((key != NULL && (job->key = memdup(key, key_len)) == NULL) ||
+        (value != NULL && (job->value = memdup(value, value_len)) == NULL)) {
+        job_free(job);
+        return -1;
+    }
+    job->key_len = key ? key_len : 0;
+    job->value_len = value ? value_len : 0;
+    job->headers = headers_to_kafka(headers);
+    job->state = JOB_IN_FLIGHT;
+
+    pthread_mutex_lock(&pub->lock);
+    job->prev = pub->tail;
+    if (pub->tail)
+        pub->tail->next = job;
+    else
+        pub->head = job;
+    pub->tail = job;
+    pub->counts.outstanding++;
+    pthread_mutex_unlock(&pub->lock);
+
+    /* librdkafka's queue full: wait for delivery reports to make room (the
+     * handler thread is the natural place to apply this backpressure). */
+    while ((err = job_produce(pub, job)) == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
+           !atomic_load(&pub->stopping)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&pub->lock);
+        pthread_cond_timedwait(&pub->cond, &pub->lock, &ts);
+        pthread_mutex_unlock(&pub->lock);
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        job_failed(pub, job, rd_kafka_err2str(err)); /* retried by the publisher thread */
+    return 0;
+}
+
+size_t hookd_publisher_outstanding(hookd_publisher_t *pub, int32_t partition, uint64_t epoch)
+{
+    hookd_publish_job_t *job;
+    size_t n = 0;
+    pthread_mutex_lock(&pub->lock);
+    if (partition < 0)
+        n = pub->counts.outstanding;
+    else
+        for (job = pub->head; job != NULL; job = job->next)
+            if (job->origin.partition == partition && job->origin.epoch == epoch)
+                n++;
+    pthread_mutex_unlock(&pub->lock);
+    return n;
+}
+
+bool hookd_publisher_wait(hookd_publisher_t *pub, int32_t partition, uint64_t epoch,
+                          int timeout_ms)
+{
+    struct timespec ts;
+    bool none;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (timeout_ms < 0)
+        timeout_ms = 0;
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&pub->lock);
+    for (;;) {
+        hookd_publish_job_t *job;
+        none = true;
+        if (partition < 0)
+            none = pub->counts.outstanding == 0;
+        else
+            for (job = pub->head; job != NULL && none; job = job->next)
+                if (job->origin.partition == partition && job->origin.epoch == epoch)
+                    none = false;
+        if (none || pthread_cond_timedwait(&pub->cond, &pub->lock, &ts) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&pub->lock);
+    return none;
+}
+
+bool hookd_publisher_blocked(hookd_publisher_t *pub, int32_t partition)
+{
+    bool b;
+    pthread_mutex_lock(&pub->lock);
+    b = partition >= 0 && (size_t)partition < pub->nfailing && pub->failing[partition] > 0;
+    pthread_mutex_unlock(&pub->lock);
+    return b;
+}
+
+void hookd_publisher_forget(hookd_publisher_t *pub, int32_t partition, uint64_t epoch)
+{
+    hookd_publish_job_t *job, *next, *dropped = NULL;
+    pthread_mutex_lock(&pub->lock);
+    for (job = pub->head; job != NULL; job = next) {
+        next = job->next;
+        if (job->state == JOB_WAITING && job->origin.partition == partition &&
+            job->origin.epoch == epoch) {
+            failing_set(pub, job, false);
+            job_unlink(pub, job);
+            job->next = dropped;
+            dropped = job;
+        }
+    }
+    pthread_cond_broadcast(&pub->cond);
+    pthread_mutex_unlock(&pub->lock);
+    while (dropped != NULL) {
+        next = dropped->next;
+        job_free(dropped);
+        dropped = next;
+    }
+}
+
+void hookd_publisher_counts(hookd_publisher_t *pub, hookd_publisher_counts_t *out)
+{
+    pthread_mutex_lock(&pub->lock);
+    *out = pub->counts;
+    pthread_mutex_unlock(&pub->lock);
+}
+
+void hookd_publisher_destroy(hookd_publisher_t *pub)
+{
+    hookd_publish_job_t *job, *next;
+    if (pub == NULL)
+        return;
+    atomic_store(&pub->stopping, 1);
+    if (pub->thread_started)
+        pthread_join(pub->thread, NULL);
+    if (pub->rk != NULL) {
+        /* Whatever is still unacknowledged was never committed: drop it. */
+        pub->ack = NULL;
+        rd_kafka_purge(pub->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        pub->owned = NULL;
+        rd_kafka_destroy(pub->rk);
+    }
+    for (job = pub->head; job != NULL; job = next) {
+        next = job->next;
+        job_free(job);
+    }
+    if (pub->failing_total > 0)
+        hookd_status_set(HOOKD_STATUS_PUBLISH_BLOCKED, false);
+    free(pub->failing);
+    free(pub->bootstraps);
+    pthread_cond_destroy(&pub->cond);
+    pthread_mutex_destroy(&pub->lock);
+    pthread_rwlock_destroy(&pub->rk_lock);
+    free(pub);
+}

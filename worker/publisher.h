@@ -1,0 +1,98 @@
+/*
+ * The publisher: results and dead letters through one idempotent producer.
+ *
+ * Every record is a job that lives until the broker acknowledged it. A
+ * failed delivery is never skipped: the same record is produced again after
+ * publish_retry_backoff_ms, as long as it takes, and meanwhile its input
+ * partition counts as blocked (the runtime pauses fetching it) and the
+ * process reports HOOKD_STATUS_PUBLISH_BLOCKED. A fatal idempotent-producer
+ * error replaces the producer and re-produces every job not acknowledged.
+ *
+ * Delivery reports are served by the publisher's own thread; `ack` is
+ * called there, once per acknowledged record, in any order.
+ */
+#ifndef HOOKD_PUBLISHER_H
+#define HOOKD_PUBLISHER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "result.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hookd_publisher hookd_publisher_t;
+
+typedef enum hookd_record_kind {
+    HOOKD_RECORD_RESULT = 0,
+    HOOKD_RECORD_DEAD_LETTER = 1
+} hookd_record_kind_t;
+
+/* The input message a record is the outcome of. */
+typedef struct hookd_record_origin {
+    int32_t partition;
+    uint64_t epoch;
+    int64_t offset;
+} hookd_record_origin_t;
+
+/* A record was acknowledged by the broker (publisher thread). */
+typedef void(hookd_publisher_ack_cb)(void *opaque, const hookd_record_origin_t *origin,
+                                     hookd_record_kind_t kind);
+/* Is the input partition still ours under that epoch? A failed record of a
+ * partition no longer owned is dropped instead of retried. */
+typedef bool(hookd_publisher_owned_cb)(void *opaque, int32_t partition, uint64_t epoch);
+
+typedef struct hookd_publisher_counts {
+    uint64_t results;        /* acknowledged result records */
+    uint64_t dead_letters;   /* acknowledged dead-letter records */
+    uint64_t failures;       /* failed deliveries (each retried) */
+    uint64_t recreated;      /* producers replaced after a fatal error */
+    size_t outstanding;      /* records not acknowledged yet */
+} hookd_publisher_counts_t;
+
+hookd_publisher_t *hookd_publisher_new(const hookd_config_t *cfg, const char *bootstraps,
+                                       hookd_publisher_ack_cb *ack, hookd_publisher_owned_cb *owned,
+                                       void *opaque, char *errstr, size_t errstr_size);
+
+/*
+ * Publish one record to `topic` (borrowed, must outlive the publisher):
+ * key, value and headers are copied. `label` is the verdict of a result or
+ * the error class of a dead letter (metrics). 0 when the publisher took the
+ * record (it will be acknowledged or retried; never lost), -1 on ENOMEM.
+ * Thread-safe; may wait while librdkafka's queue is full.
+ */
+int hookd_publisher_publish(hookd_publisher_t *pub, hookd_record_kind_t kind, const char *topic,
+                            const void *key, size_t key_len, const void *value, size_t value_len,
+                            const hookd_headers_t *headers, const hookd_record_origin_t *origin,
+                            const char *label);
+
+/* Records of `partition` (under `epoch`) not acknowledged yet. */
+size_t hookd_publisher_outstanding(hookd_publisher_t *pub, int32_t partition, uint64_t epoch);
+
+/*
+ * Wait until no record of `partition` under `epoch` (partition -1: none at
+ * all) is outstanding, at most `timeout_ms`. True when none is.
+ */
+bool hookd_publisher_wait(hookd_publisher_t *pub, int32_t partition, uint64_t epoch,
+                          int timeout_ms);
+
+/* Does `partition` have a record whose delivery failed and is being retried? */
+bool hookd_publisher_blocked(hookd_publisher_t *pub, int32_t partition);
+
+/* Drop the records of `partition` under `epoch` that wait for a retry (revoked). */
+void hookd_publisher_forget(hookd_publisher_t *pub, int32_t partition, uint64_t epoch);
+
+void hookd_publisher_counts(hookd_publisher_t *pub, hookd_publisher_counts_t *out);
+
+/* Stop the delivery-report thread and destroy the producer (unacknowledged records are lost: uncommitted). */
+void hookd_publisher_destroy(hookd_publisher_t *pub);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HOOKD_PUBLISHER_H */

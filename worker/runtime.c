@@ -1,0 +1,1116 @@
+/*
+ * The Kafka runtime (see runtime.h and docs/runtime.md).
+ *
+ * Threads:
+ *   - the caller's thread runs hookd_runtime_run(): the consumer loop
+ *     (batch consume, rebalance callbacks, offset store, pause/resume,
+ *     readiness inputs) and the shutdown sequence;
+ *   - the pool's handler threads: decode, engine, encode, publish, one
+ *     message at a time, one partition per thread at a time;
+ *   - the publisher's thread: delivery reports, which acknowledge outcomes
+ *     in the offset tracker, and re-produce failed records.
+ *
+ * The partition table (`parts`, under `lock`) is the runtime's view of its
+ * assignment: which partitions are owned under which epoch, and which are
+ * paused. Only the consumer thread changes it.
+ */
+#include "runtime.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "auth.h"
+#include "consumer.h"
+#include "embedded.h"
+#include "engine.h"
+#include "event.h"
+#include "invoke.h"
+#include "log.h"
+#include "metrics.h"
+#include "offsets.h"
+#include "pool.h"
+#include "publisher.h"
+#include "result.h"
+
+#define CONSUME_BATCH 1000     /* messages per rd_kafka_consume_batch_queue call */
+#define CONSUME_TIMEOUT_MS 100 /* also the main loop's turn when idle */
+#define STORE_BATCH 256        /* partitions per offsets_store call */
+#define BROKER_PROBE_MS 1000   /* metadata probe interval while the broker is down */
+
+typedef struct rt_part {
+    bool assigned;
+    bool paused; /* as applied to the consumer */
+    uint64_t epoch;
+    int64_t next_offset; /* after the last message consumed, -1 none */
+} rt_part_t;
+
+/* What one handler thread owns. */
+typedef struct rt_thread {
+    hookd_invoke_t *invoke; /* this thread's handler instances */
+    hookd_decision_t decision;
+} rt_thread_t;
+
+struct hookd_runtime {
+    const hookd_config_t *cfg;
+    const hookd_registry_t *reg;
+    char source[256]; /* ce_source of results */
+
+    hookd_embedded_t *embedded;
+    char *bootstraps;
+
+    rd_kafka_t *rk; /* the consumer */
+    rd_kafka_queue_t *cq;
+    bool cooperative;
+    hookd_publisher_t *pub;
+    hookd_offsets_t *offsets;
+    hookd_pool_t *pool;
+    hookd_auth_t *auth;
+    rt_thread_t *threads;
+    size_t nthreads;
+    /* Set at shutdown: retry backoffs in handler threads end early. */
+    volatile sig_atomic_t abort_handlers;
+
+    pthread_mutex_t lock; /* parts, committed, stats; cond */
+    pthread_cond_t cond;  /* stats changed */
+    rt_part_t *parts;
+    int64_t *committed;
+    size_t nparts;
+    uint64_t next_epoch;
+    hookd_runtime_stats_t stats;
+
+    /* Consumer-thread state. */
+    uint64_t shutdown_deadline; /* 0 while running */
+    uint64_t next_probe;
+    bool fatal;
+    bool closed; /* rd_kafka_consumer_close() done */
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void stats_bump(hookd_runtime_t *rt, uint64_t *counter, uint64_t n)
+{
+    pthread_mutex_lock(&rt->lock);
+    *counter += n;
+    pthread_cond_broadcast(&rt->cond);
+    pthread_mutex_unlock(&rt->lock);
+}
+
+/* Grow the partition table to hold `partition`. Lock held. */
+static rt_part_t *part_get(hookd_runtime_t *rt, int32_t partition)
+{
+    if (partition < 0)
+        return NULL;
+    if ((size_t)partition >= rt->nparts) {
+        size_t n = (size_t)partition + 1, i;
+        rt_part_t *np = realloc(rt->parts, n * sizeof(*np));
+        int64_t *nc;
+        if (np == NULL)
+            return NULL;
+        rt->parts = np;
+        if ((nc = realloc(rt->committed, n * sizeof(*nc))) == NULL)
+            return NULL;
+        rt->committed = nc;
+        for (i = rt->nparts; i < n; i++) {
+            memset(&rt->parts[i], 0, sizeof(rt->parts[i]));
+            rt->committed[i] = -1;
+        }
+        rt->nparts = n;
+    }
+    return &rt->parts[partition];
+}
+
+/* The epoch `partition` is owned under, or 0 when not owned. */
+static uint64_t part_epoch(hookd_runtime_t *rt, int32_t partition)
+{
+    uint64_t e = 0;
+    pthread_mutex_lock(&rt->lock);
+    if (partition >= 0 && (size_t)partition < rt->nparts && rt->parts[partition].assigned)
+        e = rt->parts[partition].epoch;
+    pthread_mutex_unlock(&rt->lock);
+    return e;
+}
+
+static int remaining_ms(uint64_t deadline)
+{
+    uint64_t now = hookd_now_ms();
+    return now >= deadline ? 0 : (int)(deadline - now);
+}
+
+static void set_broker_up(hookd_runtime_t *rt, bool up)
+{
+    if (hookd_status_get(HOOKD_STATUS_BROKER_UP) != up) {
+        hookd_status_set(HOOKD_STATUS_BROKER_UP, up);
+        hookd_logf(up ? HOOKD_LOG_INFO : HOOKD_LOG_WARNING, NULL, "kafka: broker %s",
+                   up ? "reachable" : "unreachable");
+    }
+    rt->next_probe = hookd_now_ms() + BROKER_PROBE_MS;
+}
+
+/* ---- publisher callbacks (publisher thread) ----------------------------- */
+
+static void on_record_acked(void *opaque, const hookd_record_origin_t *o, hookd_record_kind_t kind)
+{
+    hookd_runtime_t *rt = opaque;
+    hookd_offsets_ack(rt->offsets, o->partition, o->epoch, o->offset);
+    stats_bump(rt, kind == HOOKD_RECORD_RESULT ? &rt->stats.results_acked
+                                               : &rt->stats.dead_letters_acked,
+               1);
+}
+
+static bool on_owned(void *opaque, int32_t partition, uint64_t epoch)
+{
+    return part_epoch(opaque, partition) == epoch;
+}
+
+/* ---- one message, on a handler thread ----------------------------------- */
+
+static void record_invocations(const hookd_decision_t *d)
+{
+    size_t i;
+    for (i = 0; i < d->run_count; i++) {
+        const hookd_run_t *r = &d->runs[i];
+        const char *phase = hookd_phase_name(r->phase);
+        uint32_t attempts = r->attempts ? r->attempts : 1, a;
+        double each = (double)r->duration_us / 1e6 / attempts;
+        /* Every attempt but the last asked for a retry; the last one too
+         * when the retries ran out. */
+        for (a = 1; a < attempts; a++)
+            hookd_metrics_invocation(phase, r->handler_name, "retry", each);
+        hookd_metrics_invocation(phase, r->handler_name,
+                                 r->error_class == HOOKD_ERRCLASS_RETRIES_EXHAUSTED ? "retry"
+                                 : r->outcome == HOOKD_OK                           ? "ok"
+                                                                                    : "fail",
+                                 each);
+    }
+}
+
+/* The message's headers as the codec sees them (borrowed from rkm). */
+static hookd_header_t *message_headers(rd_kafka_message_t *rkm, size_t *count)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    hookd_header_t *out;
+    size_t n, i;
+
+    *count = 0;
+    if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || hdrs == NULL)
+        return NULL;
+    if ((n = rd_kafka_header_cnt(hdrs)) == 0 || (out = calloc(n, sizeof(*out))) == NULL)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        const char *name;
+        const void *value;
+        size_t len;
+        if (rd_kafka_header_get_all(hdrs, i, &name, &value, &len) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            break;
+        out[i].name = name;
+        out[i].value = value;
+        out[i].len = value ? len : 0;
+    }
+    *count = i;
+    return out;
+}
+
+/*
+ * Encode and publish the outcome: the result (when the event has an id)
+ * and the dead letter (when decided). The tracker is told how many records
+ * to wait for before anything is produced, so no delivery report can come
+ * first. Returns the number of records published.
+ */
+static unsigned publish_outcome(hookd_runtime_t *rt, rd_kafka_message_t *rkm, uint64_t epoch,
+                                const hookd_event_t *ev, const hookd_header_t *in_hdrs,
+                                size_t in_count, const hookd_decision_t *d)
+{
+    const hookd_config_t *cfg = rt->cfg;
+    hookd_origin_t origin = {cfg->input_topic, rkm->partition, rkm->offset, -1, cfg->group_id};
+    hookd_result_info_t info = {ev, &origin, cfg->worker_id, rt->source, cfg->max_error_bytes};
+    hookd_record_origin_t ro = {rkm->partition, epoch, rkm->offset};
+    hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+    hookd_headers_t *rh = NULL, *dh = NULL;
+    char *value = NULL;
+    size_t value_len = 0, i;
+    unsigned acks = 0;
+    const void *key = NULL;
+    size_t key_len = 0;
+    rd_kafka_timestamp_type_t tstype;
+    hookd_offsets_err_t oerr;
+
+    f.event_id = ev->id;
+    f.topic = cfg->input_topic;
+    f.partition = rkm->partition;
+    f.offset = rkm->offset;
+    origin.timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype);
+    if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE)
+        origin.timestamp_ms = -1;
+
+    if (ev->id != NULL) {
+        if ((rh = hookd_headers_new()) == NULL ||
+            (value = hookd_result_encode(&info, d, rh, &value_len)) == NULL)
+            goto nomem;
+        if (rt->auth != NULL && hookd_auth_sign_enabled(rt->auth)) {
+            char why[256];
+            const void *k = rkm->key_len ? rkm->key : (const void *)ev->order_name;
+            size_t kl = rkm->key_len ? rkm->key_len : (ev->order_name ? strlen(ev->order_name) : 0);
+            if (hookd_auth_sign(rt->auth, k, kl, value, value_len, rh, why, sizeof(why)) != 0) {
+                /* Not publishing unsigned results when signing is asked:
+                 * the message stays uncommitted and is redone. */
+                hookd_logf(HOOKD_LOG_ERROR, &f, "cannot sign the result: %s", why);
+                goto error;
+            }
+        }
+        acks++;
+    }
+    if (d->dead_letter) {
+        if ((dh = hookd_headers_new()) == NULL)
+            goto nomem;
+        for (i = 0; i < in_count; i++)
+            if (hookd_headers_add(dh, in_hdrs[i].name, in_hdrs[i].value, in_hdrs[i].len) != 0)
+                goto nomem;
+        if (hookd_deadletter_headers(&info, d, dh) != 0)
+            goto nomem;
+        acks++;
+    }
+
+    if ((oerr = hookd_offsets_expect(rt->offsets, rkm->partition, epoch, rkm->offset, acks)) !=
+        HOOKD_OFFSETS_OK) {
+        /* Revoked while we worked (past revoke_timeout_ms): the new owner
+         * redoes this message; publishing now would only add a duplicate. */
+        hookd_logf(HOOKD_LOG_INFO, &f, "partition revoked during processing; outcome not published");
+        acks = 0;
+        goto done;
+    }
+
+    if (ev->id != NULL) {
+        if (rkm->key_len > 0) {
+            key = rkm->key;
+            key_len = rkm->key_len;
+        } else if (ev->order_name != NULL) {
+            key = ev->order_name;
+            key_len = strlen(ev->order_name);
+        }
+        if (hookd_publisher_publish(rt->pub, HOOKD_RECORD_RESULT, cfg->result_topic, key,
+                                    key_len, value, value_len, rh, &ro,
+                                    hookd_verdict_name(d->verdict)) != 0)
+            hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory publishing the result; offset held");
+    }
+    if (d->dead_letter) {
+        if (hookd_publisher_publish(rt->pub, HOOKD_RECORD_DEAD_LETTER, cfg->dead_letter_topic,
+                                    rkm->key, rkm->key ? rkm->key_len : 0, rkm->payload,
+                                    rkm->payload ? rkm->len : 0, dh, &ro,
+                                    hookd_error_class_name(d->error_class)) != 0)
+            hookd_logf(HOOKD_LOG_ERROR, &f,
+                       "out of memory publishing the dead letter; offset held");
+    }
+    goto done;
+
+nomem:
+    hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory encoding the outcome; offset held");
+error:
+    acks = 0;
+done:
+    free(value);
+    hookd_headers_destroy(rh);
+    hookd_headers_destroy(dh);
+    return acks;
+}
+
+static void process_message(void *opaque, size_t thread_index, int32_t partition, uint64_t epoch,
+                            void *item)
+{
+    hookd_runtime_t *rt = opaque;
+    const hookd_config_t *cfg = rt->cfg;
+    rt_thread_t *t = &rt->threads[thread_index];
+    hookd_decision_t *d = &t->decision;
+    rd_kafka_message_t *rkm = item;
+    hookd_event_t ev;
+    hookd_event_err_t eerr;
+    hookd_header_t *hdrs;
+    size_t hcount;
+    char why[512], scratch[512];
+    bool forged = false;
+    hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+
+    memset(&ev, 0, sizeof(ev));
+    hdrs = message_headers(rkm, &hcount);
+    f.topic = cfg->input_topic;
+    f.partition = partition;
+    f.offset = rkm->offset;
+
+    if (rt->auth != NULL && hookd_auth_verify_enabled(rt->auth) &&
+        hookd_auth_verify(rt->auth, rkm->key, rkm->key ? rkm->key_len : 0, rkm->payload,
+                          rkm->payload ? rkm->len : 0, hdrs, hcount, why, sizeof(why)) != 0) {
+        forged = true;
+        hookd_decision_reject(d, HOOKD_ERRCLASS_AUTH_FAILED, why);
+    }
+    /* Decoded even when forged: only for the id and order name of the
+     * failed result; handlers never see a forged event. */
+    eerr = hookd_event_decode(rkm->payload, rkm->payload ? rkm->len : 0, hdrs, hcount,
+                              &cfg->limits, &ev, forged ? scratch : why,
+                              forged ? sizeof(scratch) : sizeof(why));
+    f.event_id = ev.id;
+    if (forged) {
+        hookd_metrics_event_consumed("invalid");
+    } else if (eerr != HOOKD_EVENT_OK) {
+        hookd_metrics_event_consumed("invalid");
+        hookd_decision_reject(d, HOOKD_ERRCLASS_INVALID_EVENT, why);
+    } else {
+        hookd_metrics_event_consumed(hookd_event_type_name(ev.type));
+        if (cfg->verify_csr && hookd_x509_check_event(&ev, why, sizeof(why)) != 0) {
+            char reason[600];
+            snprintf(reason, sizeof(reason), "x509 check: %s", why);
+            hookd_decision_reject(d, HOOKD_ERRCLASS_INVALID_EVENT, reason);
+        } else {
+            hookd_engine_run(&ev, hookd_registry_chain(rt->reg), &cfg->policy,
+                             hookd_invoke_invoker(t->invoke), d);
+            record_invocations(d);
+        }
+    }
+
+    if (d->aborted) {
+        /* Shutdown during a retry backoff: no outcome, nothing committed;
+         * the next owner runs it again. */
+        hookd_logf(HOOKD_LOG_INFO, &f, "processing interrupted by shutdown; left uncommitted");
+        stats_bump(rt, &rt->stats.aborted, 1);
+    } else {
+        unsigned acks = publish_outcome(rt, rkm, epoch, &ev, hdrs, hcount, d);
+        if (d->dead_letter)
+            hookd_logf(HOOKD_LOG_WARNING, &f, "%s: dead-lettered (%s%s%s)",
+                       hookd_verdict_name(d->verdict), hookd_error_class_name(d->error_class),
+                       d->error[0] ? ": " : "", d->error);
+        else if (hookd_log_enabled(HOOKD_LOG_DEBUG))
+            hookd_logf(HOOKD_LOG_DEBUG, &f, "%s (%zu handler run(s), %u record(s))",
+                       hookd_verdict_name(d->verdict), d->run_count, acks);
+        stats_bump(rt, &rt->stats.decided, 1);
+    }
+    hookd_event_clear(&ev);
+    free(hdrs);
+    rd_kafka_message_destroy(rkm);
+}
+
+static void drop_message(void *opaque, void *item)
+{
+    rd_kafka_message_destroy(item);
+}
+
+/* ---- consumer side (consumer thread) ------------------------------------ */
+
+static void log_partitions(hookd_log_level_t level, const char *what,
+                           const rd_kafka_topic_partition_list_t *parts)
+{
+    char buf[1024];
+    size_t off = 0;
+    int i;
+    buf[0] = '\0';
+    for (i = 0; i < parts->cnt && off < sizeof(buf) - 16; i++)
+        off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%d", i ? "," : "",
+                                parts->elems[i].partition);
+    hookd_logf(level, NULL, "kafka: %s %d partition(s) [%s]", what, parts->cnt, buf);
+}
+
+static void record_committed(hookd_runtime_t *rt, const rd_kafka_topic_partition_list_t *offsets)
+{
+    int i;
+    bool any = false;
+    pthread_mutex_lock(&rt->lock);
+    for (i = 0; i < offsets->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &offsets->elems[i];
+        if (p->err != RD_KAFKA_RESP_ERR_NO_ERROR || p->offset < 0 || part_get(rt, p->partition) == NULL)
+            continue;
+        rt->committed[p->partition] = p->offset;
+        any = true;
+    }
+    if (any) {
+        rt->stats.commits++;
+        pthread_cond_broadcast(&rt->cond);
+    }
+    pthread_mutex_unlock(&rt->lock);
+}
+
+static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                             rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    hookd_runtime_t *rt = opaque;
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return; /* nothing new to commit */
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        hookd_logf(HOOKD_LOG_WARNING, NULL, "kafka: offset commit failed: %s (retried at the next commit)",
+                   rd_kafka_err2str(err));
+        return;
+    }
+    if (offsets != NULL)
+        record_committed(rt, offsets);
+}
+
+/* Store what is durable for the given partitions (or every moved one). */
+static void store_offsets(hookd_runtime_t *rt, bool all)
+{
+    hookd_offsets_pos_t pos[STORE_BATCH];
+    size_t n, i;
+    while ((n = hookd_offsets_collect(rt->offsets, pos, STORE_BATCH, all)) > 0) {
+        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
+        rd_kafka_resp_err_t err;
+        for (i = 0; i < n; i++)
+            rd_kafka_topic_partition_list_add(list, rt->cfg->input_topic, pos[i].partition)
+                ->offset = pos[i].offset;
+        if ((err = rd_kafka_offsets_store(rt->rk, list)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            hookd_logf(HOOKD_LOG_DEBUG, NULL, "kafka: offsets_store: %s", rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(list);
+        if (n < STORE_BATCH)
+            break;
+    }
+}
+
+/* Store and synchronously commit the durable position of `parts` (NULL: all owned). */
+static void commit_sync(hookd_runtime_t *rt, const rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *list;
+    rd_kafka_resp_err_t err;
+    int i;
+
+    if (parts == NULL) {
+        hookd_offsets_pos_t *pos;
+        size_t n = 0, k, max;
+        pthread_mutex_lock(&rt->lock);
+        max = rt->nparts; /* every partition ever owned fits */
+        pthread_mutex_unlock(&rt->lock);
+        list = rd_kafka_topic_partition_list_new(16);
+        if (max > 0 && (pos = calloc(max, sizeof(*pos))) != NULL) {
+            n = hookd_offsets_collect(rt->offsets, pos, max, 1);
+            for (k = 0; k < n; k++)
+                rd_kafka_topic_partition_list_add(list, rt->cfg->input_topic, pos[k].partition)
+                    ->offset = pos[k].offset;
+            free(pos);
+        }
+    } else {
+        list = rd_kafka_topic_partition_list_new(parts->cnt);
+        for (i = 0; i < parts->cnt; i++) {
+            int64_t o = hookd_offsets_committable(rt->offsets, parts->elems[i].partition);
+            if (o >= 0)
+                rd_kafka_topic_partition_list_add(list, parts->elems[i].topic,
+                                                  parts->elems[i].partition)
+                    ->offset = o;
+        }
+    }
+    if (list->cnt == 0) {
+        rd_kafka_topic_partition_list_destroy(list);
+        return;
+    }
+    rd_kafka_offsets_store(rt->rk, list); /* auto-commit must not go back behind */
+    err = rd_kafka_commit(rt->rk, list, 0 /* sync */);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (i = 0; i < list->cnt; i++)
+            list->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        record_committed(rt, list);
+    } else if (err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        hookd_logf(HOOKD_LOG_WARNING, NULL, "kafka: synchronous commit failed: %s",
+                   rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+static void assign_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    int i;
+
+    for (i = 0; i < parts->cnt; i++) {
+        int32_t p = parts->elems[i].partition;
+        uint64_t epoch;
+        rt_part_t *rp;
+        pthread_mutex_lock(&rt->lock);
+        epoch = ++rt->next_epoch;
+        if ((rp = part_get(rt, p)) != NULL) {
+            rp->assigned = true;
+            rp->paused = false;
+            rp->next_offset = -1;
+            rp->epoch = epoch;
+        }
+        pthread_mutex_unlock(&rt->lock);
+        if (rp == NULL || hookd_offsets_assign(rt->offsets, p, epoch) != HOOKD_OFFSETS_OK ||
+            hookd_pool_assign(rt->pool, p, epoch) != 0)
+            hookd_logf(HOOKD_LOG_ERROR, NULL, "kafka: out of memory assigning partition %d", p);
+    }
+    if (rt->cooperative)
+        error = rd_kafka_incremental_assign(rt->rk, parts);
+    else
+        err = rd_kafka_assign(rt->rk, parts);
+    if (error != NULL) {
+        hookd_logf(HOOKD_LOG_ERROR, NULL, "kafka: incremental assign: %s",
+                   rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        hookd_logf(HOOKD_LOG_ERROR, NULL, "kafka: assign: %s", rd_kafka_err2str(err));
+    }
+    /* A partition paused under an earlier assignment must not stay so. */
+    rd_kafka_resume_partitions(rt->rk, parts);
+    log_partitions(HOOKD_LOG_INFO, "assigned", parts);
+    hookd_status_set(HOOKD_STATUS_GROUP_JOINED, true);
+    set_broker_up(rt, true); /* the coordinator answered */
+    pthread_mutex_lock(&rt->lock);
+    rt->stats.assigned_partitions += parts->cnt;
+    rt->stats.rebalances++;
+    pthread_cond_broadcast(&rt->cond);
+    pthread_mutex_unlock(&rt->lock);
+}
+
+/*
+ * Revoke: queued messages of the partitions are dropped (uncommitted, the
+ * new owner redoes them); the message in a handler is given until
+ * revoke_timeout_ms (or the shutdown deadline) to finish and its records to
+ * be acknowledged; what is durable then is committed synchronously, and the
+ * rest is abandoned. Lost partitions (session expired) commit nothing: the
+ * group has already given them to someone else.
+ */
+static void revoke_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list_t *parts,
+                              bool lost)
+{
+    uint64_t deadline = hookd_now_ms() + (uint64_t)rt->cfg->revoke_timeout_ms;
+    size_t dropped = 0, abandoned = 0;
+    uint64_t *epochs = calloc((size_t)parts->cnt + 1, sizeof(*epochs));
+    int i;
+
+    if (rt->shutdown_deadline != 0 && rt->shutdown_deadline < deadline)
+        deadline = rt->shutdown_deadline;
+    log_partitions(lost ? HOOKD_LOG_WARNING : HOOKD_LOG_INFO, lost ? "lost" : "revoking", parts);
+    for (i = 0; i < parts->cnt; i++) {
+        int32_t p = parts->elems[i].partition;
+        if (epochs != NULL)
+            epochs[i] = part_epoch(rt, p);
+        dropped += hookd_pool_revoke(rt->pool, p);
+    }
+    if (!lost && epochs != NULL) {
+        for (i = 0; i < parts->cnt; i++) {
+            int32_t p = parts->elems[i].partition;
+            while (!hookd_pool_wait_idle(rt->pool, p, 100) && remaining_ms(deadline) > 0)
+                hookd_status_heartbeat();
+            while (!hookd_publisher_wait(rt->pub, p, epochs[i], 100) &&
+                   remaining_ms(deadline) > 0)
+                hookd_status_heartbeat();
+        }
+        commit_sync(rt, parts);
+    }
+    for (i = 0; i < parts->cnt; i++) {
+        int32_t p = parts->elems[i].partition;
+        rt_part_t *rp;
+        abandoned += hookd_offsets_outstanding(rt->offsets, p);
+        hookd_offsets_revoke(rt->offsets, p);
+        pthread_mutex_lock(&rt->lock);
+        if ((rp = part_get(rt, p)) != NULL && rp->assigned) {
+            rp->assigned = false;
+            if (rp->paused)
+                rt->stats.paused_partitions--;
+            rp->paused = false;
+            rt->stats.assigned_partitions--;
+        }
+        pthread_mutex_unlock(&rt->lock);
+        if (epochs != NULL)
+            hookd_publisher_forget(rt->pub, p, epochs[i]);
+    }
+    free(epochs);
+    if (abandoned > 0)
+        hookd_logf(HOOKD_LOG_WARNING, NULL,
+                   "kafka: %zu message(s) of revoked partitions left uncommitted (%zu dropped "
+                   "unprocessed); their new owner processes them",
+                   abandoned, dropped);
+    pthread_mutex_lock(&rt->lock);
+    rt->stats.dropped += dropped;
+    rt->stats.rebalances++;
+    pthread_cond_broadcast(&rt->cond);
+    pthread_mutex_unlock(&rt->lock);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    hookd_runtime_t *rt = opaque;
+
+    /* Known once the group is joined; "COOPERATIVE" with the default
+     * cooperative-sticky assignor, "EAGER" with range / roundrobin. */
+    rt->cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        assign_partitions(rt, parts);
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        revoke_partitions(rt, parts, rd_kafka_assignment_lost(rk) != 0);
+        if (rt->cooperative) {
+            rd_kafka_error_t *error = rd_kafka_incremental_unassign(rk, parts);
+            if (error != NULL) {
+                hookd_logf(HOOKD_LOG_ERROR, NULL, "kafka: incremental unassign: %s",
+                           rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+            }
+        } else {
+            rd_kafka_assign(rk, NULL);
+        }
+        return;
+    }
+    hookd_logf(HOOKD_LOG_ERROR, NULL, "kafka: rebalance error: %s", rd_kafka_err2str(err));
+    if (rt->cooperative) {
+        rd_kafka_error_t *error = rd_kafka_incremental_unassign(rk, parts);
+        if (error != NULL)
+            rd_kafka_error_destroy(error);
+    } else {
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+static void consumer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    hookd_runtime_t *rt = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        set_broker_up(rt, false);
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_fatal_error(rk, why, sizeof(why));
+        hookd_logf(HOOKD_LOG_ERROR, NULL, "kafka: consumer fatal error: %s", why);
+        rt->fatal = true;
+        return;
+    }
+    hookd_logf(HOOKD_LOG_WARNING, NULL, "kafka: %s: %s",
+               rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+    hookd_metrics_kafka_stats(json, json_len);
+    return 0; /* librdkafka frees json */
+}
+
+/* Pause a partition whose queue is over its bound or whose outcomes cannot
+ * be published; resume it when its queue is half drained and publishing works. */
+static void update_pauses(hookd_runtime_t *rt)
+{
+    size_t i, n;
+    size_t max = rt->cfg->partition_queue_max > 0 ? (size_t)rt->cfg->partition_queue_max : 1000;
+
+    pthread_mutex_lock(&rt->lock);
+    n = rt->nparts;
+    pthread_mutex_unlock(&rt->lock);
+    for (i = 0; i < n; i++) {
+        int32_t p = (int32_t)i;
+        bool assigned, paused, want;
+        size_t q;
+        pthread_mutex_lock(&rt->lock);
+        assigned = rt->parts[i].assigned;
+        paused = rt->parts[i].paused;
+        pthread_mutex_unlock(&rt->lock);
+        if (!assigned)
+            continue;
+        q = hookd_pool_queued(rt->pool, p);
+        want = hookd_publisher_blocked(rt->pub, p) || q >= max || (paused && q > max / 2);
+        if (want != paused) {
+            rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_resp_err_t err;
+            rd_kafka_topic_partition_list_add(l, rt->cfg->input_topic, p);
+            err = want ? rd_kafka_pause_partitions(rt->rk, l) : rd_kafka_resume_partitions(rt->rk, l);
+            if (!want && err == RD_KAFKA_RESP_ERR_NO_ERROR && getenv("HOOKD_SEEK")) {
+                int64_t next;
+                pthread_mutex_lock(&rt->lock);
+                next = rt->parts[i].next_offset;
+                pthread_mutex_unlock(&rt->lock);
+                if (next >= 0) {
+                    rd_kafka_error_t *e;
+                    l->elems[0].offset = next;
+                    if ((e = rd_kafka_seek_partitions(rt->rk, l, 0)) != NULL)
+                        rd_kafka_error_destroy(e);
+                }
+            }
+            rd_kafka_topic_partition_list_destroy(l);
+            if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+                continue;
+            pthread_mutex_lock(&rt->lock);
+            rt->parts[i].paused = want;
+            rt->stats.paused_partitions += want ? 1 : -1;
+            pthread_cond_broadcast(&rt->cond);
+            pthread_mutex_unlock(&rt->lock);
+            hookd_logf(HOOKD_LOG_DEBUG, NULL, "kafka: partition %d %s (queue %zu)", p,
+                       want ? "paused" : "resumed", q);
+        }
+    }
+}
+
+static void on_message(hookd_runtime_t *rt, rd_kafka_message_t *rkm)
+{
+    uint64_t epoch;
+    size_t queued;
+    hookd_offsets_err_t oerr;
+
+    if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            hookd_logf(HOOKD_LOG_WARNING, NULL, "kafka: consume: %s",
+                       rd_kafka_message_errstr(rkm));
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    epoch = part_epoch(rt, rkm->partition);
+    if (epoch == 0 ||
+        (oerr = hookd_offsets_track(rt->offsets, rkm->partition, epoch, rkm->offset)) !=
+            HOOKD_OFFSETS_OK) {
+        /* Not ours any more, or a message already tracked: ignoring it
+         * loses nothing (the earlier copy or the new owner covers it). */
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    if (hookd_pool_push(rt->pool, rkm->partition, epoch, rkm, &queued) != 0) {
+        hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+        f.partition = rkm->partition;
+        f.offset = rkm->offset;
+        hookd_logf(HOOKD_LOG_ERROR, &f, "cannot queue message; left uncommitted");
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    (void)queued;
+    pthread_mutex_lock(&rt->lock);
+    rt->parts[rkm->partition].next_offset = rkm->offset + 1;
+    pthread_mutex_unlock(&rt->lock);
+    stats_bump(rt, &rt->stats.consumed, 1);
+}
+
+static void probe_broker(hookd_runtime_t *rt)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err;
+    if (hookd_status_get(HOOKD_STATUS_BROKER_UP) || hookd_now_ms() < rt->next_probe)
+        return;
+    err = rd_kafka_metadata(rt->rk, 0, NULL, &md, 500);
+    if (md != NULL)
+        rd_kafka_metadata_destroy(md);
+    set_broker_up(rt, err == RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+hookd_runtime_t *hookd_runtime_create(const hookd_config_t *cfg, const hookd_registry_t *reg,
+                                      char *errstr, size_t errstr_size)
+{
+    hookd_runtime_t *rt = calloc(1, sizeof(*rt));
+    rd_kafka_conf_t *conf = NULL;
+    rd_kafka_topic_partition_list_t *topics;
+    rd_kafka_resp_err_t err;
+    char why[512];
+    size_t i;
+
+    if (rt == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    rt->cfg = cfg;
+    rt->reg = reg;
+    pthread_mutex_init(&rt->lock, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&rt->cond, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    snprintf(rt->source, sizeof(rt->source), "urn:acme-hookd:%s",
+             cfg->worker_id ? cfg->worker_id : "worker");
+
+    if (cfg->bootstrap_servers == NULL || cfg->bootstrap_servers[0] == '\0') {
+        const char *topics_v[] = {cfg->input_topic, cfg->result_topic, cfg->dead_letter_topic};
+        if ((rt->embedded = hookd_embedded_new(1, topics_v, 3, HOOKD_EMBEDDED_PARTITIONS, errstr,
+                                               errstr_size)) == NULL)
+            goto error;
+        rt->bootstraps = strdup(hookd_embedded_bootstraps(rt->embedded));
+        fprintf(stderr, "acme-hookd: embedded Kafka (mock cluster) listening on %s\n",
+                rt->bootstraps ? rt->bootstraps : "?");
+    } else {
+        rt->bootstraps = strdup(cfg->bootstrap_servers);
+    }
+    if (rt->bootstraps == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto error;
+    }
+
+    if ((rt->offsets = hookd_offsets_new()) == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto error;
+    }
+    if (cfg->auth_require || cfg->auth_sign_results) {
+        if ((rt->auth = hookd_auth_create(cfg, errstr, errstr_size)) == NULL)
+            goto error;
+    }
+
+    /* One set of handler instances per thread: handlers need no locks. */
+    rt->nthreads = cfg->threads > 0 ? (size_t)cfg->threads : 1;
+    if ((rt->threads = calloc(rt->nthreads, sizeof(*rt->threads))) == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto error;
+    }
+    for (i = 0; i < rt->nthreads; i++)
+        if ((rt->threads[i].invoke = hookd_invoke_create(reg, cfg, &rt->abort_handlers, errstr,
+                                                         errstr_size)) == NULL)
+            goto error;
+
+    if ((rt->pub = hookd_publisher_new(cfg, rt->bootstraps, on_record_acked, on_owned, rt,
+                                       errstr, errstr_size)) == NULL)
+        goto error;
+
+    if ((conf = hookd_kafka_conf_new(cfg, HOOKD_KAFKA_CONSUMER, rt->bootstraps, errstr,
+                                     errstr_size)) == NULL)
+        goto error;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);
+    rd_kafka_conf_set_error_cb(conf, consumer_error_cb);
+    rd_kafka_conf_set_stats_cb(conf, stats_cb);
+    rd_kafka_conf_set_opaque(conf, rt);
+    if ((rt->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why))) == NULL) {
+        snprintf(errstr, errstr_size, "consumer: %s", why);
+        goto error;
+    }
+    conf = NULL; /* now owned by rk */
+    /* Error, statistics and rebalance events all come through the consumer
+     * queue, served by the batch consume of the main loop. */
+    rd_kafka_poll_set_consumer(rt->rk);
+    rt->cq = rd_kafka_queue_get_consumer(rt->rk);
+
+    if ((rt->pool = hookd_pool_new(rt->nthreads, process_message, drop_message, rt, errstr,
+                                   errstr_size)) == NULL)
+        goto error;
+
+    topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, cfg->input_topic, RD_KAFKA_PARTITION_UA);
+    err = rd_kafka_subscribe(rt->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(errstr, errstr_size, "consumer: subscribe to '%s': %s", cfg->input_topic,
+                 rd_kafka_err2str(err));
+        goto error;
+    }
+    hookd_status_set(HOOKD_STATUS_BROKER_UP, false);
+    hookd_status_set(HOOKD_STATUS_GROUP_JOINED, false);
+    hookd_status_set(HOOKD_STATUS_PUBLISH_BLOCKED, false);
+    return rt;
+
+error:
+    if (conf != NULL)
+        rd_kafka_conf_destroy(conf);
+    hookd_runtime_destroy(rt);
+    return NULL;
+}
+
+/*
+ * Shutdown: stop fetching, drop what no handler started (uncommitted),
+ * let the handlers in flight finish, wait for every record to be
+ * acknowledged, commit, leave the group. Each step is bounded by the one
+ * deadline; missing it makes the run return 1.
+ */
+static int shutdown_sequence(hookd_runtime_t *rt)
+{
+    uint64_t deadline = hookd_now_ms() + (uint64_t)(rt->cfg->shutdown_timeout_ms > 0
+                                                        ? rt->cfg->shutdown_timeout_ms
+                                                        : 25000);
+    rd_kafka_topic_partition_list_t *assignment = NULL;
+    rd_kafka_resp_err_t err;
+    size_t dropped;
+    int rc = 0;
+
+    rt->shutdown_deadline = deadline;
+    rt->abort_handlers = 1;
+    hookd_log_info("shutdown: stopping fetch, finishing handlers in flight");
+    if (rd_kafka_assignment(rt->rk, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_pause_partitions(rt->rk, assignment);
+        rd_kafka_topic_partition_list_destroy(assignment);
+    }
+    dropped = hookd_pool_drop_all(rt->pool);
+    stats_bump(rt, &rt->stats.dropped, dropped);
+    while (!hookd_pool_wait_idle(rt->pool, -1, 100)) {
+        hookd_status_heartbeat();
+        if (remaining_ms(deadline) == 0) {
+            hookd_log_error("shutdown: a handler is still running at the deadline");
+            rc = 1;
+            break;
+        }
+    }
+    while (!hookd_publisher_wait(rt->pub, -1, 0, 100)) {
+        hookd_status_heartbeat();
+        if (remaining_ms(deadline) == 0) {
+            hookd_log_error("shutdown: results not acknowledged at the deadline; left uncommitted");
+            rc = 1;
+            break;
+        }
+    }
+    commit_sync(rt, NULL);
+    /* Leaving the group runs the revoke callback once more (nothing left to wait for). */
+    rt->closed = true;
+    if ((err = rd_kafka_consumer_close(rt->rk)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        hookd_logf(HOOKD_LOG_WARNING, NULL, "kafka: consumer close: %s", rd_kafka_err2str(err));
+    hookd_status_set(HOOKD_STATUS_GROUP_JOINED, false);
+    if (hookd_pool_stop(rt->pool, remaining_ms(deadline)) != 0)
+        rc = 1;
+    if (remaining_ms(deadline) == 0)
+        rc = 1;
+    hookd_logf(rc ? HOOKD_LOG_ERROR : HOOKD_LOG_INFO, NULL, "shutdown: %s (%zu queued message(s) left uncommitted)",
+               rc ? "deadline passed" : "clean", dropped);
+    return rc;
+}
+
+int hookd_runtime_run(hookd_runtime_t *rt, volatile sig_atomic_t *stop)
+{
+    rd_kafka_message_t **batch = malloc(CONSUME_BATCH * sizeof(*batch));
+    if (batch == NULL)
+        return 2;
+    rt->next_probe = 0;
+    while (!*stop && !rt->fatal) {
+        ssize_t n, i;
+        hookd_status_heartbeat();
+        /* A batch call blocks until the batch is full or the timeout
+         * passes: take what is there without waiting, and only when
+         * nothing is, wait for one message and take the rest after it. */
+        n = rd_kafka_consume_batch_queue(rt->cq, 0, batch, CONSUME_BATCH);
+        if (n == 0) {
+            n = rd_kafka_consume_batch_queue(rt->cq, CONSUME_TIMEOUT_MS, batch, 1);
+            if (n == 1) {
+                ssize_t more = rd_kafka_consume_batch_queue(rt->cq, 0, batch + 1, CONSUME_BATCH - 1);
+                if (more > 0)
+                    n += more;
+            }
+        }
+        if (n < 0) {
+            hookd_logf(HOOKD_LOG_ERROR, NULL, "kafka: consume: %s",
+                       rd_kafka_err2str(rd_kafka_last_error()));
+            n = 0;
+        }
+        for (i = 0; i < n; i++)
+            on_message(rt, batch[i]);
+        if (n > 0 && !hookd_status_get(HOOKD_STATUS_BROKER_UP))
+            set_broker_up(rt, true);
+        store_offsets(rt, false);
+        update_pauses(rt);
+        probe_broker(rt);
+    }
+    free(batch);
+    if (rt->fatal) {
+        shutdown_sequence(rt);
+        return 2;
+    }
+    return shutdown_sequence(rt);
+}
+
+const char *hookd_runtime_embedded_bootstraps(const hookd_runtime_t *rt)
+{
+    return rt->embedded ? rt->bootstraps : NULL;
+}
+
+struct rd_kafka_mock_cluster_s *hookd_runtime_embedded_cluster(const hookd_runtime_t *rt)
+{
+    return rt->embedded ? hookd_embedded_cluster(rt->embedded) : NULL;
+}
+
+void hookd_runtime_get_stats(hookd_runtime_t *rt, hookd_runtime_stats_t *out)
+{
+    hookd_publisher_counts_t pc;
+    hookd_publisher_counts(rt->pub, &pc);
+    pthread_mutex_lock(&rt->lock);
+    *out = rt->stats;
+    pthread_mutex_unlock(&rt->lock);
+    out->publish_failures = pc.failures;
+    out->producers_recreated = pc.recreated;
+}
+
+bool hookd_runtime_wait(hookd_runtime_t *rt,
+                        bool (*pred)(const hookd_runtime_stats_t *stats, void *opaque),
+                        void *opaque, int timeout_ms)
+{
+    uint64_t deadline = hookd_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        hookd_runtime_stats_t s;
+        struct timespec ts;
+        int left;
+        hookd_runtime_get_stats(rt, &s);
+        if (pred(&s, opaque))
+            return true;
+        if ((left = remaining_ms(deadline)) == 0)
+            return false;
+        /* Publisher counters are not under our lock: wake at least every
+         * 100 ms to look at them again. */
+        if (left > 100)
+            left = 100;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += left / 1000;
+        ts.tv_nsec += (long)(left % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&rt->lock);
+        pthread_cond_timedwait(&rt->cond, &rt->lock, &ts);
+        pthread_mutex_unlock(&rt->lock);
+    }
+}
+
+int64_t hookd_runtime_committed(hookd_runtime_t *rt, int32_t partition)
+{
+    int64_t o = -1;
+    pthread_mutex_lock(&rt->lock);
+    if (partition >= 0 && (size_t)partition < rt->nparts)
+        o = rt->committed[partition];
+    pthread_mutex_unlock(&rt->lock);
+    return o;
+}
+
+void hookd_runtime_destroy(hookd_runtime_t *rt)
+{
+    size_t i;
+    bool stuck = false;
+    if (rt == NULL)
+        return;
+    rt->abort_handlers = 1;
+    /* Leave the group first if run() did not: the revoke callback still
+     * needs the pool, the publisher and the tracker. */
+    if (rt->rk != NULL && rt->pool != NULL && rt->pub != NULL && !rt->closed) {
+        if (rt->shutdown_deadline == 0)
+            rt->shutdown_deadline = hookd_now_ms() + (uint64_t)(rt->cfg->shutdown_timeout_ms > 0
+                                                                     ? rt->cfg->shutdown_timeout_ms
+                                                                     : 25000);
+        hookd_pool_drop_all(rt->pool);
+        rd_kafka_consumer_close(rt->rk);
+        rt->closed = true;
+    }
+    /* Then the handler threads: they publish and use the tracker. */
+    if (rt->pool != NULL) {
+        if (hookd_pool_stop(rt->pool, rt->cfg->shutdown_timeout_ms > 0
+                                          ? rt->cfg->shutdown_timeout_ms
+                                          : 25000) != 0)
+            stuck = true;
+        hookd_pool_destroy(rt->pool);
+    }
+    if (rt->cq != NULL)
+        rd_kafka_queue_destroy(rt->cq);
+    if (rt->rk != NULL)
+        /* Not closed only when creation failed half-way: nothing was
+         * assigned, and the callbacks' state is incomplete. */
+        rd_kafka_destroy_flags(rt->rk, rt->closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    if (stuck) {
+        /* A handler still runs on our state: leave it all in place, the
+         * process is about to exit. */
+        hookd_log_error("runtime: a handler thread did not stop; resources left to the exit");
+        return;
+    }
+    hookd_publisher_destroy(rt->pub);
+    if (rt->threads != NULL) {
+        for (i = 0; i < rt->nthreads; i++)
+            hookd_invoke_destroy(rt->threads[i].invoke);
+        free(rt->threads);
+    }
+    hookd_auth_destroy(rt->auth);
+    hookd_offsets_destroy(rt->offsets);
+    hookd_embedded_destroy(rt->embedded);
+    free(rt->bootstraps);
+    free(rt->parts);
+    free(rt->committed);
+    pthread_cond_destroy(&rt->cond);
+    pthread_mutex_destroy(&rt->lock);
+    free(rt);
+}
