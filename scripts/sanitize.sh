@@ -28,7 +28,7 @@ ninja -C "$build" -j "$jobs"
 # abort_on_error: a report ends the process with SIGABRT, which no test can
 # mistake for a pass; allocator_may_return_null: a handler hitting its
 # RLIMIT_AS in an isolated child sees NULL from malloc, as without ASan.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:allocator_may_return_null=1:detect_stack_use_after_return=1:strict_string_checks=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:allocator_may_return_null=1:detect_stack_use_after_return=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/tests/lsan.supp:print_suppressions=0}
 cd "$build"

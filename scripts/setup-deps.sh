@@ -12,7 +12,7 @@ want_tests=0
 APT_BUILD=(build-essential cmake ninja-build pkg-config librdkafka-dev libcjson-dev
            libssl-dev libinih-dev libmicrohttpd-dev openssl)
 APT_TEST=(libcriterion-dev kcat valgrind clang libclang-rt-14-dev openjdk-17-jre-headless
-          maven nodejs npm python3 python3-venv curl procps)
+          maven nodejs npm python3 python3-venv curl procps jq golang-go)
 
 need=()
 pkgs=("${APT_BUILD[@]}")
@@ -27,6 +27,7 @@ for p in "${need[@]}"; do
     nodejs) command -v node >/dev/null || filtered+=("$p") ;;
     npm) command -v npm >/dev/null || filtered+=("$p") ;;
     maven) command -v mvn >/dev/null || filtered+=("$p") ;;
+    golang-go) command -v go >/dev/null || filtered+=("$p") ;;
     openjdk-17-jre-headless) command -v java >/dev/null || filtered+=("$p") ;;
     python3|python3-venv) command -v python3 >/dev/null && python3 -m venv --help >/dev/null 2>&1 || filtered+=("$p") ;;
     *) filtered+=("$p") ;;

@@ -56,7 +56,7 @@
 #define HOOKD_AUTH_KEY_MIN 16   /* bytes; 32 recommended */
 #define HOOKD_AUTH_KEY_MAX 1024 /* bytes after decoding */
 #define HOOKD_AUTH_FILE_MAX 4096
-#define HOOKD_AUTH_SIGNED_MAX 64 /* signed headers in one message */
+#define HOOKD_AUTH_SIGNED_MAX 128 /* signed headers in one message (the codec allows 64 attributes) */
 #define HOOKD_AUTH_NULL_LEN 0xffffffffu
 
 typedef struct hookd_auth_key {

@@ -33,8 +33,11 @@ typedef struct hookd_kafka_default {
  *   that queue in batches into its own per-partition queues (bounded by
  *   partition_queue_max, with pause/resume), so librdkafka's queue only
  *   ever holds about one fetch response per partition: the thresholds are
- *   kept well above one response (max.partition.fetch.bytes = 1 MiB) and
- *   the total bounded for memory.
+ *   kept well above one response and the total bounded for memory.
+ * - Fetch responses of at most 256 KiB per partition and 4 MiB in all
+ *   bound librdkafka's own buffers (the runtime copies each message out of
+ *   its fetch buffer before queueing it, so queued messages do not keep
+ *   responses alive); with batch consume they cost no throughput.
  */
 static const hookd_kafka_default_t consumer_defaults[] = {
     {"client.id", "acme-hookd"},
@@ -45,9 +48,9 @@ static const hookd_kafka_default_t consumer_defaults[] = {
     {"auto.offset.reset", "earliest"},
     {"enable.partition.eof", "false"},
     {"queued.min.messages", "100000"},
-    {"queued.max.messages.kbytes", "32768"},
-    {"max.partition.fetch.bytes", "1048576"},
-    {"fetch.max.bytes", "16777216"},
+    {"queued.max.messages.kbytes", "8192"},
+    {"max.partition.fetch.bytes", "262144"},
+    {"fetch.max.bytes", "4194304"},
     {"fetch.wait.max.ms", "100"},
     {"statistics.interval.ms", "10000"},
     {NULL, NULL},
@@ -60,6 +63,9 @@ static const hookd_kafka_default_t consumer_defaults[] = {
  *   before the runtime sees a failed delivery, re-produces it and pauses the
  *   partition (readiness goes false): 30 s instead of librdkafka's 5 min.
  * - murmur2_random: keyed results land where a Java producer would put them.
+ * - At most 10000 records waiting for acknowledgement: beyond that a
+ *   handler thread waits for room (backpressure up to the consumer) instead
+ *   of the producer queue growing with the backlog.
  */
 static const hookd_kafka_default_t producer_defaults[] = {
     {"client.id", "acme-hookd"},
@@ -67,6 +73,7 @@ static const hookd_kafka_default_t producer_defaults[] = {
     {"message.timeout.ms", "30000"},
     {"linger.ms", "5"},
     {"partitioner", "murmur2_random"},
+    {"queue.buffering.max.messages", "10000"},
     {NULL, NULL},
 };
 

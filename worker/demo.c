@@ -322,8 +322,12 @@ static void on_result(sample_t *samples, const rd_kafka_message_t *rkm)
         int attempts = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(run, "attempts"));
         int allowed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(run, "failure_allowed"));
         char extra[32] = "";
-        if (allowed)
+        if (allowed) {
+            const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "error"));
             snprintf(extra, sizeof(extra), "(allowed)");
+            if (why != NULL && s->error[0] == '\0')
+                snprintf(s->error, sizeof(s->error), "%s (allowed)", why);
+        }
         else if (attempts > 1)
             snprintf(extra, sizeof(extra), "(%d tries)", attempts);
         if (off < sizeof(s->hooks))

@@ -44,7 +44,8 @@ struct hookd_http {
 
 static enum MHD_Result hookd_http_send(struct MHD_Connection *conn, unsigned int status,
                                        const char *content_type, char *body, size_t len,
-                                       enum MHD_ResponseMemoryMode mode) {
+                                       enum MHD_ResponseMemoryMode mode)
+{
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, mode);
     if (!resp) {
         if (mode == MHD_RESPMEM_MUST_FREE)
@@ -62,7 +63,8 @@ static enum MHD_Result hookd_http_send(struct MHD_Connection *conn, unsigned int
 static enum MHD_Result hookd_http_text(struct MHD_Connection *conn, unsigned int status,
                                        const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static enum MHD_Result hookd_http_text(struct MHD_Connection *conn, unsigned int status,
-                                       const char *fmt, ...) {
+                                       const char *fmt, ...)
+{
     char buf[512];
     va_list ap;
     va_start(ap, fmt);
@@ -79,7 +81,8 @@ static enum MHD_Result hookd_http_text(struct MHD_Connection *conn, unsigned int
 static enum MHD_Result hookd_http_handle(void *cls, struct MHD_Connection *conn, const char *url,
                                          const char *method, const char *version,
                                          const char *upload_data, size_t *upload_data_size,
-                                         void **con_cls) {
+                                         void **con_cls)
+{
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
         struct MHD_Response *resp =
             MHD_create_response_from_buffer(strlen("method not allowed\n"),
@@ -121,7 +124,8 @@ static enum MHD_Result hookd_http_handle(void *cls, struct MHD_Connection *conn,
 }
 
 /* libmicrohttpd's own diagnostics go to our log, one record each. */
-static void hookd_http_mhd_log(void *cls, const char *fmt, va_list ap) {
+static void hookd_http_mhd_log(void *cls, const char *fmt, va_list ap)
+{
     char buf[512];
     vsnprintf(buf, sizeof(buf), fmt, ap);
     size_t n = strlen(buf);
@@ -135,7 +139,8 @@ static void hookd_http_mhd_log(void *cls, const char *fmt, va_list ap) {
  * address) and port. Returns 0 or -1 with errstr.
  */
 static int hookd_http_parse_listen(const char *listen, char *host, size_t host_size, int *port,
-                                   char *errstr, size_t errstr_size) {
+                                   char *errstr, size_t errstr_size)
+{
     const char *colon = listen ? strrchr(listen, ':') : NULL;
     if (!colon) {
         snprintf(errstr, errstr_size, "http listen '%s': expected ADDR:PORT or :PORT",
@@ -170,7 +175,8 @@ static int hookd_http_parse_listen(const char *listen, char *host, size_t host_s
 }
 
 static struct MHD_Daemon *hookd_http_daemon(const struct sockaddr *sa, unsigned int extra_flags,
-                                            int port) {
+                                            int port)
+{
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
                          extra_flags;
     /* The logger goes first so that no option's complaint reaches MHD's own stderr writer. */
@@ -186,7 +192,8 @@ static struct MHD_Daemon *hookd_http_daemon(const struct sockaddr *sa, unsigned 
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10, MHD_OPTION_END);
 }
 
-hookd_http_t *hookd_http_start(const char *listen, char *errstr, size_t errstr_size) {
+hookd_http_t *hookd_http_start(const char *listen, char *errstr, size_t errstr_size)
+{
     char host[256];
     int port = 0;
     struct addrinfo *ai = NULL;
@@ -201,6 +208,7 @@ hookd_http_t *hookd_http_start(const char *listen, char *errstr, size_t errstr_s
         goto error;
     }
 
+    errno = 0; /* what bind() or listen() leaves tells why a start failed */
     if (host[0] == '\0' || strcmp(host, "*") == 0) {
         /*
          * Any address: both stacks where the kernel has IPv6, else IPv4
@@ -246,11 +254,13 @@ error:
     return NULL;
 }
 
-int hookd_http_port(const hookd_http_t *h) {
+int hookd_http_port(const hookd_http_t *h)
+{
     return h ? h->port : -1;
 }
 
-void hookd_http_stop(hookd_http_t *h) {
+void hookd_http_stop(hookd_http_t *h)
+{
     if (!h)
         return;
     MHD_stop_daemon(h->daemon);

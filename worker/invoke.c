@@ -55,6 +55,8 @@ uint64_t hookd_now_ms(void)
 /* ---- the worker's side of struct hookd_host ----------------------------- */
 
 static void host_logv(hookd_ctx_t *ctx, hookd_log_level_t level, const char *fmt, va_list ap)
+    HOOKD_PRINTF(3, 0);
+static void host_logv(hookd_ctx_t *ctx, hookd_log_level_t level, const char *fmt, va_list ap)
 {
     const call_scope_t *s = ctx->host_data;
     hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
@@ -77,6 +79,7 @@ static const char *host_event_id(hookd_ctx_t *ctx)
     return s->event_id;
 }
 
+static void host_set_errorv(hookd_ctx_t *ctx, const char *fmt, va_list ap) HOOKD_PRINTF(2, 0);
 static void host_set_errorv(hookd_ctx_t *ctx, const char *fmt, va_list ap)
 {
     const call_scope_t *s = ctx->host_data;

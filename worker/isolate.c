@@ -530,6 +530,15 @@ static int spawn_child(hookd_isolate_t *iso, char *errstr, size_t errstr_size)
     return 0;
 }
 
+static pthread_once_t root_warning_once = PTHREAD_ONCE_INIT;
+
+static void root_warning(void)
+{
+    hookd_log_warn("process isolation running as root: RLIMIT_NPROC does not bind root, so a "
+                   "forking handler is stopped only by hook_timeout_ms; run as an "
+                   "unprivileged user");
+}
+
 hookd_isolate_t *hookd_isolate_create(hookd_invoke_t *inv, const hookd_config_t *cfg,
                                       char *errstr, size_t errstr_size)
 {
@@ -547,6 +556,8 @@ hookd_isolate_t *hookd_isolate_create(hookd_invoke_t *inv, const hookd_config_t 
     iso->rlimit_nofile = cfg->hook_rlimit_nofile;
     iso->sock = -1;
     iso->pidfd = -1;
+    if (getuid() == 0 || geteuid() == 0)
+        pthread_once(&root_warning_once, root_warning);
     if (spawn_child(iso, err, sizeof(err)) != 0) {
         snprintf(errstr, errstr_size, "process isolation: cannot start a child: %s", err);
         free(iso);
@@ -576,25 +587,21 @@ void hookd_isolate_stats(const hookd_isolate_t *iso, hookd_isolate_stats_t *st)
 /* Has the child exited on its own (between invocations)? Reaps it if so. */
 static bool child_gone(hookd_isolate_t *iso)
 {
-    int st;
-    pid_t r;
+    siginfo_t si;
+    int st = 0;
     if (iso->pid <= 0)
         return true;
-    r = waitpid(iso->pid, &st, WNOHANG);
-    if (r == iso->pid) {
-        hookd_log_warn("isolated handler child %d exited between invocations (status 0x%x); "
-                       "starting a new one",
-                       (int)iso->pid, (unsigned)st);
-        /*
-         * Reaped already, so its group id may in theory be reused; a group
-         * left behind by a child that exited on its own is killed anyway,
-         * the window being microseconds against a pid space that cycles.
-         */
-        (void)kill(-iso->pid, SIGKILL);
-        forget_child(iso);
-        return true;
-    }
-    return false;
+    /* WNOWAIT: look without reaping, so reap_child() can still kill its group safely */
+    memset(&si, 0, sizeof(si));
+    if (waitid(P_PID, (id_t)iso->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+        si.si_pid != iso->pid)
+        return false;
+    hookd_log_warn("isolated handler child %d ended between invocations (%s %d); starting a "
+                   "new one",
+                   (int)iso->pid, si.si_code == CLD_EXITED ? "exit status" : "signal",
+                   si.si_status);
+    reap_child(iso, false, &st);
+    return true;
 }
 
 static unsigned char *encode_request(uint32_t seq, size_t idx, hookd_phase_t phase,

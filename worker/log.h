@@ -36,7 +36,7 @@ int hookd_log_enabled(hookd_log_level_t level);
 void hookd_logf(hookd_log_level_t level, const hookd_log_fields_t *fields, const char *fmt, ...)
     HOOKD_PRINTF(3, 4);
 void hookd_logv(hookd_log_level_t level, const hookd_log_fields_t *fields, const char *fmt,
-                va_list ap);
+                va_list ap) HOOKD_PRINTF(3, 0);
 
 #define hookd_log_error(...) hookd_logf(HOOKD_LOG_ERROR, NULL, __VA_ARGS__)
 #define hookd_log_warn(...) hookd_logf(HOOKD_LOG_WARNING, NULL, __VA_ARGS__)

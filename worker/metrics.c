@@ -52,7 +52,8 @@ typedef struct hookd_sbuf {
     int failed; /* an allocation failed: the render returns NULL */
 } hookd_sbuf_t;
 
-static void hookd_sbuf_reserve(hookd_sbuf_t *b, size_t extra) {
+static void hookd_sbuf_reserve(hookd_sbuf_t *b, size_t extra)
+{
     if (b->failed || b->len + extra + 1 <= b->cap)
         return;
     size_t cap = b->cap ? b->cap : 4096;
@@ -67,7 +68,8 @@ static void hookd_sbuf_reserve(hookd_sbuf_t *b, size_t extra) {
     b->cap = cap;
 }
 
-static void hookd_sbuf_add(hookd_sbuf_t *b, const char *s, size_t n) {
+static void hookd_sbuf_add(hookd_sbuf_t *b, const char *s, size_t n)
+{
     hookd_sbuf_reserve(b, n);
     if (b->failed)
         return;
@@ -76,13 +78,15 @@ static void hookd_sbuf_add(hookd_sbuf_t *b, const char *s, size_t n) {
     b->data[b->len] = '\0';
 }
 
-static void hookd_sbuf_puts(hookd_sbuf_t *b, const char *s) {
+static void hookd_sbuf_puts(hookd_sbuf_t *b, const char *s)
+{
     hookd_sbuf_add(b, s, strlen(s));
 }
 
 static void hookd_sbuf_printf(hookd_sbuf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static void hookd_sbuf_printf(hookd_sbuf_t *b, const char *fmt, ...) {
+static void hookd_sbuf_printf(hookd_sbuf_t *b, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
@@ -101,7 +105,8 @@ static void hookd_sbuf_printf(hookd_sbuf_t *b, const char *fmt, ...) {
 }
 
 /* Label values: backslash, double quote and line feed are escaped (format 0.0.4). */
-static void hookd_sbuf_label_value(hookd_sbuf_t *b, const char *v) {
+static void hookd_sbuf_label_value(hookd_sbuf_t *b, const char *v)
+{
     for (; *v; v++) {
         switch (*v) {
         case '\\': hookd_sbuf_add(b, "\\\\", 2); break;
@@ -113,7 +118,8 @@ static void hookd_sbuf_label_value(hookd_sbuf_t *b, const char *v) {
 }
 
 /* Sample values: Prometheus spells infinities and NaN its own way. */
-static void hookd_sbuf_double(hookd_sbuf_t *b, double v) {
+static void hookd_sbuf_double(hookd_sbuf_t *b, double v)
+{
     if (isnan(v))
         hookd_sbuf_puts(b, "NaN");
     else if (isinf(v))
@@ -188,7 +194,8 @@ static hookd_family_t *const hookd_families[] = {
 };
 #define HOOKD_NFAMILIES (sizeof(hookd_families) / sizeof(hookd_families[0]))
 
-static uint64_t hookd_hash_values(const char *const *values, int n) {
+static uint64_t hookd_hash_values(const char *const *values, int n)
+{
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (int i = 0; i < n; i++) {
         for (const unsigned char *p = (const unsigned char *)values[i]; *p; p++) {
@@ -201,7 +208,8 @@ static uint64_t hookd_hash_values(const char *const *values, int n) {
     return h;
 }
 
-static void hookd_series_free(hookd_series_t *s, int nlabels) {
+static void hookd_series_free(hookd_series_t *s, int nlabels)
+{
     for (int i = 0; i < nlabels; i++)
         free(s->values[i]);
     free(s->buckets);
@@ -212,7 +220,8 @@ static void hookd_series_free(hookd_series_t *s, int nlabels) {
  * with the family locked. NULL only when memory runs out: the observation is
  * then lost, which is better than failing the event it describes.
  */
-static hookd_series_t *hookd_family_series(hookd_family_t *f, const char *const *values) {
+static hookd_series_t *hookd_family_series(hookd_family_t *f, const char *const *values)
+{
     uint64_t h = hookd_hash_values(values, f->nlabels);
     for (size_t i = 0; i < f->count; i++) {
         hookd_series_t *s = &f->series[i];
@@ -225,21 +234,19 @@ static hookd_series_t *hookd_family_series(hookd_family_t *f, const char *const 
             return s;
     }
 
-    const char *other[HOOKD_METRICS_MAX_LABELS];
     if (f->count >= HOOKD_METRICS_MAX_SERIES) {
-        /* Cardinality bound reached: fold into the overflow series. */
-        int already_other = 1;
+        /*
+         * Cardinality bound reached: fold into the overflow series, which is
+         * created once, past the bound, and found by the scan above after.
+         */
+        const char *other[HOOKD_METRICS_MAX_LABELS];
+        int is_other = 1;
         for (int j = 0; j < f->nlabels; j++) {
             other[j] = HOOKD_METRICS_OTHER;
-            already_other = already_other && strcmp(values[j], HOOKD_METRICS_OTHER) == 0;
+            is_other = is_other && strcmp(values[j], HOOKD_METRICS_OTHER) == 0;
         }
-        if (already_other) {
-            /* The overflow series itself is created once past the bound. */
-            h = hookd_hash_values(other, f->nlabels);
-        } else {
+        if (!is_other)
             return hookd_family_series(f, other);
-        }
-        values = other;
     }
 
     if (f->count == f->cap) {
@@ -277,7 +284,8 @@ static hookd_series_t *hookd_family_series(hookd_family_t *f, const char *const 
  * exposition grow without limit.
  */
 static void hookd_bound_values(const char *const *in, int n,
-                               char out[][HOOKD_METRICS_MAX_VALUE + 1], const char **ptrs) {
+                               char out[][HOOKD_METRICS_MAX_VALUE + 1], const char **ptrs)
+{
     for (int i = 0; i < n; i++) {
         const char *v = in[i] ? in[i] : "";
         size_t len = strnlen(v, HOOKD_METRICS_MAX_VALUE + 1);
@@ -292,7 +300,8 @@ static void hookd_bound_values(const char *const *in, int n,
     }
 }
 
-static void hookd_family_add(hookd_family_t *f, const char *const *values, uint64_t n) {
+static void hookd_family_add(hookd_family_t *f, const char *const *values, uint64_t n)
+{
     char store[HOOKD_METRICS_MAX_LABELS][HOOKD_METRICS_MAX_VALUE + 1];
     const char *v[HOOKD_METRICS_MAX_LABELS];
     hookd_bound_values(values, f->nlabels, store, v);
@@ -303,7 +312,8 @@ static void hookd_family_add(hookd_family_t *f, const char *const *values, uint6
     pthread_mutex_unlock(&f->lock);
 }
 
-static void hookd_family_observe(hookd_family_t *f, const char *const *values, double x) {
+static void hookd_family_observe(hookd_family_t *f, const char *const *values, double x)
+{
     char store[HOOKD_METRICS_MAX_LABELS][HOOKD_METRICS_MAX_VALUE + 1];
     const char *v[HOOKD_METRICS_MAX_LABELS];
     hookd_bound_values(values, f->nlabels, store, v);
@@ -324,7 +334,8 @@ static void hookd_family_observe(hookd_family_t *f, const char *const *values, d
     pthread_mutex_unlock(&f->lock);
 }
 
-static void hookd_family_clear(hookd_family_t *f) {
+static void hookd_family_clear(hookd_family_t *f)
+{
     pthread_mutex_lock(&f->lock);
     for (size_t i = 0; i < f->count; i++)
         hookd_series_free(&f->series[i], f->nlabels);
@@ -335,7 +346,8 @@ static void hookd_family_clear(hookd_family_t *f) {
 }
 
 static void hookd_render_header(hookd_sbuf_t *b, const char *name, const char *help,
-                                const char *type) {
+                                const char *type)
+{
     /* HELP text: only backslash and line feed are escaped. */
     hookd_sbuf_printf(b, "# HELP %s ", name);
     for (const char *p = help; *p; p++) {
@@ -351,7 +363,8 @@ static void hookd_render_header(hookd_sbuf_t *b, const char *name, const char *h
 
 /* `{a="x",b="y"` without the closing brace, so `le` can be appended. */
 static void hookd_render_labels_open(hookd_sbuf_t *b, const hookd_family_t *f,
-                                     const hookd_series_t *s) {
+                                     const hookd_series_t *s)
+{
     hookd_sbuf_puts(b, "{");
     for (int j = 0; j < f->nlabels; j++) {
         if (j)
@@ -362,7 +375,8 @@ static void hookd_render_labels_open(hookd_sbuf_t *b, const hookd_family_t *f,
     }
 }
 
-static void hookd_family_render(hookd_family_t *f, hookd_sbuf_t *b) {
+static void hookd_family_render(hookd_family_t *f, hookd_sbuf_t *b)
+{
     hookd_render_header(b, f->name, f->help,
                         f->kind == HOOKD_FAM_COUNTER ? "counter" : "histogram");
     pthread_mutex_lock(&f->lock);
@@ -420,13 +434,15 @@ static pthread_mutex_t hookd_parts_lock = PTHREAD_MUTEX_INITIALIZER;
 static hookd_partition_gauge_t *hookd_parts;
 static size_t hookd_parts_count;
 
-static void hookd_parts_free(hookd_partition_gauge_t *p, size_t n) {
+static void hookd_parts_free(hookd_partition_gauge_t *p, size_t n)
+{
     for (size_t i = 0; i < n; i++)
         free(p[i].topic);
     free(p);
 }
 
-static int64_t hookd_json_int(const cJSON *obj, const char *key, int64_t dflt) {
+static int64_t hookd_json_int(const cJSON *obj, const char *key, int64_t dflt)
+{
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
 }
@@ -436,14 +452,16 @@ static int64_t hookd_json_int(const cJSON *obj, const char *key, int64_t dflt) {
  * listed by librdkafka too, from the topic metadata, with fetch_state "none"
  * or "stopped"; they carry no position of ours and are left out.
  */
-static int hookd_partition_is_ours(const cJSON *p) {
+static int hookd_partition_is_ours(const cJSON *p)
+{
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(p, "fetch_state");
     if (!cJSON_IsString(st))
         return 1;
     return strcmp(st->valuestring, "none") != 0 && strcmp(st->valuestring, "stopped") != 0;
 }
 
-void hookd_metrics_kafka_stats(const char *json, size_t len) {
+void hookd_metrics_kafka_stats(const char *json, size_t len)
+{
     if (!json)
         return;
     cJSON *root = cJSON_ParseWithLength(json, len);
@@ -509,7 +527,8 @@ error:
     hookd_parts_free(parts, n);
 }
 
-static void hookd_render_partitions(hookd_sbuf_t *b) {
+static void hookd_render_partitions(hookd_sbuf_t *b)
+{
     static const struct {
         const char *name;
         const char *help;
@@ -557,27 +576,32 @@ static const struct {
                                       "publishing blocked: partitions paused"},
 };
 
-static uint64_t hookd_now_ms(void) {
+static uint64_t hookd_now_ms(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-void hookd_status_set(hookd_status_flag_t flag, bool value) {
+void hookd_status_set(hookd_status_flag_t flag, bool value)
+{
     if ((unsigned)flag < HOOKD_STATUS_COUNT)
         atomic_store(&hookd_flags[flag], value);
 }
 
-bool hookd_status_get(hookd_status_flag_t flag) {
+bool hookd_status_get(hookd_status_flag_t flag)
+{
     return (unsigned)flag < HOOKD_STATUS_COUNT ? atomic_load(&hookd_flags[flag]) : false;
 }
 
-void hookd_status_heartbeat(void) {
+void hookd_status_heartbeat(void)
+{
     uint64_t now = hookd_now_ms();
     atomic_store(&hookd_heartbeat_ms, now ? now : 1);
 }
 
-bool hookd_status_ready(char *why, size_t why_size) {
+bool hookd_status_ready(char *why, size_t why_size)
+{
     bool ready = true;
     size_t used = 0;
     if (why && why_size)
@@ -596,7 +620,8 @@ bool hookd_status_ready(char *why, size_t why_size) {
     return ready;
 }
 
-bool hookd_status_live(uint64_t max_age_ms) {
+bool hookd_status_live(uint64_t max_age_ms)
+{
     uint64_t last = atomic_load(&hookd_heartbeat_ms);
     if (last == 0)
         return false;
@@ -607,13 +632,15 @@ bool hookd_status_live(uint64_t max_age_ms) {
 /* ------------------------------------------------------------------ */
 /* Public recording functions.                                          */
 
-void hookd_metrics_event_consumed(const char *type) {
+void hookd_metrics_event_consumed(const char *type)
+{
     const char *v[] = {type};
     hookd_family_add(&hookd_fam_consumed, v, 1);
 }
 
 void hookd_metrics_invocation(const char *phase, const char *handler, const char *outcome,
-                              double seconds) {
+                              double seconds)
+{
     const char *v[] = {phase, handler, outcome};
     hookd_family_add(&hookd_fam_invocations, v, 1);
     if (outcome && strcmp(outcome, "retry") == 0)
@@ -621,21 +648,25 @@ void hookd_metrics_invocation(const char *phase, const char *handler, const char
     hookd_family_observe(&hookd_fam_duration, v, seconds);
 }
 
-void hookd_metrics_dead_letter(const char *error_class) {
+void hookd_metrics_dead_letter(const char *error_class)
+{
     const char *v[] = {error_class};
     hookd_family_add(&hookd_fam_dead_letters, v, 1);
 }
 
-void hookd_metrics_result_published(const char *verdict) {
+void hookd_metrics_result_published(const char *verdict)
+{
     const char *v[] = {verdict};
     hookd_family_add(&hookd_fam_results, v, 1);
 }
 
-void hookd_metrics_publish_error(void) {
+void hookd_metrics_publish_error(void)
+{
     atomic_fetch_add(&hookd_publish_errors, 1);
 }
 
-void hookd_metrics_reset(void) {
+void hookd_metrics_reset(void)
+{
     for (size_t i = 0; i < HOOKD_NFAMILIES; i++)
         hookd_family_clear(hookd_families[i]);
     atomic_store(&hookd_publish_errors, 0);
@@ -650,7 +681,8 @@ void hookd_metrics_reset(void) {
     atomic_store(&hookd_heartbeat_ms, 0);
 }
 
-char *hookd_metrics_render(size_t *len) {
+char *hookd_metrics_render(size_t *len)
+{
     hookd_sbuf_t b = {0};
     hookd_sbuf_reserve(&b, 8192);
 

@@ -397,11 +397,9 @@ int hookd_pool_stop(hookd_pool_t *pool, int timeout_ms)
         pthread_join(t->tid, NULL);
         t->joined = true;
     }
-    if (rc != 0) {
-        pthread_mutex_lock(&pool->lock);
-        pool->stuck = true;
-        pthread_mutex_unlock(&pool->lock);
-    }
+    pthread_mutex_lock(&pool->lock);
+    pool->stuck = rc != 0;
+    pthread_mutex_unlock(&pool->lock);
     return rc;
 }
 

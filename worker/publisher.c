@@ -37,11 +37,13 @@ typedef struct hookd_publish_job {
     struct hookd_publish_job *prev, *next;
     hookd_record_kind_t kind;
     const char *topic;
+    /* key, value and headers live in the same allocation, after the job */
     void *key;
     size_t key_len;
     void *value;
     size_t value_len;
-    rd_kafka_headers_t *headers; /* template, copied for every produce */
+    hookd_header_t *headers; /* rebuilt as librdkafka headers at every produce */
+    size_t header_count;
     hookd_record_origin_t origin;
     char label[48];
     job_state_t state;
@@ -69,6 +71,8 @@ struct hookd_publisher {
     size_t *failing; /* per input partition: jobs whose delivery failed */
     size_t nfailing;
     size_t failing_total;
+    size_t waiting;      /* jobs in JOB_WAITING: the retry scan runs only then */
+    atomic_int sleepers; /* threads waiting on cond: broadcast only then */
     hookd_publisher_counts_t counts;
 
     pthread_t thread;
@@ -78,13 +82,7 @@ struct hookd_publisher {
 
 static void job_free(hookd_publish_job_t *job)
 {
-    if (job == NULL)
-        return;
-    free(job->key);
-    free(job->value);
-    if (job->headers != NULL)
-        rd_kafka_headers_destroy(job->headers);
-    free(job);
+    free(job); /* one allocation */
 }
 
 /* Lock held. */
@@ -129,6 +127,16 @@ static void failing_set(hookd_publisher_t *pub, hookd_publish_job_t *job, bool f
     job->failing = failing;
 }
 
+/* Wake the threads waiting on cond (after a change made under the lock). */
+static void wake_sleepers(hookd_publisher_t *pub)
+{
+    if (atomic_load(&pub->sleepers) > 0) {
+        pthread_mutex_lock(&pub->lock);
+        pthread_cond_broadcast(&pub->cond);
+        pthread_mutex_unlock(&pub->lock);
+    }
+}
+
 static const char *kind_name(const hookd_publish_job_t *job)
 {
     return job->kind == HOOKD_RECORD_RESULT ? "result" : "dead letter";
@@ -140,8 +148,16 @@ static const char *kind_name(const hookd_publish_job_t *job)
  */
 static rd_kafka_resp_err_t job_produce(hookd_publisher_t *pub, hookd_publish_job_t *job)
 {
-    rd_kafka_headers_t *hdrs = job->headers ? rd_kafka_headers_copy(job->headers) : NULL;
+    rd_kafka_headers_t *hdrs = NULL;
     rd_kafka_resp_err_t err;
+    size_t i;
+
+    if (job->header_count > 0) {
+        hdrs = rd_kafka_headers_new(job->header_count);
+        for (i = 0; i < job->header_count; i++)
+            rd_kafka_header_add(hdrs, job->headers[i].name, -1, job->headers[i].value,
+                                job->headers[i].value ? (ssize_t)job->headers[i].len : 0);
+    }
 
     pthread_rwlock_rdlock(&pub->rk_lock);
     job->gen = pub->gen;
@@ -149,7 +165,10 @@ static rd_kafka_resp_err_t job_produce(hookd_publisher_t *pub, hookd_publish_job
     err = rd_kafka_producev(pub->rk, RD_KAFKA_V_TOPIC(job->topic),
                             RD_KAFKA_V_KEY(job->key, job->key_len),
                             RD_KAFKA_V_VALUE(job->value, job->value_len),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            /* no copy: the job keeps key and value alive
+                             * until the delivery report, and a retry
+                             * produces the very same bytes again */
+                            RD_KAFKA_V_MSGFLAGS(0),
                             RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(job), RD_KAFKA_V_END);
     pthread_rwlock_unlock(&pub->rk_lock);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != NULL)
@@ -161,7 +180,14 @@ static rd_kafka_resp_err_t job_produce(hookd_publisher_t *pub, hookd_publish_job
 /* A delivery failed or could not even be queued: retry later. */
 static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, const char *reason)
 {
+    /* Everything the log line needs is read now: once the job is waiting
+     * and the lock released, the publisher thread may produce and free it. */
+    hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+    const char *kind = kind_name(job), *topic = job->topic;
     bool drop;
+
+    f.partition = job->origin.partition;
+    f.offset = job->origin.offset;
     hookd_metrics_publish_error();
     drop = pub->owned != NULL &&
            !pub->owned(pub->opaque, job->origin.partition, job->origin.epoch);
@@ -170,26 +196,24 @@ static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, const c
     if (drop) {
         failing_set(pub, job, false);
         job_unlink(pub, job);
-        pthread_cond_broadcast(&pub->cond);
     } else {
         job->state = JOB_WAITING;
+        pub->waiting++;
         job->retry_at = hookd_now_ms() + (uint64_t)pub->cfg->publish_retry_backoff_ms;
         failing_set(pub, job, true);
     }
     pthread_mutex_unlock(&pub->lock);
-    hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
-    f.partition = job->origin.partition;
-    f.offset = job->origin.offset;
     if (drop) {
+        wake_sleepers(pub);
+        job_free(job);
         hookd_logf(HOOKD_LOG_INFO, &f,
                    "%s to %s not delivered (%s); its input partition is no longer ours, "
                    "the new owner redoes it",
-                   kind_name(job), job->topic, reason);
-        job_free(job);
+                   kind, topic, reason);
     } else {
         hookd_logf(HOOKD_LOG_WARNING, &f,
-                   "%s to %s not delivered: %s; retrying in %d ms, offset held", kind_name(job),
-                   job->topic, reason, pub->cfg->publish_retry_backoff_ms);
+                   "%s to %s not delivered: %s; retrying in %d ms, offset held", kind, topic,
+                   reason, pub->cfg->publish_retry_backoff_ms);
     }
 }
 
@@ -225,9 +249,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
     if (pub->ack != NULL)
         pub->ack(pub->opaque, &job->origin, job->kind);
 
-    pthread_mutex_lock(&pub->lock);
-    pthread_cond_broadcast(&pub->cond);
-    pthread_mutex_unlock(&pub->lock);
+    wake_sleepers(pub);
     job_free(job);
 }
 
@@ -301,6 +323,7 @@ static void producer_recreate(hookd_publisher_t *pub)
     for (job = pub->head; job != NULL; job = job->next) {
         if (job->state == JOB_IN_FLIGHT && job->gen < pub->gen) {
             job->state = JOB_WAITING;
+            pub->waiting++;
             job->retry_at = 0;
             again++;
         }
@@ -319,11 +342,15 @@ static void retry_due(hookd_publisher_t *pub)
         rd_kafka_resp_err_t err;
 
         pthread_mutex_lock(&pub->lock);
-        for (job = pub->head; job != NULL; job = job->next)
-            if (job->state == JOB_WAITING && job->retry_at <= now)
-                break;
-        if (job != NULL)
+        job = NULL;
+        if (pub->waiting > 0) /* the list is long only when all is well */
+            for (job = pub->head; job != NULL; job = job->next)
+                if (job->state == JOB_WAITING && job->retry_at <= now)
+                    break;
+        if (job != NULL) {
             job->state = JOB_IN_FLIGHT; /* forget() leaves it alone now */
+            pub->waiting--;
+        }
         pthread_mutex_unlock(&pub->lock);
         if (job == NULL)
             return;
@@ -387,52 +414,55 @@ error:
     return NULL;
 }
 
-static rd_kafka_headers_t *headers_to_kafka(const hookd_headers_t *h)
-{
-    size_t i, n = h ? hookd_headers_count(h) : 0;
-    rd_kafka_headers_t *k;
-    if (n == 0)
-        return NULL;
-    k = rd_kafka_headers_new(n);
-    for (i = 0; i < n; i++) {
-        const hookd_header_t *e = hookd_headers_get(h, i);
-        rd_kafka_header_add(k, e->name, -1, e->value, e->value ? (ssize_t)e->len : 0);
-    }
-    return k;
-}
-
-static void *memdup(const void *p, size_t n)
-{
-    void *c;
-    if (p == NULL)
-        return NULL;
-    if ((c = malloc(n ? n : 1)) != NULL)
-        memcpy(c, p, n);
-    return c;
-}
-
 int hookd_publisher_publish(hookd_publisher_t *pub, hookd_record_kind_t kind, const char *topic,
                             const void *key, size_t key_len, const void *value, size_t value_len,
                             const hookd_headers_t *headers, const hookd_record_origin_t *origin,
                             const char *label)
 {
-    hookd_publish_job_t *job = calloc(1, sizeof(*job));
+    size_t nh = headers ? hookd_headers_count(headers) : 0, size, i;
+    hookd_publish_job_t *job;
     rd_kafka_resp_err_t err;
+    char *p;
 
-    if (job == NULL)
+    /* One allocation: the job, its headers, their bytes, key, value. */
+    size = sizeof(*job) + nh * sizeof(hookd_header_t) + (key ? key_len : 0) +
+           (value ? value_len : 0);
+    for (i = 0; i < nh; i++) {
+        const hookd_header_t *h = hookd_headers_get(headers, i);
+        size += strlen(h->name) + 1 + (h->value ? h->len : 0);
+    }
+    if ((job = calloc(1, size)) == NULL)
         return -1;
     job->kind = kind;
     job->topic = topic;
     job->origin = *origin;
     snprintf(job->label, sizeof(job->label), "%s", label ? label : "");
-    if ((key != NULL && (job->key = memdup(key, key_len)) == NULL) ||
-        (value != NULL && (job->value = memdup(value, value_len)) == NULL)) {
-        job_free(job);
-        return -1;
+    job->headers = (hookd_header_t *)(job + 1);
+    p = (char *)(job->headers + nh);
+    for (i = 0; i < nh; i++) {
+        const hookd_header_t *h = hookd_headers_get(headers, i);
+        size_t nl = strlen(h->name) + 1;
+        memcpy(p, h->name, nl);
+        job->headers[i].name = p;
+        p += nl;
+        job->headers[i].len = h->value ? h->len : 0;
+        job->headers[i].value = h->value ? p : NULL;
+        if (h->value && h->len)
+            memcpy(p, h->value, h->len);
+        p += job->headers[i].len;
     }
-    job->key_len = key ? key_len : 0;
-    job->value_len = value ? value_len : 0;
-    job->headers = headers_to_kafka(headers);
+    job->header_count = nh;
+    if (key != NULL) {
+        memcpy(p, key, key_len);
+        job->key = p;
+        job->key_len = key_len;
+        p += key_len;
+    }
+    if (value != NULL) {
+        memcpy(p, value, value_len);
+        job->value = p;
+        job->value_len = value_len;
+    }
     job->state = JOB_IN_FLIGHT;
 
     pthread_mutex_lock(&pub->lock);
@@ -457,7 +487,9 @@ int hookd_publisher_publish(hookd_publisher_t *pub, hookd_record_kind_t kind, co
             ts.tv_nsec -= 1000000000L;
         }
         pthread_mutex_lock(&pub->lock);
+        atomic_fetch_add(&pub->sleepers, 1);
         pthread_cond_timedwait(&pub->cond, &pub->lock, &ts);
+        atomic_fetch_sub(&pub->sleepers, 1);
         pthread_mutex_unlock(&pub->lock);
     }
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -495,6 +527,7 @@ bool hookd_publisher_wait(hookd_publisher_t *pub, int32_t partition, uint64_t ep
         ts.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&pub->lock);
+    atomic_fetch_add(&pub->sleepers, 1);
     for (;;) {
         hookd_publish_job_t *job;
         none = true;
@@ -507,6 +540,7 @@ bool hookd_publisher_wait(hookd_publisher_t *pub, int32_t partition, uint64_t ep
         if (none || pthread_cond_timedwait(&pub->cond, &pub->lock, &ts) == ETIMEDOUT)
             break;
     }
+    atomic_fetch_sub(&pub->sleepers, 1);
     pthread_mutex_unlock(&pub->lock);
     return none;
 }
@@ -530,6 +564,7 @@ void hookd_publisher_forget(hookd_publisher_t *pub, int32_t partition, uint64_t 
             job->origin.epoch == epoch) {
             failing_set(pub, job, false);
             job_unlink(pub, job);
+            pub->waiting--;
             job->next = dropped;
             dropped = job;
         }

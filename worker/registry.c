@@ -95,9 +95,10 @@ static void set_err(char *errstr, size_t errstr_size, const char *entry, const c
 }
 
 /*
- * Is `st` (of `what`, a file or directory) safe to trust? Returns NULL if
- * so, else the reason. `strict_dir`: the directory must not be group/world
- * writable even with the sticky bit (the handler's own directory).
+ * Is `st` (a file, or a directory when is_dir) safe to trust? Returns NULL
+ * if so, else the reason in buf. `sticky_ok`: a group/world-writable
+ * directory is accepted when its sticky bit is set (a directory above the
+ * handler's own, like /tmp), since nobody else can then replace our entry.
  */
 static const char *unsafe_reason(const struct stat *st, bool is_dir, bool sticky_ok, char *buf,
                                  size_t bufsz)

@@ -4,8 +4,8 @@
  * order listed. Fail closed: any entry that cannot be loaded makes the whole
  * load fail with one line naming the entry and the reason.
  *
- * Instances are per thread (see hook.h): hookd_instances_create() calls
- * every handler's init once and hookd_instances_destroy() its fini.
+ * Instances are per thread (see hook.h): hookd_invoke_create() (invoke.h)
+ * calls every handler's init once per thread, hookd_invoke_destroy() its fini.
  */
 #ifndef HOOKD_REGISTRY_H
 #define HOOKD_REGISTRY_H

@@ -247,7 +247,8 @@ static cJSON *run_json(const hookd_run_t *r, size_t cap, char *scratch)
 
     if (o == NULL)
         return NULL;
-    if (r->error[0] != '\0')
+    /* an ok run reports no error, even if the handler set a message and succeeded */
+    if (failed && r->error[0] != '\0')
         clean_text(scratch, cap, r->error);
     if (!cJSON_AddStringToObject(o, "phase", hookd_phase_name(r->phase)) ||
         !cJSON_AddStringToObject(o, "handler", r->handler_name ? r->handler_name : "") ||
@@ -260,7 +261,7 @@ static cJSON *run_json(const hookd_run_t *r, size_t cap, char *scratch)
                              ? hookd_error_class_name(r->error_class)
                              : failed ? hookd_error_class_name(HOOKD_ERRCLASS_HOOK_FAILED)
                                       : NULL) ||
-        !add_str_or_null(o, "error", r->error[0] != '\0' ? scratch : NULL)) {
+        !add_str_or_null(o, "error", failed && r->error[0] != '\0' ? scratch : NULL)) {
         cJSON_Delete(o);
         return NULL;
     }
@@ -397,7 +398,8 @@ static void run_trace(const hookd_decision_t *d, char *dst, size_t cap)
                               r->outcome == HOOKD_OK ? "ok" : "fail",
                               r->outcome != HOOKD_OK && r->failure_allowed ? " (allowed)" : "",
                               r->attempts, r->attempts == 1 ? "" : "s",
-                              r->error[0] ? ": " : "", r->error);
+                              r->outcome != HOOKD_OK && r->error[0] ? ": " : "",
+                              r->outcome != HOOKD_OK ? r->error : "");
     }
     clean_text(dst, cap, buf);
     free(buf);

@@ -44,6 +44,17 @@
 #define STORE_BATCH 256        /* partitions per offsets_store call */
 #define BROKER_PROBE_MS 1000   /* metadata probe interval while the broker is down */
 
+/* The counters bumped once or more per message. */
+typedef enum rt_hot {
+    HOT_CONSUMED = 0,
+    HOT_DECIDED,
+    HOT_ABORTED,
+    HOT_DROPPED,
+    HOT_RESULTS,
+    HOT_DEAD_LETTERS,
+    HOT_COUNT
+} rt_hot_t;
+
 typedef struct rt_part {
     bool assigned;
     bool paused; /* as applied to the consumer */
@@ -83,7 +94,9 @@ struct hookd_runtime {
     int64_t *committed;
     size_t nparts;
     uint64_t next_epoch;
-    hookd_runtime_stats_t stats;
+    hookd_runtime_stats_t stats; /* the rarely changing fields */
+    atomic_uint_fast64_t hot[HOT_COUNT];
+    atomic_int waiters; /* threads in hookd_runtime_wait() */
 
     /* Consumer-thread state. */
     uint64_t shutdown_deadline; /* 0 while running */
@@ -94,12 +107,15 @@ struct hookd_runtime {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static void stats_bump(hookd_runtime_t *rt, uint64_t *counter, uint64_t n)
+/* Per-message counters: atomic, and a wake-up only when someone waits. */
+static void stats_bump(hookd_runtime_t *rt, rt_hot_t which, uint64_t n)
 {
-    pthread_mutex_lock(&rt->lock);
-    *counter += n;
-    pthread_cond_broadcast(&rt->cond);
-    pthread_mutex_unlock(&rt->lock);
+    atomic_fetch_add_explicit(&rt->hot[which], n, memory_order_relaxed);
+    if (atomic_load_explicit(&rt->waiters, memory_order_acquire) > 0) {
+        pthread_mutex_lock(&rt->lock);
+        pthread_cond_broadcast(&rt->cond);
+        pthread_mutex_unlock(&rt->lock);
+    }
 }
 
 /* Grow the partition table to hold `partition`. Lock held. */
@@ -159,9 +175,7 @@ static void on_record_acked(void *opaque, const hookd_record_origin_t *o, hookd_
 {
     hookd_runtime_t *rt = opaque;
     hookd_offsets_ack(rt->offsets, o->partition, o->epoch, o->offset);
-    stats_bump(rt, kind == HOOKD_RECORD_RESULT ? &rt->stats.results_acked
-                                               : &rt->stats.dead_letters_acked,
-               1);
+    stats_bump(rt, kind == HOOKD_RECORD_RESULT ? HOT_RESULTS : HOT_DEAD_LETTERS, 1);
 }
 
 static bool on_owned(void *opaque, int32_t partition, uint64_t epoch)
@@ -191,30 +205,92 @@ static void record_invocations(const hookd_decision_t *d)
     }
 }
 
-/* The message's headers as the codec sees them (borrowed from rkm). */
-static hookd_header_t *message_headers(rd_kafka_message_t *rkm, size_t *count)
+/*
+ * A consumed message, copied out of librdkafka's fetch buffer: a message
+ * kept as an rd_kafka_message_t holds its whole fetch response in memory,
+ * so a queue of them would cost fetch responses, not messages. One
+ * allocation; headers already in the codec's form.
+ */
+typedef struct rt_msg {
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms; /* -1: none */
+    const void *key;      /* NULL: no key */
+    size_t key_len;
+    const void *value;    /* NULL: a tombstone */
+    size_t len;
+    hookd_header_t *headers;
+    size_t header_count;
+} rt_msg_t;
+
+static rt_msg_t *rt_msg_from(const rd_kafka_message_t *rkm)
 {
     rd_kafka_headers_t *hdrs = NULL;
-    hookd_header_t *out;
-    size_t n, i;
+    rd_kafka_timestamp_type_t tstype;
+    size_t n = 0, i, size;
+    rt_msg_t *m;
+    char *p;
 
-    *count = 0;
-    if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || hdrs == NULL)
-        return NULL;
-    if ((n = rd_kafka_header_cnt(hdrs)) == 0 || (out = calloc(n, sizeof(*out))) == NULL)
-        return NULL;
+    /* rd_kafka_message_headers() parses lazily into the message: not const. */
+    if (rd_kafka_message_headers((rd_kafka_message_t *)rkm, &hdrs) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR &&
+        hdrs != NULL)
+        n = rd_kafka_header_cnt(hdrs);
+    size = sizeof(*m) + n * sizeof(hookd_header_t) + (rkm->key ? rkm->key_len : 0) +
+           (rkm->payload ? rkm->len : 0);
     for (i = 0; i < n; i++) {
         const char *name;
         const void *value;
         size_t len;
+        if (rd_kafka_header_get_all(hdrs, i, &name, &value, &len) == RD_KAFKA_RESP_ERR_NO_ERROR)
+            size += strlen(name) + 1 + (value ? len : 0);
+    }
+    if ((m = malloc(size)) == NULL)
+        return NULL;
+    m->partition = rkm->partition;
+    m->offset = rkm->offset;
+    m->timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype);
+    if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE)
+        m->timestamp_ms = -1;
+    m->headers = (hookd_header_t *)(m + 1);
+    m->header_count = 0;
+    p = (char *)(m->headers + n);
+    for (i = 0; i < n; i++) {
+        const char *name;
+        const void *value;
+        size_t len, nl;
+        hookd_header_t *h = &m->headers[m->header_count];
         if (rd_kafka_header_get_all(hdrs, i, &name, &value, &len) != RD_KAFKA_RESP_ERR_NO_ERROR)
             break;
-        out[i].name = name;
-        out[i].value = value;
-        out[i].len = value ? len : 0;
+        nl = strlen(name) + 1;
+        memcpy(p, name, nl);
+        h->name = p;
+        p += nl;
+        h->len = value ? len : 0;
+        h->value = value ? p : NULL;
+        if (value && len)
+            memcpy(p, value, len);
+        p += h->len;
+        m->header_count++;
     }
-    *count = i;
-    return out;
+    m->key = NULL;
+    m->key_len = 0;
+    if (rkm->key != NULL) {
+        if (rkm->key_len)
+            memcpy(p, rkm->key, rkm->key_len);
+        m->key = p;
+        m->key_len = rkm->key_len;
+        p += rkm->key_len;
+    }
+    m->value = NULL;
+    m->len = 0;
+    if (rkm->payload != NULL) {
+        if (rkm->len)
+            memcpy(p, rkm->payload, rkm->len);
+        m->value = p;
+        m->len = rkm->len;
+    }
+    return m;
 }
 
 /*
@@ -223,14 +299,14 @@ static hookd_header_t *message_headers(rd_kafka_message_t *rkm, size_t *count)
  * to wait for before anything is produced, so no delivery report can come
  * first. Returns the number of records published.
  */
-static unsigned publish_outcome(hookd_runtime_t *rt, rd_kafka_message_t *rkm, uint64_t epoch,
-                                const hookd_event_t *ev, const hookd_header_t *in_hdrs,
-                                size_t in_count, const hookd_decision_t *d)
+static unsigned publish_outcome(hookd_runtime_t *rt, const rt_msg_t *m, uint64_t epoch,
+                                const hookd_event_t *ev, const hookd_decision_t *d)
 {
     const hookd_config_t *cfg = rt->cfg;
-    hookd_origin_t origin = {cfg->input_topic, rkm->partition, rkm->offset, -1, cfg->group_id};
+    hookd_origin_t origin = {cfg->input_topic, m->partition, m->offset, m->timestamp_ms,
+                             cfg->group_id};
     hookd_result_info_t info = {ev, &origin, cfg->worker_id, rt->source, cfg->max_error_bytes};
-    hookd_record_origin_t ro = {rkm->partition, epoch, rkm->offset};
+    hookd_record_origin_t ro = {m->partition, epoch, m->offset};
     hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
     hookd_headers_t *rh = NULL, *dh = NULL;
     char *value = NULL;
@@ -238,16 +314,12 @@ static unsigned publish_outcome(hookd_runtime_t *rt, rd_kafka_message_t *rkm, ui
     unsigned acks = 0;
     const void *key = NULL;
     size_t key_len = 0;
-    rd_kafka_timestamp_type_t tstype;
     hookd_offsets_err_t oerr;
 
     f.event_id = ev->id;
     f.topic = cfg->input_topic;
-    f.partition = rkm->partition;
-    f.offset = rkm->offset;
-    origin.timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype);
-    if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE)
-        origin.timestamp_ms = -1;
+    f.partition = m->partition;
+    f.offset = m->offset;
 
     if (ev->id != NULL) {
         if ((rh = hookd_headers_new()) == NULL ||
@@ -255,8 +327,8 @@ static unsigned publish_outcome(hookd_runtime_t *rt, rd_kafka_message_t *rkm, ui
             goto nomem;
         if (rt->auth != NULL && hookd_auth_sign_enabled(rt->auth)) {
             char why[256];
-            const void *k = rkm->key_len ? rkm->key : (const void *)ev->order_name;
-            size_t kl = rkm->key_len ? rkm->key_len : (ev->order_name ? strlen(ev->order_name) : 0);
+            const void *k = m->key_len ? m->key : (const void *)ev->order_name;
+            size_t kl = m->key_len ? m->key_len : (ev->order_name ? strlen(ev->order_name) : 0);
             if (hookd_auth_sign(rt->auth, k, kl, value, value_len, rh, why, sizeof(why)) != 0) {
                 /* Not publishing unsigned results when signing is asked:
                  * the message stays uncommitted and is redone. */
@@ -269,15 +341,16 @@ static unsigned publish_outcome(hookd_runtime_t *rt, rd_kafka_message_t *rkm, ui
     if (d->dead_letter) {
         if ((dh = hookd_headers_new()) == NULL)
             goto nomem;
-        for (i = 0; i < in_count; i++)
-            if (hookd_headers_add(dh, in_hdrs[i].name, in_hdrs[i].value, in_hdrs[i].len) != 0)
+        for (i = 0; i < m->header_count; i++)
+            if (hookd_headers_add(dh, m->headers[i].name, m->headers[i].value,
+                                  m->headers[i].len) != 0)
                 goto nomem;
         if (hookd_deadletter_headers(&info, d, dh) != 0)
             goto nomem;
         acks++;
     }
 
-    if ((oerr = hookd_offsets_expect(rt->offsets, rkm->partition, epoch, rkm->offset, acks)) !=
+    if ((oerr = hookd_offsets_expect(rt->offsets, m->partition, epoch, m->offset, acks)) !=
         HOOKD_OFFSETS_OK) {
         /* Revoked while we worked (past revoke_timeout_ms): the new owner
          * redoes this message; publishing now would only add a duplicate. */
@@ -287,9 +360,9 @@ static unsigned publish_outcome(hookd_runtime_t *rt, rd_kafka_message_t *rkm, ui
     }
 
     if (ev->id != NULL) {
-        if (rkm->key_len > 0) {
-            key = rkm->key;
-            key_len = rkm->key_len;
+        if (m->key_len > 0) {
+            key = m->key;
+            key_len = m->key_len;
         } else if (ev->order_name != NULL) {
             key = ev->order_name;
             key_len = strlen(ev->order_name);
@@ -301,8 +374,7 @@ static unsigned publish_outcome(hookd_runtime_t *rt, rd_kafka_message_t *rkm, ui
     }
     if (d->dead_letter) {
         if (hookd_publisher_publish(rt->pub, HOOKD_RECORD_DEAD_LETTER, cfg->dead_letter_topic,
-                                    rkm->key, rkm->key ? rkm->key_len : 0, rkm->payload,
-                                    rkm->payload ? rkm->len : 0, dh, &ro,
+                                    m->key, m->key_len, m->value, m->len, dh, &ro,
                                     hookd_error_class_name(d->error_class)) != 0)
             hookd_logf(HOOKD_LOG_ERROR, &f,
                        "out of memory publishing the dead letter; offset held");
@@ -327,30 +399,27 @@ static void process_message(void *opaque, size_t thread_index, int32_t partition
     const hookd_config_t *cfg = rt->cfg;
     rt_thread_t *t = &rt->threads[thread_index];
     hookd_decision_t *d = &t->decision;
-    rd_kafka_message_t *rkm = item;
+    rt_msg_t *m = item;
     hookd_event_t ev;
     hookd_event_err_t eerr;
-    hookd_header_t *hdrs;
-    size_t hcount;
     char why[512], scratch[512];
     bool forged = false;
     hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
 
     memset(&ev, 0, sizeof(ev));
-    hdrs = message_headers(rkm, &hcount);
     f.topic = cfg->input_topic;
     f.partition = partition;
-    f.offset = rkm->offset;
+    f.offset = m->offset;
 
     if (rt->auth != NULL && hookd_auth_verify_enabled(rt->auth) &&
-        hookd_auth_verify(rt->auth, rkm->key, rkm->key ? rkm->key_len : 0, rkm->payload,
-                          rkm->payload ? rkm->len : 0, hdrs, hcount, why, sizeof(why)) != 0) {
+        hookd_auth_verify(rt->auth, m->key, m->key_len, m->value, m->len, m->headers,
+                          m->header_count, why, sizeof(why)) != 0) {
         forged = true;
         hookd_decision_reject(d, HOOKD_ERRCLASS_AUTH_FAILED, why);
     }
     /* Decoded even when forged: only for the id and order name of the
      * failed result; handlers never see a forged event. */
-    eerr = hookd_event_decode(rkm->payload, rkm->payload ? rkm->len : 0, hdrs, hcount,
+    eerr = hookd_event_decode(m->value, m->len, m->headers, m->header_count,
                               &cfg->limits, &ev, forged ? scratch : why,
                               forged ? sizeof(scratch) : sizeof(why));
     f.event_id = ev.id;
@@ -376,9 +445,9 @@ static void process_message(void *opaque, size_t thread_index, int32_t partition
         /* Shutdown during a retry backoff: no outcome, nothing committed;
          * the next owner runs it again. */
         hookd_logf(HOOKD_LOG_INFO, &f, "processing interrupted by shutdown; left uncommitted");
-        stats_bump(rt, &rt->stats.aborted, 1);
+        stats_bump(rt, HOT_ABORTED, 1);
     } else {
-        unsigned acks = publish_outcome(rt, rkm, epoch, &ev, hdrs, hcount, d);
+        unsigned acks = publish_outcome(rt, m, epoch, &ev, d);
         if (d->dead_letter)
             hookd_logf(HOOKD_LOG_WARNING, &f, "%s: dead-lettered (%s%s%s)",
                        hookd_verdict_name(d->verdict), hookd_error_class_name(d->error_class),
@@ -386,16 +455,15 @@ static void process_message(void *opaque, size_t thread_index, int32_t partition
         else if (hookd_log_enabled(HOOKD_LOG_DEBUG))
             hookd_logf(HOOKD_LOG_DEBUG, &f, "%s (%zu handler run(s), %u record(s))",
                        hookd_verdict_name(d->verdict), d->run_count, acks);
-        stats_bump(rt, &rt->stats.decided, 1);
+        stats_bump(rt, HOT_DECIDED, 1);
     }
     hookd_event_clear(&ev);
-    free(hdrs);
-    rd_kafka_message_destroy(rkm);
+    free(m);
 }
 
 static void drop_message(void *opaque, void *item)
 {
-    rd_kafka_message_destroy(item);
+    free(item);
 }
 
 /* ---- consumer side (consumer thread) ------------------------------------ */
@@ -620,7 +688,7 @@ static void revoke_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list
                    "unprocessed); their new owner processes them",
                    abandoned, dropped);
     pthread_mutex_lock(&rt->lock);
-    rt->stats.dropped += dropped;
+    atomic_fetch_add(&rt->hot[HOT_DROPPED], dropped);
     rt->stats.rebalances++;
     pthread_cond_broadcast(&rt->cond);
     pthread_mutex_unlock(&rt->lock);
@@ -713,7 +781,13 @@ static void update_pauses(hookd_runtime_t *rt)
             rd_kafka_resp_err_t err;
             rd_kafka_topic_partition_list_add(l, rt->cfg->input_topic, p);
             err = want ? rd_kafka_pause_partitions(rt->rk, l) : rd_kafka_resume_partitions(rt->rk, l);
-            if (!want && err == RD_KAFKA_RESP_ERR_NO_ERROR && getenv("HOOKD_SEEK")) {
+            /* librdkafka 2.0.2 fetches a resumed partition again only about
+             * a second later (measured: a fast handler then idles for most
+             * of every pause cycle). Seeking to the next offset to consume
+             * restarts its fetcher at once; what was fetched while paused
+             * was discarded anyway, so nothing is skipped. A message
+             * delivered twice around the seek is refused by the tracker. */
+            if (!want && err == RD_KAFKA_RESP_ERR_NO_ERROR) {
                 int64_t next;
                 pthread_mutex_lock(&rt->lock);
                 next = rt->parts[i].next_offset;
@@ -744,6 +818,7 @@ static void on_message(hookd_runtime_t *rt, rd_kafka_message_t *rkm)
     uint64_t epoch;
     size_t queued;
     hookd_offsets_err_t oerr;
+    rt_msg_t *m;
 
     if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -761,11 +836,13 @@ static void on_message(hookd_runtime_t *rt, rd_kafka_message_t *rkm)
         rd_kafka_message_destroy(rkm);
         return;
     }
-    if (hookd_pool_push(rt->pool, rkm->partition, epoch, rkm, &queued) != 0) {
+    m = rt_msg_from(rkm);
+    if (m == NULL || hookd_pool_push(rt->pool, rkm->partition, epoch, m, &queued) != 0) {
         hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
         f.partition = rkm->partition;
         f.offset = rkm->offset;
         hookd_logf(HOOKD_LOG_ERROR, &f, "cannot queue message; left uncommitted");
+        free(m);
         rd_kafka_message_destroy(rkm);
         return;
     }
@@ -773,7 +850,8 @@ static void on_message(hookd_runtime_t *rt, rd_kafka_message_t *rkm)
     pthread_mutex_lock(&rt->lock);
     rt->parts[rkm->partition].next_offset = rkm->offset + 1;
     pthread_mutex_unlock(&rt->lock);
-    stats_bump(rt, &rt->stats.consumed, 1);
+    rd_kafka_message_destroy(rkm); /* its fetch buffer can go */
+    stats_bump(rt, HOT_CONSUMED, 1);
 }
 
 static void probe_broker(hookd_runtime_t *rt)
@@ -924,7 +1002,7 @@ static int shutdown_sequence(hookd_runtime_t *rt)
         rd_kafka_topic_partition_list_destroy(assignment);
     }
     dropped = hookd_pool_drop_all(rt->pool);
-    stats_bump(rt, &rt->stats.dropped, dropped);
+    stats_bump(rt, HOT_DROPPED, dropped);
     while (!hookd_pool_wait_idle(rt->pool, -1, 100)) {
         hookd_status_heartbeat();
         if (remaining_ms(deadline) == 0) {
@@ -1015,6 +1093,12 @@ void hookd_runtime_get_stats(hookd_runtime_t *rt, hookd_runtime_stats_t *out)
     pthread_mutex_lock(&rt->lock);
     *out = rt->stats;
     pthread_mutex_unlock(&rt->lock);
+    out->consumed = atomic_load(&rt->hot[HOT_CONSUMED]);
+    out->decided = atomic_load(&rt->hot[HOT_DECIDED]);
+    out->aborted = atomic_load(&rt->hot[HOT_ABORTED]);
+    out->dropped = atomic_load(&rt->hot[HOT_DROPPED]);
+    out->results_acked = atomic_load(&rt->hot[HOT_RESULTS]);
+    out->dead_letters_acked = atomic_load(&rt->hot[HOT_DEAD_LETTERS]);
     out->publish_failures = pc.failures;
     out->producers_recreated = pc.recreated;
 }
@@ -1024,15 +1108,15 @@ bool hookd_runtime_wait(hookd_runtime_t *rt,
                         void *opaque, int timeout_ms)
 {
     uint64_t deadline = hookd_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    bool ok;
+    atomic_fetch_add(&rt->waiters, 1);
     for (;;) {
         hookd_runtime_stats_t s;
         struct timespec ts;
         int left;
         hookd_runtime_get_stats(rt, &s);
-        if (pred(&s, opaque))
-            return true;
-        if ((left = remaining_ms(deadline)) == 0)
-            return false;
+        if ((ok = pred(&s, opaque)) || (left = remaining_ms(deadline)) == 0)
+            break;
         /* Publisher counters are not under our lock: wake at least every
          * 100 ms to look at them again. */
         if (left > 100)
@@ -1048,6 +1132,8 @@ bool hookd_runtime_wait(hookd_runtime_t *rt,
         pthread_cond_timedwait(&rt->cond, &rt->lock, &ts);
         pthread_mutex_unlock(&rt->lock);
     }
+    atomic_fetch_sub(&rt->waiters, 1);
+    return ok;
 }
 
 int64_t hookd_runtime_committed(hookd_runtime_t *rt, int32_t partition)

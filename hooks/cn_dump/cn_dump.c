@@ -164,9 +164,18 @@ static X509_REQ *csr_load(hookd_ctx_t *ctx, const char *csr)
      * was never signed by the key it carries. */
     {
         EVP_PKEY *key = X509_REQ_get0_pubkey(req);
-        if (!key || X509_REQ_verify(req, key) != 1) {
+        int ok = key ? X509_REQ_verify(req, key) : -1;
+        if (ok == 0) {
+            /* OpenSSL's own text for a plain mismatch ("EVP lib") says less. */
+            ERR_clear_error();
+            hookd_set_error(ctx, "cn_dump: CSR signature does not verify (altered, or not "
+                                 "signed by the key it carries)");
+        } else if (ok != 1) {
             hookd_set_error(ctx, "cn_dump: CSR signature does not verify: %s",
-                            ossl_reason(why, sizeof(why), "bad signature"));
+                            ossl_reason(why, sizeof(why),
+                                        key ? "verification error" : "unusable public key"));
+        }
+        if (ok != 1) {
             X509_REQ_free(req);
             return NULL;
         }

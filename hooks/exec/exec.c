@@ -21,10 +21,12 @@
  * The command runs in a process group of its own. When it overruns
  * exec_timeout_ms the whole group is killed (SIGKILL) and the hook fails;
  * when it exits, whatever it left running in its group is killed too, so
- * nothing outlives the hook (detach with setsid if you really must). It is
- * always reaped: no zombies. Descriptors of the worker do not leak into it
- * (everything here is O_CLOEXEC, and descriptors from 3 up are closed in
- * the child).
+ * nothing outlives the hook (detach with setsid if you really must). The
+ * shell also gets SIGKILL should the worker thread running the hook die
+ * (PR_SET_PDEATHSIG): a crashed worker, or an isolation child killed at its
+ * deadline, leaves no command behind. It is always reaped: no zombies.
+ * Descriptors of the worker do not leak into it (everything here is
+ * O_CLOEXEC, and descriptors from 3 up are closed in the child).
  *
  * The environment is built from scratch, not inherited: the worker's own
  * environment may hold secrets (ACME_HOOKD_* configuration overrides). Only
@@ -42,12 +44,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -376,80 +379,117 @@ typedef struct run_result {
 } run_result_t;
 
 /*
- * Spawn the shell, capture its output under the deadline, end its process
- * group, reap it. posix_spawn (vfork-like in glibc) is safe from a threaded
- * worker: nothing but exec happens in the child, and no big address space
- * is copied.
+ * The child between fork() and execve(). The worker is multi-threaded, so
+ * only async-signal-safe calls happen here, on data prepared before fork.
+ * Signals are blocked on entry (see run_command).
+ */
+__attribute__((noreturn)) static void child_exec(int devnull, int out_w, int err_w,
+                                                 int status_w, pid_t parent, char *const argv[],
+                                                 char *const envp[], int max_fd)
+{
+    struct sigaction sa;
+    sigset_t none;
+    int s, e;
+
+    /* Its own process group, so that the command and everything it starts
+     * can be killed as one. */
+    (void)setpgid(0, 0);
+    /* Dies with the thread that runs the hook: if the worker (or the
+     * isolation child running this handler) is killed, the command does
+     * not live on. */
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
+
+    /* The worker's handlers mean nothing here; ignored signals (SIGPIPE)
+     * would be inherited through exec. Everything back to the default,
+     * then unblocked. */
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    for (s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            (void)sigaction(s, &sa, NULL);
+    sigemptyset(&none);
+    (void)sigprocmask(SIG_SETMASK, &none, NULL);
+
+    if (dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
+        _exit(127);
+    /* Descriptors of the worker opened without O_CLOEXEC (by a library,
+     * say) must not reach the command either. The status pipe stays: it is
+     * O_CLOEXEC, so a successful execve closes it. */
+#ifdef SYS_close_range
+    if (status_w <= 3 || syscall(SYS_close_range, 3u, (unsigned)status_w - 1u, 0u) != 0 ||
+        syscall(SYS_close_range, (unsigned)status_w + 1u, ~0u, 0u) != 0)
+#endif
+    {
+        for (s = 3; s < max_fd; s++)
+            if (s != status_w)
+                (void)close(s);
+    }
+    execve(EXEC_SHELL, argv, envp);
+    e = errno;
+    (void)!write(status_w, &e, sizeof(e));
+    _exit(127);
+}
+
+/*
+ * Fork the shell, capture its output under the deadline, end its process
+ * group, reap it.
  */
 static void run_command(const exec_handler_t *ex, const char *command, char **env,
                         capture_t *out, capture_t *err, run_result_t *res)
 {
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
-    int pidfd = -1, fa_ok = 0, attr_ok = 0, out_open, err_open, leader_gone = 0;
+    int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1}, status_pipe[2] = {-1, -1};
+    int pidfd = -1, devnull = -1, out_open, err_open, leader_gone = 0, max_fd, exec_errno;
+    ssize_t n_status;
     char *argv[] = {"sh", "-c", (char *)command, NULL};
-    sigset_t none, dfl;
-    pid_t pid = -1;
+    sigset_t all, old;
+    pid_t pid = -1, self = getpid();
     uint64_t deadline = now_ms() + (uint64_t)ex->timeout_ms, drain_until = 0;
+    long open_max = sysconf(_SC_OPEN_MAX);
     int rc;
 
     memset(res, 0, sizeof(*res));
-    if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
+    max_fd = open_max > 0 && open_max < 65536 ? (int)open_max : 65536;
+    if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0 ||
+        pipe2(status_pipe, O_CLOEXEC) != 0 ||
+        (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
         res->spawn_errno = errno;
         goto done;
     }
-    if ((rc = posix_spawn_file_actions_init(&fa)) != 0) {
+
+    /* No signal handler may run in the child before it resets them. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid = fork();
+    if (pid == 0)
+        child_exec(devnull, out_pipe[1], err_pipe[1], status_pipe[1], self, argv, env, max_fd);
+    rc = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) {
         res->spawn_errno = rc;
         goto done;
     }
-    fa_ok = 1;
-    /* dup2 onto 1 and 2 clears O_CLOEXEC on the copies only. */
-    if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) != 0 ||
-        (rc = posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1)) != 0 ||
-        (rc = posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2)) != 0
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-        /* Belt and braces for descriptors opened without O_CLOEXEC by
-         * libraries in the worker. */
-        || (rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) != 0
-#endif
-    ) {
-        res->spawn_errno = rc;
+    /* Also from this side, so the group exists before any kill below. */
+    (void)setpgid(pid, pid);
+
+    /* EOF: execve succeeded (the pipe is O_CLOEXEC); an int: its errno. */
+    close(status_pipe[1]);
+    status_pipe[1] = -1;
+    do
+        n_status = read(status_pipe[0], &exec_errno, sizeof(exec_errno));
+    while (n_status < 0 && errno == EINTR);
+    if (n_status == (ssize_t)sizeof(exec_errno)) {
+        res->spawn_errno = exec_errno ? exec_errno : ENOEXEC;
+        while (waitpid(pid, &res->status, 0) < 0 && errno == EINTR)
+            ;
         goto done;
     }
-    if ((rc = posix_spawnattr_init(&attr)) != 0) {
-        res->spawn_errno = rc;
-        goto done;
-    }
-    attr_ok = 1;
-    /* Worker threads block signals and the worker may ignore SIGPIPE: the
-     * command starts with a clean slate, in its own process group. */
-    sigemptyset(&none);
-    sigemptyset(&dfl);
-    {
-        static const int sigs[] = {SIGPIPE, SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,
-                                   SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM, SIGXFSZ};
-        size_t i;
-        for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-            sigaddset(&dfl, sigs[i]);
-    }
-    if ((rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                                   POSIX_SPAWN_SETSIGDEF)) != 0 ||
-        (rc = posix_spawnattr_setpgroup(&attr, 0)) != 0 ||
-        (rc = posix_spawnattr_setsigmask(&attr, &none)) != 0 ||
-        (rc = posix_spawnattr_setsigdefault(&attr, &dfl)) != 0) {
-        res->spawn_errno = rc;
-        goto done;
-    }
-    rc = posix_spawn(&pid, EXEC_SHELL, &fa, &attr, argv, env);
-    if (rc != 0) {
-        res->spawn_errno = rc;
-        pid = -1;
-        goto done;
-    }
+
     close(out_pipe[1]);
     close(err_pipe[1]);
-    out_pipe[1] = err_pipe[1] = -1;
+    close(devnull);
+    out_pipe[1] = err_pipe[1] = devnull = -1;
     out->fd = out_pipe[0];
     err->fd = err_pipe[0];
     out_open = err_open = 1;
@@ -536,10 +576,12 @@ static void run_command(const exec_handler_t *ex, const char *command, char **en
 done:
     if (pidfd >= 0)
         close(pidfd);
-    if (attr_ok)
-        posix_spawnattr_destroy(&attr);
-    if (fa_ok)
-        posix_spawn_file_actions_destroy(&fa);
+    if (devnull >= 0)
+        close(devnull);
+    if (status_pipe[0] >= 0)
+        close(status_pipe[0]);
+    if (status_pipe[1] >= 0)
+        close(status_pipe[1]);
     if (out_pipe[0] >= 0)
         close(out_pipe[0]);
     if (out_pipe[1] >= 0)

@@ -224,7 +224,10 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     while not stop:
-        for msg in consumer.consume(num_messages=500, timeout=0.1):
+        # Wait for the first message only, then take what is there (no batch-filling delay).
+        first = consumer.poll(0.1)
+        msgs = [first] + consumer.consume(num_messages=499, timeout=0) if first else []
+        for msg in msgs:
             if msg.error():
                 continue
             handle(msg)

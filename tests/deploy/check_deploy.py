@@ -6,7 +6,9 @@ Run by ctest (label `deploy`) with the test venv's interpreter:
 - Every manifest the kustomization lists exists and is assembled the way
   kustomize renders the base (labels, image override); every built-in kind
   validates, strictly, against the Kubernetes OpenAPI schemas shipped by
-  kubernetes-validate.
+  kubernetes-validate. Where Go is installed, kustomize's own library
+  renders the base too (kustomize-render/, modules from the Go proxy) and
+  the two renderings must be identical.
 - KEDA's kinds are CRDs that kubernetes-validate does not know: they are
   validated against the KEDA CRD schemas of the npm package
   @kubernetes-models/keda when node and that package are available (installed
@@ -153,6 +155,26 @@ def parse_config(text):
 def listen_port(listen):
     m = re.fullmatch(r"(?:\[[^\]]*\]|[^:\[\]]*):(\d+)", listen or "")
     return int(m.group(1)) if m else None
+
+
+def kustomize_render(base):
+    """Documents rendered by kustomize itself, or (None, why not)."""
+    go = shutil.which("go") or ("/usr/local/go/bin/go"
+                                if os.access("/usr/local/go/bin/go", os.X_OK) else None)
+    if not go:
+        return None, "go not installed"
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kustomize-render")
+    out = os.path.join(os.path.expanduser(os.environ.get("HOOKD_DEPLOY_CACHE",
+                                                         "~/.cache/acme-hookd")),
+                       "kustomize-render")
+    b = subprocess.run([go, "build", "-mod=readonly", "-o", out, "."], cwd=src,
+                       capture_output=True, text=True, timeout=900, check=False)
+    if b.returncode != 0:
+        return None, "cannot build kustomize-render: " + b.stderr.strip()[-500:]
+    r = subprocess.run([out, base], capture_output=True, text=True, timeout=120, check=False)
+    if r.returncode != 0:
+        return [], "kustomize: " + r.stderr.strip()
+    return [d for d in yaml.safe_load_all(r.stdout) if d is not None], None
 
 
 # --------------------------------------------------------------------------
@@ -447,11 +469,21 @@ def check_service_pdb(docs):
     return problems
 
 
-def check_config_with_binary(text):
+def deployment_env_names(docs):
+    """The ACME_HOOKD_* variables the Deployment sets (values come from the cluster)."""
+    names = []
+    for c in pod_containers(find(docs, "Deployment")[0]):
+        names += [e["name"] for e in c.get("env", []) if e["name"].startswith("ACME_HOOKD_")]
+    return names
+
+
+def check_config_with_binary(text, env_names=()):
     """`acme-hookd --check-config` on the ConfigMap's config.
 
     The image keeps the bundled handler files in /usr/lib/acme-hookd; here
     they come from the build tree, so that one path prefix is rewritten.
+    The Deployment's ACME_HOOKD_* variables are set to stand-in values, so
+    a variable naming no config key fails the check as it would in the pod.
     """
     if not ARGS.binary or not os.access(ARGS.binary, os.X_OK):
         return None
@@ -467,6 +499,8 @@ def check_config_with_binary(text):
         with open(path, "w") as f:
             f.write(text)
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACME_HOOKD_")}
+        for name in env_names:
+            env[name] = "stand-in-" + name.lower()
         r = subprocess.run([ARGS.binary, "--check-config", path], capture_output=True,
                            text=True, timeout=60, env=env, check=False)
         return r
@@ -577,6 +611,22 @@ class TestRender(Base):
         dep = find(self.docs, "Deployment")[0]
         image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
         self.assertRegex(image, r"^[^:]+/acme-hookd:\S+$", "image override applied")
+
+    def test_kustomize_renders_the_same(self):
+        real, why = kustomize_render(base_dir())
+        if real is None:
+            self.skipTest(f"kustomize library unavailable ({why})")
+        self.assertIsNone(why)
+        key = lambda d: (d["apiVersion"], d["kind"], d["metadata"]["name"])
+        mine = {key(d): strip(d) for d in self.docs}
+        theirs = {key(d): d for d in real}
+        self.assertEqual(sorted(mine), sorted(theirs))
+        for k in mine:
+            self.assertEqual(mine[k], theirs[k], k)
+        # The schemas hold for kustomize's output as well.
+        for d in real:
+            d["__file__"] = "kustomize output"
+        self.assertEqual(check_schemas(real), [])
 
     def test_missing_resource_is_reported(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -696,10 +746,23 @@ class TestCrossReferences(Base):
 
 class TestConfigWithBinary(Base):
     def test_check_config_accepts_configmap(self):
-        r = check_config_with_binary(self.config_text)
+        names = deployment_env_names(self.docs)
+        self.assertTrue(any("SASL__PASSWORD" in n for n in names), names)
+        r = check_config_with_binary(self.config_text, names)
         if r is None:
             self.skipTest("acme-hookd binary not built")
         self.assertEqual(r.returncode, 0, f"--check-config failed:\n{r.stdout}\n{r.stderr}")
+        for name in names:
+            if re.search(r"PASSWORD|SECRET|KEY", name):
+                self.assertNotIn("stand-in-" + name.lower(), r.stdout + r.stderr,
+                                 f"{name}'s value was printed")
+
+    def test_check_config_rejects_misnamed_env(self):
+        r = check_config_with_binary(self.config_text,
+                                     ["ACME_HOOKD_KAFKA_RDKAFKA_SASL_PASSWORD"])
+        if r is None:
+            self.skipTest("acme-hookd binary not built")
+        self.assertNotEqual(r.returncode, 0, "a misspelled override was accepted")
 
     def test_check_config_rejects_broken_config(self):
         r = check_config_with_binary(self.config_text.replace("[worker]",
@@ -732,12 +795,26 @@ class TestContainerfile(unittest.TestCase):
         self.assertTrue(any("-dev" in p for p in problems), problems)
 
     def test_copied_paths_exist(self):
-        """Every COPY source of the build stage is a path in the repository."""
+        """Every COPY source of the build stage is a file or a non-empty directory
+        (git keeps no empty directory: a fresh clone would not have it)."""
         for line in self.text.splitlines():
             m = re.match(r"^COPY\s+(?!--)(\S+)\s+\S+$", line)
             if m:
-                self.assertTrue(os.path.exists(os.path.join(ARGS.source, m.group(1))),
-                                m.group(1))
+                path = os.path.join(ARGS.source, m.group(1))
+                self.assertTrue(os.path.exists(path), m.group(1))
+                if os.path.isdir(path):
+                    files = [f for _, _, fs in os.walk(path) for f in fs]
+                    self.assertTrue(files, f"{m.group(1)} is empty")
+
+    def test_build_inputs_are_copied(self):
+        """What the top-level CMakeLists.txt builds from is copied into the build stage."""
+        with open(os.path.join(ARGS.source, "CMakeLists.txt")) as f:
+            cml = f.read()
+        needed = set(re.findall(r"add_subdirectory\((\w+)\)", cml)) - {"tests"}
+        needed |= {m.split("/")[0] for m in re.findall(r"include\((\w+/[^)]+)\)", cml)}
+        copied = {m.rstrip("/") for m in re.findall(r"^COPY\s+(?!--)(\S+)\s+\S+$", self.text,
+                                                    re.M)}
+        self.assertEqual(needed - copied, set())
 
 
 class TestSystemd(unittest.TestCase):

@@ -181,20 +181,21 @@ class Pki:
         """(csr_b64, certificate_pem, certificate_raw_b64) for `name`."""
         if name in self._cache:
             return self._cache[name]
-        csr = os.path.join(self.dir, name + ".csr")
-        crt = os.path.join(self.dir, name + ".crt")
+        csr = os.path.join(self.dir, name + ".csr.der")
+        crt = os.path.join(self.dir, name + ".crt.der")
         subprocess.run(["openssl", "req", "-new", "-key", self.key, "-subj", "/CN=" + self.san(name),
-                        "-addext", "subjectAltName=DNS:" + self.san(name), "-out", csr],
+                        "-addext", "subjectAltName=DNS:" + self.san(name), "-outform", "DER",
+                        "-out", csr], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(["openssl", "x509", "-req", "-inform", "DER", "-in", csr, "-signkey", self.key,
+                        "-days", "2", "-copy_extensions", "copy", "-outform", "DER", "-out", crt],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run(["openssl", "x509", "-req", "-in", csr, "-signkey", self.key, "-days", "2",
-                        "-copy_extensions", "copy", "-out", crt],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        csr_der = subprocess.run(["openssl", "req", "-in", csr, "-outform", "DER"],
-                                 check=True, capture_output=True).stdout
-        crt_der = subprocess.run(["openssl", "x509", "-in", crt, "-outform", "DER"],
-                                 check=True, capture_output=True).stdout
-        with open(crt) as f:
-            pem = f.read()
+        with open(csr, "rb") as f:
+            csr_der = f.read()
+        with open(crt, "rb") as f:
+            crt_der = f.read()
+        b64 = base64.b64encode(crt_der).decode()
+        pem = "-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n" % "\n".join(
+            b64[i:i + 64] for i in range(0, len(b64), 64))
         out = (base64.b64encode(csr_der).decode(), pem, base64.b64encode(crt_der).decode())
         self._cache[name] = out
         return out
@@ -335,6 +336,21 @@ class Reader:
         wait_until(step, timeout, what, interval=0)
         return self.messages
 
+    def read_to_end(self, timeout=60):
+        """Read until every partition's end offset (as of now) is reached."""
+        ends = {}
+        for p in self.c.list_topics(self.topic, timeout=10).topics[self.topic].partitions:
+            ends[p] = self.c.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[1]
+
+        def reached():
+            last = {}
+            for m in self.messages:
+                last[m.partition] = max(last.get(m.partition, -1), m.offset)
+            return all(last.get(p, -1) >= hi - 1 for p, hi in ends.items() if hi > 0)
+        if not reached():
+            self.until(lambda _ms: reached(), timeout, "%s read to its end offsets %r" % (self.topic, ends))
+        return self.messages
+
     def close(self):
         self.c.close()
 
@@ -407,7 +423,7 @@ def result_input_id(msg):
 
 # Where the result event carries the input event's id: the header names and
 # the value paths of schemas/result-event.schema.json.
-INPUT_ID_HEADERS = ("ce_hookdeventid", "ce_eventid", "ce_inputid", "hookd_event_id")
+INPUT_ID_HEADERS = ("ce_inputeventid",)
 INPUT_ID_PATHS = (("event_id",), ("input", "event_id"), ("input", "id"), ("input_id",))
 
 
@@ -447,29 +463,38 @@ class Worker:
         self.config = os.path.join(self.dir, "acme-hookd.ini")
         self.log_path = os.path.join(self.dir, "worker.log")
         self.proc = None
+        self._termed = None
         self.starts = 0
         k = {"bootstrap_servers": bootstrap(), "group_id": group or topics.group,
              "input_topic": topics.input, "result_topic": topics.result,
              "dead_letter_topic": topics.dlq,
              # A killed member's partitions move after the session timeout:
              # keep it short so fault tests do not wait 45 s per kill.
-             "consumer.rdkafka.session.timeout.ms": 6000,
+             "consumer.rdkafka.session.timeout.ms": 4000,
              "consumer.rdkafka.heartbeat.interval.ms": 1000,
              "rdkafka.topic.metadata.refresh.interval.ms": 5000}
         k.update(kafka or {})
         w = {"worker_id": name, "threads": 2, "shutdown_timeout_ms": 20000}
         w.update(worker or {})
-        sections = {"Hooks": hooks, "kafka": k, "worker": w, "log": {"level": "info"}}
+        self.sections = {"Hooks": hooks, "kafka": k, "worker": w, "log": {"level": "info"}}
         for s, kv in (extra or {}).items():
-            sections.setdefault(s, {}).update(kv)
+            self.sections.setdefault(s, {}).update(kv)
+        self.write_config()
+        _WORKERS.append(self)
+
+    def write_config(self):
         with open(self.config, "w") as f:
-            for s, kv in sections.items():
+            for s, kv in self.sections.items():
                 f.write("[%s]\n" % s)
                 for key, value in kv.items():
                     if value is not None:
                         f.write("%s = %s\n" % (key, _ini_value(value)))
                 f.write("\n")
-        _WORKERS.append(self)
+
+    def set(self, section, key, value):
+        """Change one key of the config file (takes effect at the next start)."""
+        self.sections.setdefault(section, {})[key] = value
+        self.write_config()
 
     def start(self):
         check(self.proc is None or self.proc.poll() is not None, "worker %s already running" % self.name)
@@ -494,15 +519,22 @@ class Worker:
 
     def stop(self, timeout=40):
         """SIGTERM and wait for the exit; returns the exit status."""
-        if not self.alive():
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
+        if self.proc is None:
+            return None
+        self.terminate()
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
             raise TestFailure("worker %s did not exit within %d s of SIGTERM" % (self.name, timeout))
+
+    def terminate(self):
+        """Send SIGTERM without waiting (see stop_all)."""
+        # Once per run: a second SIGTERM could mean "hurry" to a daemon.
+        if self.alive() and self._termed is not self.proc:
+            self._termed = self.proc
+            self.proc.send_signal(signal.SIGTERM)
 
     def log_text(self):
         try:
@@ -522,6 +554,13 @@ class Worker:
 
     def tail(self, n=40):
         return "\n".join(self.log_text().splitlines()[-n:])
+
+
+def stop_all(workers, timeout=40):
+    """SIGTERM every worker at once, then wait for each; returns {name: status}."""
+    for w in workers:
+        w.terminate()
+    return {w.name: w.stop(timeout) for w in workers}
 
 
 def _cleanup():

@@ -18,15 +18,20 @@ ours) produces every input message. A 17th worker gets malformed messages
 between good ones.
 
 Per event the test checks: the hooks that ran (from the result and from
-cn_dump's files), the result event (type, subject, key, verdict), whether
+cn_dump's files), the result event (type, subject, key, input id, verdict,
+origin; its value valid against schemas/result-event.schema.json), whether
 it was dead-lettered and with which headers (original headers and value
-untouched plus the context headers), and, after the graceful stop, that
-the committed offset of every input partition is its end offset.
+untouched plus every hookd.dlq.* and __connect.errors.* context header,
+valid against schemas/dead-letter.schema.json), and, after the graceful
+stop, that the committed offset of every input partition is its end
+offset.
 """
 import itertools
 import json
 import os
 import subprocess
+
+import jsonschema
 
 import hookd_e2e as e
 
@@ -111,8 +116,18 @@ def cn_dump_lines(save_path):
     return out
 
 
-def find_header_with(msg, value):
-    return [k for k, v in msg.headers.items() if v == value]
+def load_schema(name):
+    with open(os.path.join(e.SOURCE_DIR, "schemas", name)) as f:
+        return jsonschema.Draft202012Validator(json.load(f))
+
+
+RESULT_SCHEMA = load_schema("result-event.schema.json")
+DLQ_SCHEMA = load_schema("dead-letter.schema.json")
+
+
+def schema_errors(validator, doc):
+    return ["%s: %s" % ("/".join(str(p) for p in err.absolute_path), err.message)
+            for err in validator.iter_errors(doc)][:3]
 
 
 def main():
@@ -126,13 +141,14 @@ def main():
         os.makedirs(save)
         w = e.Worker("tt%02d" % i, topics, hooks_section(cfg, save), worker={"threads": 1})
         workers.append((w, topics, save, cfg))
+        # kcat produces them in this order into one partition: offsets 0, 1, 2.
         for t, etype in enumerate((e.REQUESTED, e.ISSUED, e.FAILED)):
             form = FORMS[(i + t) % 3]
             name = "tt%02d-%s-%s" % (i, etype.rsplit(".", 1)[1], form)
             eid = "id-" + name
             value, headers = e.encode(etype, eid, e.fields(etype, name, pki), form)
             runs, verdict, dlq, fph = expected(etype, cfg["raise"], cfg["allow"])
-            cases.append({"cfg": i, "topics": topics, "save": save, "type": etype, "form": form,
+            cases.append({"cfg": i, "offset": t, "topics": topics, "save": save, "type": etype, "form": form,
                           "id": eid, "key": name, "san": pki.san(name), "value": value,
                           "headers": headers, "runs": runs, "verdict": verdict, "dlq": dlq,
                           "failed_phase": fph})
@@ -188,11 +204,11 @@ def main():
     readers[bad_topics.dlq].until(lambda ms: len(ms) >= 3, 60, "3 dead letters on %s" % bad_topics.dlq)
 
     e.log("stopping workers (SIGTERM)")
-    for w, _, _, _ in workers + [(bad_worker, None, None, None)]:
-        rc = w.stop()
-        e.check(rc == 0, "worker %s exited with %s after SIGTERM" % (w.name, rc))
+    status = e.stop_all([w for w, _, _, _ in workers] + [bad_worker])
+    for name, rc in sorted(status.items()):
+        e.check(rc == 0, "worker %s exited with %s after SIGTERM" % (name, rc))
     for r in readers.values():
-        r.poll(1.0)  # anything published late (there should be nothing)
+        r.read_to_end()  # everything the workers published, extra records included
 
     failures = []
     dumps = {}
@@ -213,6 +229,9 @@ def main():
                     (what, e.header(res, "ce_subject")))
             e.check(e.result_input_id(res) == c["id"], "%s: result carries input id %r"
                     % (what, e.result_input_id(res)))
+            body = res.json()
+            e.check(body.get("verdict") == c["verdict"], "%s: verdict %r" % (what, body.get("verdict")))
+            e.check(body.get("dead_lettered") == c["dlq"], "%s: dead_lettered %r" % (what, body.get("dead_lettered")))
             got_runs = e.runs_of(res)
             e.check(got_runs == c["runs"], "%s: runs %r, want %r" % (what, got_runs, c["runs"]))
             # cn_dump's own record of where it ran.
@@ -228,18 +247,27 @@ def main():
                 e.check(dl.value == c["value"], "%s: dead letter value changed" % what)
                 for hn, hv in c["headers"]:
                     e.check(dl.headers.get(hn) == hv.decode(), "%s: original header %s lost" % (what, hn))
-                e.check(dl.headers.get("__connect.errors.topic") == c["topics"].input,
-                        "%s: __connect.errors.topic %r" % (what, dl.headers.get("__connect.errors.topic")))
-                e.check(dl.headers.get("__connect.errors.partition") == "0",
-                        "%s: __connect.errors.partition" % what)
-                e.check("__connect.errors.offset" in dl.headers, "%s: __connect.errors.offset" % what)
-                e.check("__connect.errors.exception.message" in dl.headers,
-                        "%s: __connect.errors.exception.message" % what)
-                e.check(find_header_with(dl, "hook_failed"), "%s: no header says hook_failed: %r"
-                        % (what, dl.headers))
-                e.check(find_header_with(dl, c["failed_phase"]), "%s: no header names the failed phase %s"
-                        % (what, c["failed_phase"]))
-                e.check(find_header_with(dl, "exception_test"), "%s: no header names the handler" % what)
+                want = {"hookd.dlq.topic": c["topics"].input, "hookd.dlq.partition": "0",
+                        "hookd.dlq.offset": str(c["offset"]), "hookd.dlq.group": c["topics"].group,
+                        "hookd.dlq.event.id": c["id"], "hookd.dlq.event.type": c["type"],
+                        "hookd.dlq.phase": c["failed_phase"], "hookd.dlq.handler": "exception_test",
+                        "hookd.dlq.attempts": "1", "hookd.dlq.error.class": "hook_failed",
+                        "hookd.dlq.error.message": "raise_%s_hook_exception" % c["failed_phase"],
+                        "hookd.dlq.worker": "tt%02d" % c["cfg"],
+                        "__connect.errors.topic": c["topics"].input, "__connect.errors.partition": "0",
+                        "__connect.errors.offset": str(c["offset"]),
+                        "__connect.errors.exception.message": "raise_%s_hook_exception" % c["failed_phase"]}
+                for hn, hv in want.items():
+                    e.check(dl.headers.get(hn) == hv, "%s: dead letter header %s = %r, want %r"
+                            % (what, hn, dl.headers.get(hn), hv))
+                errs = schema_errors(DLQ_SCHEMA, {k: v for k, v in dl.headers.items()
+                                                  if k.startswith(("hookd.dlq.", "__connect.errors."))})
+                e.check(not errs, "%s: dead-letter headers do not match the schema: %s" % (what, errs))
+            inp = body.get("input") or {}
+            e.check((inp.get("topic"), inp.get("partition"), inp.get("offset")) ==
+                    (c["topics"].input, 0, c["offset"]), "%s: result input %r" % (what, inp))
+            errs = schema_errors(RESULT_SCHEMA, body)
+            e.check(not errs, "%s: result value does not match the schema: %s" % (what, errs))
         except e.TestFailure as ex:
             failures.append(str(ex))
 
@@ -252,8 +280,11 @@ def main():
             mine = [m for m in dl if m.key == key]
             e.check(len(mine) == 1, "malformed %s: %d dead letters" % (key, len(mine)))
             e.check(mine[0].value == value, "malformed %s: dead letter value changed" % key)
-            e.check(find_header_with(mine[0], "invalid_event"), "malformed %s: no invalid_event header: %r"
-                    % (key, mine[0].headers))
+            e.check(mine[0].headers.get("hookd.dlq.error.class") == "invalid_event",
+                    "malformed %s: error class %r" % (key, mine[0].headers.get("hookd.dlq.error.class")))
+            e.check(mine[0].headers.get("hookd.dlq.error.message"), "malformed %s: no reason given" % key)
+            e.check(mine[0].headers.get("hookd.dlq.event.id") == eid, "malformed %s: event id header %r"
+                    % (key, mine[0].headers.get("hookd.dlq.event.id")))
             r = [m for m in res if m.key == key]
             if eid is None:
                 e.check(not r, "malformed %s without id got a result" % key)
@@ -277,9 +308,8 @@ def main():
 
     for r in readers.values():
         r.close()
-    n = len(cases) + 1
-    print("truth table: %d events in %d configurations + malformed input; %d failures"
-          % (len(cases), n - 1, len(failures)))
+    print("truth table: %d events in %d configurations + %d malformed messages; %d failures"
+          % (len(cases), len(workers), len(bad_msgs), len(failures)))
     for f in failures:
         print("  FAIL " + f)
     e.check(not failures, "%d truth-table checks failed" % len(failures))

@@ -37,6 +37,29 @@ int64_t itk_now_ms(void)
     return itk_now_us() / 1000;
 }
 
+int itk_time_scale(void)
+{
+    const char *v = getenv("HOOKD_TEST_TIME_SCALE");
+    long s = v ? strtol(v, NULL, 10) : 1;
+    return s >= 1 && s <= 1000 ? (int)s : 1;
+}
+
+static size_t load_div(void)
+{
+    int s = itk_time_scale();
+    return s >= 4 ? (size_t)s / 4 : 1;
+}
+
+size_t itk_load(size_t n)
+{
+    return n / load_div() > 0 ? n / load_div() : 1;
+}
+
+double itk_rate(double per_s)
+{
+    return per_s / (double)load_div();
+}
+
 void itk_fail(itk_run_t *r, const char *fmt, ...)
 {
     va_list ap;
@@ -286,7 +309,7 @@ bool itk_proc_poll(itk_proc_t *p)
 
 bool itk_proc_wait(itk_proc_t *p, int timeout_ms)
 {
-    int64_t deadline = itk_now_ms() + timeout_ms;
+    int64_t deadline = itk_now_ms() + (int64_t)timeout_ms * itk_time_scale();
     /* waitpid has no timeout; poll the child's state in short steps. */
     while (!itk_proc_poll(p) && itk_now_ms() < deadline) {
         struct timespec ts = {0, 20 * 1000 * 1000};
@@ -720,7 +743,7 @@ size_t itk_produce(itk_run_t *r, itk_kind_t kind, int32_t partition)
 
 int itk_flush(itk_run_t *r, int timeout_ms)
 {
-    int64_t deadline = itk_now_ms() + timeout_ms;
+    int64_t deadline = itk_now_ms() + (int64_t)timeout_ms * itk_time_scale();
     while (rd_kafka_outq_len(r->producer) > 0 && itk_now_ms() < deadline)
         itk_pump(r, 20);
     return rd_kafka_outq_len(r->producer) > 0 ? -1 : 0;
@@ -767,6 +790,28 @@ static bool hdr_get(rd_kafka_headers_t *h, const char *name, char *out, size_t s
     memcpy(out, v ? v : "", len);
     out[len] = '\0';
     return true;
+}
+
+/* FNV-1a over the value and every header of a record. */
+static uint64_t record_hash(const rd_kafka_message_t *m, rd_kafka_headers_t *h)
+{
+    uint64_t x = 1469598103934665603ULL;
+    const unsigned char *p = m->payload;
+    for (size_t i = 0; p && i < m->len; i++)
+        x = (x ^ p[i]) * 1099511628211ULL;
+    for (size_t i = 0; h; i++) {
+        const char *name;
+        const void *v;
+        size_t len;
+        if (rd_kafka_header_get_all(h, i, &name, &v, &len))
+            break;
+        for (const char *c = name; *c; c++)
+            x = (x ^ (unsigned char)*c) * 1099511628211ULL;
+        for (size_t k = 0; v && k < len; k++)
+            x = (x ^ ((const unsigned char *)v)[k]) * 1099511628211ULL;
+        x = (x ^ 0xff) * 1099511628211ULL;
+    }
+    return x;
 }
 
 static void on_result(itk_run_t *r, const rd_kafka_message_t *m)
@@ -818,6 +863,10 @@ static void on_result(itk_run_t *r, const rd_kafka_message_t *m)
         cJSON_Delete(j);
     }
     in->results++;
+    if (in->results == 1)
+        in->result_hash = record_hash(m, h);
+    else if (record_hash(m, h) == in->result_hash)
+        in->results_same++;
     if (verdict == 0)
         in->results_completed++;
     else if (verdict == 1)
@@ -864,8 +913,11 @@ static void on_dlq(itk_run_t *r, const rd_kafka_message_t *m)
         return;
     }
     in->dlqs++;
-    if (in->dlqs > 1)
+    if (in->dlqs > 1) {
+        in->dlqs_same += record_hash(m, h) == in->dlq_hash;
         return;
+    }
+    in->dlq_hash = record_hash(m, h);
     in->first_dlq.partition = m->partition;
     in->first_dlq.offset = m->offset;
     in->dlq_connect_ok = connect;
@@ -977,7 +1029,7 @@ bool itk_sample_now(itk_run_t *r)
 bool itk_drain(itk_run_t *r, int timeout_ms)
 {
     int64_t hw_res[ITK_MAX_PARTS], hw_dlq[ITK_MAX_PARTS], lo;
-    int64_t deadline = itk_now_ms() + timeout_ms;
+    int64_t deadline = itk_now_ms() + (int64_t)timeout_ms * itk_time_scale();
     bool done;
 
     for (int p = 0; p < r->res_parts; p++)
@@ -1035,7 +1087,7 @@ void itk_pump(itk_run_t *r, int max_ms)
 
 bool itk_wait(itk_run_t *r, itk_cond_fn cond, void *arg, int timeout_ms, const char *what)
 {
-    int64_t t0 = itk_now_ms(), deadline = t0 + timeout_ms;
+    int64_t t0 = itk_now_ms(), deadline = t0 + (int64_t)timeout_ms * itk_time_scale();
     int before = r->failures;
     for (;;) {
         if (cond(r, arg)) {
@@ -1047,8 +1099,8 @@ bool itk_wait(itk_run_t *r, itk_cond_fn cond, void *arg, int timeout_ms, const c
             return false;
         }
         if (itk_now_ms() >= deadline) {
-            itk_fail(r, "%s: not reached within %d ms (outcomes %zu/%zu)", what, timeout_ms,
-                     itk_outcomes_done(r), r->n_in);
+            itk_fail(r, "%s: not reached within %" PRId64 " ms (outcomes %zu/%zu)", what,
+                     deadline - t0, itk_outcomes_done(r), r->n_in);
             return false;
         }
         itk_pump(r, 20);
@@ -1170,7 +1222,7 @@ int itk_worker_start(itk_run_t *r, int i, const char *cfg_path)
 bool itk_worker_stop(itk_run_t *r, int i, int timeout_ms)
 {
     itk_proc_t *p = &r->workers[i];
-    int64_t t0 = itk_now_ms(), deadline = t0 + timeout_ms;
+    int64_t t0 = itk_now_ms(), deadline = t0 + (int64_t)timeout_ms * itk_time_scale();
     char st[32];
 
     p->expect_alive = false;
@@ -1179,7 +1231,7 @@ bool itk_worker_stop(itk_run_t *r, int i, int timeout_ms)
     while (!itk_proc_poll(p) && itk_now_ms() < deadline)
         itk_pump(r, 20);
     if (!p->exited) {
-        itk_fail(r, "%s did not exit within %d ms of SIGTERM", p->name, timeout_ms);
+        itk_fail(r, "%s did not exit within %" PRId64 " ms of SIGTERM", p->name, deadline - t0);
         itk_proc_signal(p, SIGKILL);
         itk_proc_wait(p, 5000);
         itk_proc_print_tail(p, 30);
@@ -1204,7 +1256,8 @@ int itk_verify(itk_run_t *r, const itk_verdict_opts_t *o)
 {
     int before = r->failures;
     size_t kinds[ITK_KIND_COUNT] = {0}, lost = 0, lost_dlq = 0, dup_res = 0, dup_dlq = 0,
-           wrong_verdict = 0, bad_dlq = 0, good_dlq = 0, undelivered = 0, unknown_verdict = 0;
+           wrong_verdict = 0, bad_dlq = 0, good_dlq = 0, undelivered = 0, unknown_verdict = 0,
+           copies = 0;
     size_t violations = 0, shown = 0;
 
     if (!itk_drain(r, 15000))
@@ -1240,9 +1293,10 @@ int itk_verify(itk_run_t *r, const itk_verdict_opts_t *o)
         }
         unknown_verdict += (size_t)in->results_unknown;
         if (in->results > 1)
-            dup_res += (size_t)(in->results - 1);
+            dup_res += (size_t)(in->results - 1 - in->results_same);
         if (in->dlqs > 1)
-            dup_dlq += (size_t)(in->dlqs - 1);
+            dup_dlq += (size_t)(in->dlqs - 1 - in->dlqs_same);
+        copies += (size_t)(in->results_same + in->dlqs_same);
         if (in->dlqs > 0 && needs_dlq(in->kind)) {
             bool ok = in->dlq_value_same && in->dlq_key_same && in->dlq_header_kept &&
                       in->dlq_connect_ok && in->dlq_class_ok && in->dlq_message_ok;
@@ -1270,9 +1324,13 @@ int itk_verify(itk_run_t *r, const itk_verdict_opts_t *o)
     if (r->unattributed_dlqs)
         itk_fail(r, "%d dead letters match no input", r->unattributed_dlqs);
     if ((dup_res || dup_dlq) && !o->allow_dups)
-        itk_fail(r, "%zu duplicate results and %zu duplicate dead letters without any crash or "
-                 "rebalance",
+        itk_fail(r, "%zu results and %zu dead letters published again (events processed twice) "
+                 "without any crash or rebalance",
                  dup_res, dup_dlq);
+    if (copies)
+        itk_note(r, "%zu byte-identical copies of published records (one publish stored twice: "
+                 "a producer retry after a disconnect, not the worker processing again)",
+                 copies);
 
     /* The commit invariant, at every sample. */
     for (size_t s = 0; s < r->n_samples; s++) {
@@ -1327,9 +1385,10 @@ int itk_verify(itk_run_t *r, const itk_verdict_opts_t *o)
     fprintf(stderr,
             "[%s] SUMMARY inputs=%zu (good %zu, hook_fail %zu, invalid_with_id %zu, "
             "invalid_no_id %zu, oversized %zu) outcomes=%zu lost_results=%zu lost_dlq=%zu "
-            "dup_results=%zu dup_dlq=%zu samples=%zu commit_regressions=%d problems=%d\n",
+            "dup_results=%zu dup_dlq=%zu transport_copies=%zu samples=%zu "
+            "commit_regressions=%d problems=%d\n",
             r->name, r->n_in, kinds[0], kinds[1], kinds[2], kinds[3], kinds[4],
-            itk_outcomes_done(r), lost, lost_dlq, dup_res, dup_dlq, r->n_samples,
+            itk_outcomes_done(r), lost, lost_dlq, dup_res, dup_dlq, copies, r->n_samples,
             r->commit_regressions, r->failures - before);
     return r->failures - before;
 }

@@ -36,6 +36,16 @@ extern "C" {
 int64_t itk_now_ms(void);
 int64_t itk_now_us(void);
 
+/*
+ * HOOKD_TEST_TIME_SCALE (default 1; scripts/valgrind.sh sets 20): every
+ * deadline of the kit is multiplied by it, and scenarios divide their
+ * event counts and rates by itk_load_div() so a run under valgrind stays
+ * practical.
+ */
+int itk_time_scale(void);
+size_t itk_load(size_t n);      /* n / itk_load_div(), at least 1 */
+double itk_rate(double per_s);  /* per_s / itk_load_div() */
+
 /* ---- certificate material (OpenSSL, generated once per process) ------ */
 
 typedef struct itk_pki {
@@ -112,6 +122,14 @@ typedef struct itk_input {
     int results, results_completed, results_failed, results_unknown;
     int dlqs;
     itk_pos_t first_result, first_dlq;
+    /*
+     * Duplicates: a byte-identical copy (value and every header, the
+     * per-publish ce_id included) is one publish stored twice by the
+     * transport (a producer retry after a disconnect); a different copy is
+     * the event processed again.
+     */
+    uint64_t result_hash, dlq_hash;
+    int results_same, dlqs_same;
     int results_by_worker[ITK_MAX_WORKERS];
     /* dead-letter checks (of the first one) */
     bool dlq_value_same, dlq_key_same, dlq_header_kept, dlq_connect_ok, dlq_class_ok,

@@ -41,12 +41,20 @@ say() { echo "broker.sh: $*" >&2; }
 # broker left behind.
 die() {
   say "ERROR: $*"
-  for f in "$state/broker.log" "$state/broker.out"; do
-    if [ -s "$f" ]; then
-      say "---- last lines of $f ----"
-      tail -n 40 "$f" >&2
+  if [ -s "$state/broker.log" ]; then
+    # The errors, if the broker logged any; otherwise its last lines.
+    if grep -q -E '^\[[^]]*\] (ERROR|FATAL) ' "$state/broker.log"; then
+      say "---- errors in $state/broker.log ----"
+      grep -E -A3 '^\[[^]]*\] (ERROR|FATAL) ' "$state/broker.log" | tail -n 30 >&2
+    else
+      say "---- last lines of $state/broker.log ----"
+      tail -n 15 "$state/broker.log" >&2
     fi
-  done
+  fi
+  if [ -s "$state/broker.out" ]; then
+    say "---- last lines of $state/broker.out ----"
+    tail -n 20 "$state/broker.out" >&2
+  fi
   say "broker log: $state/broker.log (stdout/stderr: $state/broker.out)"
   stop_broker || true
   exit 1
@@ -124,10 +132,16 @@ envval() { sed -n "s/^$1=//p" "$state/broker.env"; }
 cmd_start() {
   need_python
   local lib port cport sport cluster password
-  lib=$(kafka_lib)
   stop_broker
+  # A fresh state directory; refuse to wipe one that is not ours.
+  if [ -e "$state" ] && [ -n "$(ls -A "$state" 2>/dev/null)" ] && [ ! -f "$state/.broker-state" ]; then
+    say "ERROR: $state exists and is not a broker state directory; refusing to wipe it"
+    exit 1
+  fi
   rm -rf "$state"
   mkdir -p "$state/data"
+  echo "state directory of tests/kafka/broker.sh" > "$state/.broker-state"
+  lib=$(kafka_lib)
   "$here/gen-certs.sh" "$state/certs" >/dev/null || die "generating certificates failed"
   password=$(openssl rand -hex 12)
   port=$(free_port); cport=$(free_port); sport=$(free_port)

@@ -2,7 +2,8 @@
 
     python test_ops.py --binary build/worker/acme-hookd
 
-One worker is started with [http] listen on a free loopback port, no
+One worker is started with [http] listen = 127.0.0.1:0 (the port it got is
+read from its log), no
 bootstrap servers (the embedded mock cluster, whose address the worker
 prints on stderr), a chain of two bundled handlers (skeleton, and
 exception_test set to ask for one retry in pre and to fail in post, that
@@ -34,7 +35,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -59,12 +59,6 @@ WAIT_S = 120  # upper bound for any awaited condition; normally seconds
 SASL_PASSWORD = "sasl-" + secrets.token_hex(12)
 KEY_PASSWORD = "keypw-" + secrets.token_hex(12)
 HMAC_KEY = secrets.token_bytes(32)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(what, predicate, timeout=WAIT_S, step=0.1):
@@ -201,7 +195,6 @@ class OpsTest(unittest.TestCase):
         fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.write(fd, b"hex:" + HMAC_KEY.hex().encode() + b"\n")
         os.close(fd)
-        cls.port = free_port()
         cls.config = os.path.join(cls.tmp.name, "ops.ini")
         with open(cls.config, "w") as f:
             f.write(f"""
@@ -229,7 +222,7 @@ retry_initial_backoff_ms = 10
 retry_max_backoff_ms = 50
 
 [http]
-listen = 127.0.0.1:{cls.port}
+listen = 127.0.0.1:0
 
 [log]
 level = debug
@@ -244,7 +237,9 @@ signing_key_id = ops
         cls.env = {k: v for k, v in cls.env.items() if not k.startswith("ACME_HOOKD_")}
         cls.env["ACME_HOOKD_KAFKA_RDKAFKA__SSL__KEY__PASSWORD"] = KEY_PASSWORD
 
-        cls.check = subprocess.run([ARGS.binary, "--check-config", cls.config],
+        # --print-config shows the effective configuration: secret keys masked.
+        cls.check = subprocess.run([ARGS.binary, "--check-config", cls.config,
+                                    "--print-config"],
                                    capture_output=True, text=True, env=cls.env, timeout=60)
 
         cls.readyz_seen = []
@@ -259,6 +254,8 @@ signing_key_id = ops
     @classmethod
     def _run(cls):
         w = cls.worker
+        # Port 0: the kernel picks a free port; the worker logs which.
+        cls.port = int(w.wait_line(r"HTTP endpoint listening on port (\d+)").group(1))
         m = w.wait_line(r"listening on ((?:[\w.\-\[\]]+:\d+)(?:,[\w.\-\[\]]+:\d+)*)")
         cls.bootstrap = m.group(1)
 

@@ -182,6 +182,59 @@ done:
     "\"certificate_name\":\"cert-2\",\"order_name\":\"order-2\",\"csr\":\"" CSR "\","             \
     "\"error\":\"urn:ietf:params:acme:error:serverInternal\"}"
 
+/* A scripted invoker: each call takes the next outcome of the script. */
+typedef struct script {
+    const hookd_outcome_t *outcomes;
+    size_t n, next;
+} script_t;
+
+static void script_invoke(void *opaque, size_t handler_index, hookd_phase_t phase,
+                          const hookd_event_t *event, hookd_invocation_t *out)
+{
+    script_t *s = opaque;
+
+    memset(out, 0, sizeof(*out));
+    out->outcome = s->next < s->n ? s->outcomes[s->next++] : HOOKD_OK;
+    if (out->outcome != HOOKD_OK)
+        snprintf(out->error, sizeof(out->error), "handler %zu said no in phase %s", handler_index,
+                 hookd_phase_name(phase));
+}
+
+static bool script_backoff(void *opaque, uint32_t delay_ms)
+{
+    return true; /* no waiting: only the decision's shape matters here */
+}
+
+/* The real engine's decision for `event_json`, then encoded. */
+static int emit_engine(const char *dir, const char *name, const char *event_json,
+                       const hookd_outcome_t *outcomes, size_t n, bool allow_post)
+{
+    static const hookd_chain_entry_t entries[] = {
+        {"cn_dump", {true, true, true}},
+        {"exec", {true, true, true}},
+    };
+    hookd_chain_t chain = {entries, 2};
+    script_t s = {outcomes, n, 0};
+    hookd_invoker_t inv = {script_invoke, script_backoff, NULL, &s};
+    hookd_policy_t policy;
+    hookd_event_t ev;
+    hookd_decision_t d;
+    char err[512];
+
+    hookd_policy_defaults(&policy);
+    policy.allow_failure[HOOKD_PHASE_POST] = allow_post;
+    policy.retry_initial_ms = 0;
+    if (hookd_event_decode(event_json, strlen(event_json), NULL, 0, NULL, &ev, err,
+                           sizeof(err)) != HOOKD_EVENT_OK) {
+        fprintf(stderr, "hookd-schema-check: %s: %s\n", name, err);
+        hookd_event_clear(&ev);
+        return -1;
+    }
+    hookd_engine_run(&ev, &chain, &policy, &inv, &d);
+    hookd_event_clear(&ev);
+    return emit_one(dir, name, event_json, &d, 0);
+}
+
 static int cmd_emit(const char *dir)
 {
     hookd_decision_t d;
@@ -239,6 +292,31 @@ static int cmd_emit(const char *dir)
     rc |= emit_one(dir, "invalid-no-id", "not json", &d, 0);
     hookd_decision_reject(&d, HOOKD_ERRCLASS_AUTH_FAILED, "no signature header");
     rc |= emit_one(dir, "auth-failed", EV_REQUESTED, &d, 0);
+
+    /* decisions of the real engine */
+    {
+        static const hookd_outcome_t retry_then_ok_post_fails[] = {
+            HOOKD_RETRY, HOOKD_OK,  /* success: cn_dump */
+            HOOKD_OK,               /* success: exec */
+            HOOKD_FAIL, HOOKD_OK,   /* post: cn_dump fails (allowed by default), exec */
+        };
+        static const hookd_outcome_t pre_retries_exhausted[] = {
+            HOOKD_OK, HOOKD_RETRY, HOOKD_RETRY, HOOKD_RETRY,
+        };
+        static const hookd_outcome_t post_fails[] = {HOOKD_OK, HOOKD_FAIL};
+        static const char *issued =
+            "{\"type\":\"acme.enrollment.issued\",\"id\":\"ev-4\",\"time\":"
+            "\"2026-11-26T19:00:00Z\",\"certificate_name\":\"c\",\"order_name\":\"o\","
+            "\"csr\":\"" CSR "\",\"certificate\":\"-----BEGIN CERTIFICATE-----\\nQUJD\\n"
+            "-----END CERTIFICATE-----\\n\",\"certificate_raw\":\"QUJD\",\"poll_identifier\":null}";
+
+        rc |= emit_engine(dir, "engine-issued-allowed-post-failure", issued,
+                          retry_then_ok_post_fails, 5, true);
+        rc |= emit_engine(dir, "engine-pre-retries-exhausted", EV_REQUESTED,
+                          pre_retries_exhausted, 4, true);
+        rc |= emit_engine(dir, "engine-post-failure-not-allowed", EV_FAILED, post_fails, 2,
+                          false);
+    }
 
     if (rc != 0) {
         fprintf(stderr, "hookd-schema-check: emit failed\n");

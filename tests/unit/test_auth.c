@@ -657,7 +657,10 @@ static char *cert_pem(EVP_PKEY *subject_key)
     PEM_write_bio_X509(bio, leaf);
     PEM_write_bio_X509(bio, ca);
     n = BIO_get_mem_data(bio, &data);
-    out = strndup(data, (size_t)n);
+    out = malloc((size_t)n + 1); /* the BIO's data is not NUL-terminated */
+    cr_assert_not_null(out);
+    memcpy(out, data, (size_t)n);
+    out[n] = '\0';
     BIO_free(bio);
     X509_free(ca);
     X509_free(leaf);

@@ -217,6 +217,38 @@ Test(config, comments_and_continuation_lines)
     hookd_config_destroy(cfg);
 }
 
+/* inih keeps only 50 characters of a key for continuations: we do not rely on it */
+Test(config, continuation_of_a_long_key)
+{
+    const char *key = "a_handler_key_whose_name_is_longer_than_fifty_characters_x";
+    char text[256];
+    hookd_config_t *cfg;
+
+    snprintf(text, sizeof(text), "[Hooks]\n%s = one\n  two\nother = 3\n", key);
+    cfg = must_load(text, NULL);
+    cr_assert_str_eq(hookd_config_hook_value(cfg, key), "one\ntwo");
+    cr_assert_str_eq(hookd_config_hook_value(cfg, "other"), "3");
+    cr_assert_eq(cfg->hook_keys.count, 2);
+    hookd_config_destroy(cfg);
+}
+
+/* A refused line does not stop the parse: the lines after it still count. */
+Test(config, errors_do_not_stop_the_parse)
+{
+    char text[512] = "[worker]\nthreads = 2\nbootstrap = ";
+    hookd_config_t *cfg;
+
+    memset(text + strlen(text), 'x', 250);
+    strcat(text, "\nthreads = 3\nbogus line\n[log]\nlevel = loud\n");
+    cfg = load_text(text, NULL);
+    cr_assert_null(cfg);
+    cr_assert_not_null(strstr(errbuf, ":3: line too long"), "%s", errbuf);
+    cr_assert_not_null(strstr(errbuf, ":4: [worker] duplicate key 'threads' (first set on line 2)"),
+                       "%s", errbuf);
+    cr_assert_not_null(strstr(errbuf, ":5: expected 'key = value'"), "%s", errbuf);
+    cr_assert_not_null(strstr(errbuf, ":7: [log] key 'level': 'loud'"), "%s", errbuf);
+}
+
 Test(config, crlf_and_bom)
 {
     hookd_config_t *cfg = must_load("\xEF\xBB\xBF[worker]\r\nthreads = 3\r\n", NULL);

@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "fake_host.h"
+#include "invoke.h"
 #include "registry.h"
 
 static hookd_registry_t *reg;
@@ -417,4 +418,169 @@ Test(exec, configuration_errors_stop_init)
         cr_assert_eq(h->init(&fh.ctx, &st), HOOKD_FAIL, "case %zu accepted", i);
         cr_assert(strstr(fh.error, cases[i].msg), "case %zu: %s", i, fh.error);
     }
+}
+
+/*
+ * The hook's thread dies mid-command (a crashed worker, an isolation child
+ * killed at its deadline): the command must not live on.
+ */
+Test(exec, the_command_dies_with_the_hook_thread)
+{
+    char fifo[PATH_MAX + 16], cmd[PATH_MAX + 64], buf[32] = "";
+    const char *cfg[] = {"exec_pre_command", cmd, NULL};
+    pid_t runner, command_pid;
+    int fd, status;
+    ssize_t n;
+
+    cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    /* dash execs a simple command in place: the pid is the shell's. */
+    snprintf(cmd, sizeof(cmd), "echo $$ > '%s'; exec sleep 120", fifo);
+
+    runner = fork();
+    cr_assert(runner >= 0);
+    if (runner == 0) {
+        fake_host_t fh;
+        void *st = NULL;
+        fake_host_init(&fh, cfg, "ev-1");
+        if (h->init(&fh.ctx, &st) != HOOKD_OK)
+            _exit(2);
+        h->pre_hook(&fh.ctx, st, "c", "o", "csr"); /* killed in here */
+        _exit(3);
+    }
+    fd = open(fifo, O_RDONLY); /* returns once the command has opened it */
+    cr_assert(fd >= 0);
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    cr_assert_gt(n, 0);
+    command_pid = (pid_t)atoi(buf);
+    cr_assert_gt(command_pid, 0);
+
+    cr_assert_eq(kill(runner, SIGKILL), 0);
+    cr_assert_eq(waitpid(runner, &status, 0), runner);
+    cr_assert(WIFSIGNALED(status));
+    /* Orphaned to us (subreaper): it ends now, not in 120 s. */
+    cr_assert_eq(waitpid(command_pid, &status, 0), command_pid);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    assert_no_children();
+}
+
+Test(exec, fields_too_large_for_the_environment_are_reported)
+{
+    const char *cfg[] = {"exec_success_command", "true", NULL};
+    fake_host_t fh;
+    void *st;
+    size_t big = 200 * 1024; /* one variable may hold at most 128 KiB */
+    const char *preload = getenv("LD_PRELOAD");
+    char *chain;
+
+    /* valgrind --trace-children dies on an execve that fails; the check of
+     * this path needs the real thing. */
+    if (preload && strstr(preload, "vgpreload"))
+        cr_skip_test("valgrind cannot follow a failing execve");
+    st = start(&fh, cfg);
+    chain = malloc(big + 1);
+
+    memset(chain, 'A', big);
+    chain[big] = '\0';
+    cr_assert_eq(h->success_hook(&fh.ctx, st, "c", "o", "csr", chain, "raw", NULL), HOOKD_FAIL);
+    cr_assert(strstr(fh.error, "too large for the environment"), "%s", fh.error);
+    free(chain);
+    h->fini(&fh.ctx, st);
+    assert_no_children();
+}
+
+/* ---- through the worker's invoke seam ------------------------------------ */
+
+/*
+ * The handler as the worker runs it: keys from the [Hooks] configuration,
+ * in-process and in a process-isolation child, whose deadline kill must
+ * take the command along.
+ */
+static void run_through_invoke(hookd_isolation_t isolation)
+{
+    char pidfile[PATH_MAX + 16], out_file[PATH_MAX + 16], cmd[3 * PATH_MAX];
+    hookd_kv_t keys[] = {
+        {"exec_pre_command", cmd, 1},
+        {"exec_timeout_ms", "60000", 2},
+    };
+    hookd_config_t cfg;
+    hookd_registry_t *r;
+    hookd_invoke_t *inv;
+    const hookd_invoker_t *invoker;
+    hookd_event_t ev;
+    hookd_invocation_t out;
+    char err[512];
+    char *written;
+    pid_t command_pid;
+    int status;
+
+    cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    snprintf(pidfile, sizeof(pidfile), "%s/pid", dir);
+    snprintf(out_file, sizeof(out_file), "%s/out", dir);
+    /* certificate "slow": report the pid and hang; anything else: record
+     * the event and ask for a retry. */
+    snprintf(cmd, sizeof(cmd),
+             "if [ \"$HOOKD_CERTIFICATE_NAME\" = slow ]; then echo $$ > '%s'; exec sleep 120; fi; "
+             "echo \"$HOOKD_EVENT_ID $HOOKD_PHASE\" > '%s'; exit 75",
+             pidfile, out_file);
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.hooks_file = "exec";
+    hookd_policy_defaults(&cfg.policy);
+    cfg.hook_keys.items = keys;
+    cfg.hook_keys.count = 2;
+    cfg.isolation = isolation;
+    cfg.hook_timeout_ms = 1000;
+    cfg.hook_rlimit_as_mb = 512;
+    cfg.hook_rlimit_cpu_s = 60;
+    cfg.hook_rlimit_nofile = 64;
+    r = hookd_registry_load(&cfg, NULL, err, sizeof(err));
+    cr_assert_not_null(r, "%s", err);
+    inv = hookd_invoke_create(r, &cfg, NULL, err, sizeof(err));
+    cr_assert_not_null(inv, "%s", err);
+    invoker = hookd_invoke_invoker(inv);
+
+    memset(&ev, 0, sizeof(ev));
+    ev.type = HOOKD_EVENT_REQUESTED;
+    ev.id = "ev-invoke";
+    ev.time = "2026-01-01T00:00:00Z";
+    ev.certificate_name = "cert-1";
+    ev.order_name = "order-1";
+    ev.csr = "Q1NS";
+    invoker->invoke(invoker->opaque, 0, HOOKD_PHASE_PRE, &ev, &out);
+    cr_assert_eq(out.outcome, HOOKD_RETRY, "outcome %d: %s", out.outcome, out.error);
+    cr_assert(strstr(out.error, "retry"), "%s", out.error);
+    written = slurp(out_file);
+    cr_assert_str_eq(written, "ev-invoke pre\n");
+    free(written);
+
+    if (isolation == HOOKD_ISOLATION_PROCESS) {
+        /* The isolation deadline (1 s) comes long before exec's (60 s). */
+        ev.certificate_name = "slow";
+        invoker->invoke(invoker->opaque, 0, HOOKD_PHASE_PRE, &ev, &out);
+        cr_assert_eq(out.outcome, HOOKD_FAIL);
+        cr_assert_eq(out.error_class, HOOKD_ERRCLASS_HOOK_TIMEOUT, "%s", out.error);
+        written = slurp(pidfile);
+        command_pid = (pid_t)atoi(written);
+        free(written);
+        cr_assert_gt(command_pid, 0, "the command had started");
+        /* Reparented to us when the isolation child died; it dies too. */
+        cr_assert_eq(waitpid(command_pid, &status, 0), command_pid);
+        cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    }
+    hookd_invoke_destroy(inv);
+    hookd_registry_destroy(r);
+}
+
+Test(exec, through_the_invoke_seam_in_process)
+{
+    run_through_invoke(HOOKD_ISOLATION_NONE);
+    assert_no_children();
+}
+
+Test(exec, through_the_invoke_seam_with_process_isolation)
+{
+    run_through_invoke(HOOKD_ISOLATION_PROCESS);
 }

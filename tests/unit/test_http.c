@@ -23,7 +23,8 @@ typedef struct reply {
 } reply_t;
 
 /* Send a raw HTTP/1.0 request and read the whole reply (the server closes). */
-static void request(int port, const char *method, const char *path, reply_t *r) {
+static void request(int port, const char *method, const char *path, reply_t *r)
+{
     memset(r, 0, sizeof(*r));
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     cr_assert_geq(fd, 0);
@@ -59,7 +60,8 @@ static void request(int port, const char *method, const char *path, reply_t *r) 
     free(buf);
 }
 
-static const char *header(reply_t *r, const char *name) {
+static const char *header(reply_t *r, const char *name)
+{
     static char value[512];
     size_t n = strlen(name);
     for (const char *p = strstr(r->headers, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
@@ -81,7 +83,8 @@ static const char *header(reply_t *r, const char *name) {
 
 static hookd_http_t *server;
 
-static void start(void) {
+static void start(void)
+{
     hookd_metrics_reset();
     char err[256] = "";
     server = hookd_http_start("127.0.0.1:0", err, sizeof(err));
@@ -89,14 +92,16 @@ static void start(void) {
     cr_assert_gt(hookd_http_port(server), 0);
 }
 
-static void stop(void) {
+static void stop(void)
+{
     hookd_http_stop(server);
     server = NULL;
 }
 
 TestSuite(http, .init = start, .fini = stop);
 
-Test(http, healthz_follows_the_heartbeat) {
+Test(http, healthz_follows_the_heartbeat)
+{
     reply_t r;
     request(hookd_http_port(server), "GET", "/healthz", &r);
     cr_assert_eq(r.status, 503, "no heartbeat yet");
@@ -109,7 +114,8 @@ Test(http, healthz_follows_the_heartbeat) {
     free(r.body);
 }
 
-Test(http, readyz_reports_what_is_missing) {
+Test(http, readyz_reports_what_is_missing)
+{
     reply_t r;
     hookd_status_set(HOOKD_STATUS_HOOKS_LOADED, true);
     request(hookd_http_port(server), "GET", "/readyz", &r);
@@ -132,7 +138,8 @@ Test(http, readyz_reports_what_is_missing) {
     free(r.body);
 }
 
-Test(http, metrics_exposition) {
+Test(http, metrics_exposition)
+{
     hookd_metrics_event_consumed("acme.enrollment.issued");
     reply_t r;
     request(hookd_http_port(server), "GET", "/metrics", &r);
@@ -151,7 +158,8 @@ Test(http, metrics_exposition) {
     free(r.body);
 }
 
-Test(http, head_has_no_body) {
+Test(http, head_has_no_body)
+{
     hookd_status_heartbeat();
     reply_t r;
     request(hookd_http_port(server), "HEAD", "/healthz", &r);
@@ -160,7 +168,8 @@ Test(http, head_has_no_body) {
     free(r.body);
 }
 
-Test(http, unknown_path_and_method) {
+Test(http, unknown_path_and_method)
+{
     reply_t r;
     request(hookd_http_port(server), "GET", "/nope", &r);
     cr_assert_eq(r.status, 404);
@@ -173,7 +182,8 @@ Test(http, unknown_path_and_method) {
     free(r.body);
 }
 
-Test(http, second_server_on_a_taken_port_fails_cleanly) {
+Test(http, second_server_on_a_taken_port_fails_cleanly)
+{
     char listen[64], err[256] = "";
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", hookd_http_port(server));
     hookd_http_t *other = hookd_http_start(listen, err, sizeof(err));
@@ -182,7 +192,8 @@ Test(http, second_server_on_a_taken_port_fails_cleanly) {
 }
 
 /* Listen-address parsing does not need the fixture server. */
-Test(http_listen, bad_addresses_are_refused) {
+Test(http_listen, bad_addresses_are_refused)
+{
     const char *bad[] = {"", "8080", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1",
                          "127.0.0.1:80x", "::1:0", "no.such.host.invalid:0"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -196,7 +207,8 @@ Test(http_listen, bad_addresses_are_refused) {
     cr_assert_str_not_empty(err);
 }
 
-Test(http_listen, any_address_form) {
+Test(http_listen, any_address_form)
+{
     char err[256] = "";
     hookd_http_t *h = hookd_http_start(":0", err, sizeof(err));
     cr_assert_not_null(h, "%s", err);
@@ -210,7 +222,8 @@ Test(http_listen, any_address_form) {
     hookd_http_stop(h);
 }
 
-Test(http_listen, stop_null_is_harmless) {
+Test(http_listen, stop_null_is_harmless)
+{
     hookd_http_stop(NULL);
     cr_assert_eq(hookd_http_port(NULL), -1);
 }

@@ -14,7 +14,8 @@
 
 #include "metrics.h"
 
-static char *render(void) {
+static char *render(void)
+{
     size_t len = 0;
     char *s = hookd_metrics_render(&len);
     cr_assert_not_null(s);
@@ -23,7 +24,8 @@ static char *render(void) {
 }
 
 /* The value of the sample whose full text before the value is `series`, or -1 if absent. */
-static double sample(const char *text, const char *series) {
+static double sample(const char *text, const char *series)
+{
     size_t n = strlen(series);
     const char *p = text;
     while (p && *p) {
@@ -35,7 +37,8 @@ static double sample(const char *text, const char *series) {
     return -1;
 }
 
-static int count_lines_starting(const char *text, const char *prefix) {
+static int count_lines_starting(const char *text, const char *prefix)
+{
     int count = 0;
     size_t n = strlen(prefix);
     for (const char *p = text; p && *p;) {
@@ -47,7 +50,8 @@ static int count_lines_starting(const char *text, const char *prefix) {
     return count;
 }
 
-static int valid_name(const char **pp) {
+static int valid_name(const char **pp)
+{
     const char *p = *pp;
     if (!(isalpha((unsigned char)*p) || *p == '_' || *p == ':'))
         return 0;
@@ -58,7 +62,8 @@ static int valid_name(const char **pp) {
 }
 
 /* One line of format 0.0.4: a HELP/TYPE comment or `name{l="v",...} value`. */
-static int valid_line(const char *line) {
+static int valid_line(const char *line)
+{
     const char *p = line;
     if (strncmp(p, "# HELP ", 7) == 0) {
         p += 7;
@@ -105,7 +110,8 @@ static int valid_line(const char *line) {
     return end != p && *end == '\0';
 }
 
-static void assert_valid_exposition(const char *text) {
+static void assert_valid_exposition(const char *text)
+{
     cr_assert(text[0] != '\0');
     cr_assert_eq(text[strlen(text) - 1], '\n', "exposition must end with a line feed");
     char *copy = strdup(text);
@@ -119,13 +125,15 @@ static void assert_valid_exposition(const char *text) {
     free(copy);
 }
 
-static void setup(void) {
+static void setup(void)
+{
     hookd_metrics_reset();
 }
 
 TestSuite(metrics, .init = setup);
 
-Test(metrics, empty_registry_has_build_info_and_valid_format) {
+Test(metrics, empty_registry_has_build_info_and_valid_format)
+{
     char *s = render();
     assert_valid_exposition(s);
     cr_assert_eq(sample(s, "hookd_build_info{version=\"" HOOKD_VERSION "\"}"), 1);
@@ -136,7 +144,8 @@ Test(metrics, empty_registry_has_build_info_and_valid_format) {
     free(s);
 }
 
-Test(metrics, counters_by_label) {
+Test(metrics, counters_by_label)
+{
     hookd_metrics_event_consumed("acme.enrollment.requested");
     hookd_metrics_event_consumed("acme.enrollment.requested");
     hookd_metrics_event_consumed("invalid");
@@ -156,7 +165,8 @@ Test(metrics, counters_by_label) {
     free(s);
 }
 
-Test(metrics, invocations_retries_and_histogram) {
+Test(metrics, invocations_retries_and_histogram)
+{
     hookd_metrics_invocation("pre", "skeleton", "retry", 0.003);
     hookd_metrics_invocation("pre", "skeleton", "ok", 0.2);
     hookd_metrics_invocation("pre", "skeleton", "fail", 100.0);
@@ -202,7 +212,27 @@ Test(metrics, invocations_retries_and_histogram) {
     free(s);
 }
 
-Test(metrics, label_values_are_escaped) {
+Test(metrics, bucket_bounds_are_inclusive)
+{
+    /* le means "less than or equal": an observation on a bound counts in it. */
+    hookd_metrics_invocation("post", "h", "ok", 0.005);
+    hookd_metrics_invocation("post", "h", "ok", 1.0);
+    char *s = render();
+    const char *base = "hookd_handler_duration_seconds_bucket{phase=\"post\",handler=\"h\",";
+    char key[256];
+    snprintf(key, sizeof(key), "%sle=\"0.0025\"}", base);
+    cr_assert_eq(sample(s, key), 0);
+    snprintf(key, sizeof(key), "%sle=\"0.005\"}", base);
+    cr_assert_eq(sample(s, key), 1);
+    snprintf(key, sizeof(key), "%sle=\"0.5\"}", base);
+    cr_assert_eq(sample(s, key), 1);
+    snprintf(key, sizeof(key), "%sle=\"1\"}", base);
+    cr_assert_eq(sample(s, key), 2);
+    free(s);
+}
+
+Test(metrics, label_values_are_escaped)
+{
     hookd_metrics_invocation("pre", "we\"ird\\name\nx", "ok", 0.01);
     char *s = render();
     assert_valid_exposition(s);
@@ -212,7 +242,8 @@ Test(metrics, label_values_are_escaped) {
     free(s);
 }
 
-Test(metrics, null_and_long_label_values_are_bounded) {
+Test(metrics, null_and_long_label_values_are_bounded)
+{
     char longv[1000];
     memset(longv, 'a', sizeof(longv) - 1);
     longv[sizeof(longv) - 1] = '\0';
@@ -225,7 +256,8 @@ Test(metrics, null_and_long_label_values_are_bounded) {
     free(s);
 }
 
-Test(metrics, cardinality_is_bounded) {
+Test(metrics, cardinality_is_bounded)
+{
     char type[64];
     for (int i = 0; i < 1000; i++) {
         snprintf(type, sizeof(type), "t%d", i);
@@ -261,7 +293,8 @@ static const char stats1[] =
     "\"-1\":{\"partition\":-1,\"fetch_state\":\"active\",\"committed_offset\":9,"
     "\"consumer_lag\":1}}}}}";
 
-Test(metrics, kafka_stats_partitions) {
+Test(metrics, kafka_stats_partitions)
+{
     hookd_metrics_kafka_stats(stats1, strlen(stats1));
     char *s = render();
     assert_valid_exposition(s);
@@ -280,7 +313,8 @@ Test(metrics, kafka_stats_partitions) {
     free(s);
 }
 
-Test(metrics, kafka_stats_snapshot_replaces_and_bad_json_is_ignored) {
+Test(metrics, kafka_stats_snapshot_replaces_and_bad_json_is_ignored)
+{
     hookd_metrics_kafka_stats(stats1, strlen(stats1));
     static const char stats2[] =
         "{\"topics\":{\"acme.enrollment\":{\"partitions\":{"
@@ -298,7 +332,8 @@ Test(metrics, kafka_stats_snapshot_replaces_and_bad_json_is_ignored) {
     free(s);
 }
 
-Test(metrics, readiness_reasons) {
+Test(metrics, readiness_reasons)
+{
     char why[256];
     cr_assert_not(hookd_status_ready(why, sizeof(why)));
     cr_assert_not_null(strstr(why, "hooks not loaded"));
@@ -333,7 +368,8 @@ Test(metrics, readiness_reasons) {
     free(s);
 }
 
-Test(metrics, liveness_follows_heartbeat) {
+Test(metrics, liveness_follows_heartbeat)
+{
     cr_assert_not(hookd_status_live(1000000), "never turned: not live");
     hookd_status_heartbeat();
     cr_assert(hookd_status_live(60000));
@@ -344,9 +380,10 @@ Test(metrics, liveness_follows_heartbeat) {
 }
 
 #define THREADS 4
-#define PER_THREAD 20000
+#define PER_THREAD 50000
 
-static void *hammer(void *arg) {
+static void *hammer(void *arg)
+{
     (void)arg;
     for (int i = 0; i < PER_THREAD; i++) {
         hookd_metrics_event_consumed(i % 2 ? "a" : "b");
@@ -360,7 +397,8 @@ static void *hammer(void *arg) {
     return NULL;
 }
 
-Test(metrics, concurrent_updates_are_not_lost) {
+Test(metrics, concurrent_updates_are_not_lost)
+{
     pthread_t t[THREADS];
     for (int i = 0; i < THREADS; i++)
         cr_assert_eq(pthread_create(&t[i], NULL, hammer, NULL), 0);
@@ -379,7 +417,8 @@ Test(metrics, concurrent_updates_are_not_lost) {
     free(s);
 }
 
-Test(metrics, reset_clears_everything) {
+Test(metrics, reset_clears_everything)
+{
     hookd_metrics_event_consumed("x");
     hookd_metrics_kafka_stats(stats1, strlen(stats1));
     hookd_status_set(HOOKD_STATUS_HOOKS_LOADED, true);

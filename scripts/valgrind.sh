@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Runs the unit and integration tests once under valgrind memcheck and
+# fails on any memory error or definite leak in any process they start.
+#
+#   scripts/valgrind.sh [ctest -R regex]
+#
+# Environment:
+#   VALGRIND_BUILD_DIR  build directory (default ${TMPDIR:-/tmp}/acme-hookd-build-valgrind)
+#   VALGRIND_LABELS     ctest label regex (default "unit|integration")
+#   VALGRIND_SCALE      slow-down factor for test timeouts and test deadlines (default 20)
+#   VALGRIND_JOBS       ninja parallelism (default 2)
+#
+# Each test's command (as ctest lists it) runs under valgrind with
+# --trace-children=yes, so the acme-hookd process an integration test
+# starts is checked too, and forked children (Criterion's test workers,
+# isolated handler processes) are followed. Every process writes its own
+# log, $VALGRIND_BUILD_DIR/valgrind-logs/<test>.<pid>.log; a log whose
+# ERROR SUMMARY is not 0 fails the run (definite leaks count as errors).
+# Suppressions are in tests/valgrind.supp, dependencies only, each justified.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${VALGRIND_BUILD_DIR:-${TMPDIR:-/tmp}/acme-hookd-build-valgrind}
+labels=${VALGRIND_LABELS:-unit|integration}
+scale=${VALGRIND_SCALE:-20}
+jobs=${VALGRIND_JOBS:-2}
+filter=${1:-}
+
+command -v valgrind >/dev/null || { echo "valgrind.sh: valgrind is not installed" >&2; exit 2; }
+if [ ! -f "$build/build.ninja" ]; then
+  cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHOOKD_SANITIZE=OFF
+fi
+ninja -C "$build" -j "$jobs"
+
+logs="$build/valgrind-logs"
+rm -rf "$logs"
+mkdir -p "$logs"
+# a test may drop privileges (the isolation fork-bomb test runs as an unused
+# uid): its processes must still be able to write their logs
+chmod 1777 "$logs"
+cd "$build"
+args=(-L "$labels")
+[ -n "$filter" ] && args+=(-R "$filter")
+ctest --show-only=json-v1 "${args[@]}" >"$build/valgrind-tests.json"
+
+export HOOKD_TEST_TIME_SCALE=$scale
+exec python3 - "$build/valgrind-tests.json" "$logs" "$scale" "$here/tests/valgrind.supp" <<'PY'
+import json, os, re, subprocess, sys, time
+
+tests_json, logs, scale, supp = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+tests = json.load(open(tests_json))["tests"]
+vg = ["valgrind", "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=definite",
+      "--errors-for-leak-kinds=definite", "--error-exitcode=97", "--num-callers=40",
+      "--track-origins=yes", "--trace-children=yes",
+      # interpreters and tools the tests call are not ours to check
+      "--trace-children-skip=*python*,*/sh,*/bash,*/env,*/kcat,*/java,*/node,*/npx",
+      "--suppressions=" + supp]
+failed = []
+for t in tests:
+    name = t["name"]
+    props = {p["name"]: p["value"] for p in t.get("properties", [])}
+    env = dict(os.environ)
+    for kv in props.get("ENVIRONMENT", []):
+        k, _, v = kv.partition("=")
+        env[k] = v
+    timeout = float(props.get("TIMEOUT", 1500)) * scale
+    cwd = props.get("WORKING_DIRECTORY", os.getcwd())
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+    cmd = vg + ["--log-file=%s/%s.%%p.log" % (logs, safe)] + t["command"]
+    t0 = time.time()
+    out_path = os.path.join(logs, safe + ".out")
+    with open(out_path, "wb") as out_f:
+        try:
+            rc = subprocess.run(cmd, cwd=cwd, env=env, timeout=timeout,
+                                stdout=out_f, stderr=subprocess.STDOUT).returncode
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+    took = time.time() - t0
+    bad = []
+    for f in sorted(os.listdir(logs)):
+        if not f.startswith(safe + ".") or not f.endswith(".log"):
+            continue
+        text = open(os.path.join(logs, f), errors="replace").read()
+        m = re.search(r"ERROR SUMMARY: (\d+) errors", text)
+        if m and int(m.group(1)) > 0:
+            bad.append("%s (%s errors)" % (f, m.group(1)))
+    skip = rc == 77 or (props.get("SKIP_RETURN_CODE") is not None and rc == int(props["SKIP_RETURN_CODE"]))
+    status = "ok" if (rc == 0 or skip) and not bad else "FAILED"
+    print("%-40s %-7s rc=%s %.0fs%s" % (name, status, rc, took,
+          "" if not bad else "\n    " + "\n    ".join(os.path.join(logs, b) for b in bad)),
+          flush=True)
+    if status != "ok":
+        failed.append(name)
+        if rc != 0 and not skip:
+            tail = open(out_path, errors="replace").read().splitlines()[-25:]
+            print("    output (%s):\n      %s" % (out_path, "\n      ".join(tail)), flush=True)
+print("valgrind.sh: %d tests, %d failed%s" % (len(tests), len(failed),
+      (": " + " ".join(failed)) if failed else ""))
+sys.exit(1 if failed else 0)
+PY

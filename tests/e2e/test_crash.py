@@ -1,0 +1,105 @@
+"""Crash: 10,000 events flow while the worker is killed with SIGKILL at
+random moments (at least 5 times) and restarted each time. At the end
+every input has a durable outcome: a result event for every event, a dead
+letter too where one is due (issued and failed events fail their post hook
+with the flag off), a dead letter for every malformed message. Nothing may
+be missing; duplicates (redone after a kill) are counted and printed.
+
+The kill moments are random (seeded; the seed is printed and can be set
+with HOOKD_E2E_SEED): each kill waits until a random number of events has
+been completed, so every kill lands mid-stream.
+"""
+import os
+import random
+import time
+
+import faults
+import hookd_e2e as e
+
+EVENTS = 10000
+POISON = 20
+KILLS = 6
+RATE = 300.0  # events/s offered by the producer
+
+
+def current_results(out, incarnation):
+    """Results published by worker incarnation n (its id is in ce_source)."""
+    tag = "crash-%d" % incarnation
+    return sum(1 for m in out.results.messages if (m.headers.get("ce_source") or "").endswith(":" + tag))
+
+
+def main():
+    seed = int(os.environ.get("HOOKD_E2E_SEED") or random.randrange(1 << 30))
+    rng = random.Random(seed)
+    e.log("seed %d" % seed)
+    topics = e.Topics("crash", partitions=8, dlq_partitions=2)
+    stream = faults.Stream(topics.input, EVENTS, RATE, "crash", partitions=8, poison=POISON)
+    out = faults.Outcomes(stream, topics)
+    w = e.Worker("crash", topics, faults.FAULT_HOOKS, worker={"threads": 4})
+
+    # Kill when this many distinct events are done: random, increasing, all
+    # before the end so that each kill interrupts work.
+    thresholds = sorted(rng.sample(range(EVENTS // 20, EVENTS * 8 // 10), KILLS))
+    # The last 10% of the stream waits until every kill is done, so that a
+    # slow rejoin can never let the stream run dry before the last kill;
+    # an incarnation that finds nothing to do gets a little more.
+    stream.hold(0.9)
+    stream.start()
+    kills = 0
+    incarnation = 0
+
+    def start():
+        # A worker id per incarnation: its results tell who published them.
+        nonlocal incarnation
+        incarnation += 1
+        w.set("worker", "worker_id", "crash-%d" % incarnation)
+        w.start()
+
+    start()
+    for th in thresholds:
+        # Kill once the random number of events is done and the current
+        # incarnation has published results of its own, after a random
+        # extra delay of up to 2.5 s (the random moment: sometimes before
+        # its first commit, sometimes after several).
+        def ready(th=th):
+            out.poll()
+            if stream.holding() and out.done_count() >= stream.produced_events:
+                stream.allow(200)
+            return out.done_count() >= th and current_results(out, incarnation) > 0
+        e.wait_until(ready, 240,
+                     "%d events done and results of incarnation %d before kill %d"
+                     % (th, incarnation, kills + 1), interval=0)
+        moment = time.monotonic() + rng.uniform(0.0, 2.5)
+        while time.monotonic() < moment:
+            out.poll(min(0.2, max(0.0, moment - time.monotonic())))
+        e.check(w.alive(), "the worker died by itself before kill %d" % (kills + 1))
+        w.kill()
+        kills += 1
+        committed = sum(max(0, o) for o in e.committed(topics.group, topics.input).values())
+        e.log("kill %d (SIGKILL) of incarnation %d after %d of its results: %d events done, %d produced, "
+              "%d offsets committed" % (kills, incarnation, current_results(out, incarnation),
+                                        out.done_count(), stream.produced, committed))
+        start()
+
+    stream.allow()
+    stream.join()
+    e.log("all %d messages produced; waiting for every outcome" % stream.produced)
+    try:
+        out.wait_complete(300, "an outcome for every input")
+    finally:
+        nr, nd, npz = out.report("crash (%d kills)" % kills)
+    e.check(kills >= 5, "only %d kills" % kills)
+    e.check(not nr and not nd and not npz, "inputs without outcome: %d results, %d dead letters, %d poison; "
+            "first: %r" % (len(nr), len(nd), len(npz), (nr + nd + npz)[:5]))
+    # The last incarnation redoes what was not committed, then commits all.
+    ends = e.end_offsets(topics.input)
+    e.wait_until(lambda: e.committed(topics.group, topics.input) == ends, 120,
+                 "the last incarnation to commit up to %r" % ends, interval=0.5)
+    rc = w.stop()
+    e.check(rc == 0, "worker exited with %s after SIGTERM" % rc)
+    faults.check_committed_all(topics)
+    out.close()
+
+
+if __name__ == "__main__":
+    e.run(main)
