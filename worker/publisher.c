@@ -78,6 +78,7 @@ struct hookd_publisher {
     pthread_t thread;
     bool thread_started;
     atomic_int stopping;
+    atomic_int no_block; /* shutting down: publish() never waits for room */
 };
 
 static void job_free(hookd_publish_job_t *job)
@@ -125,6 +126,16 @@ static void failing_set(hookd_publisher_t *pub, hookd_publish_job_t *job, bool f
             hookd_status_set(HOOKD_STATUS_PUBLISH_BLOCKED, false);
     }
     job->failing = failing;
+}
+
+/* Put a job back to be produced by the publisher thread in `delay_ms`. */
+static void job_requeue(hookd_publisher_t *pub, hookd_publish_job_t *job, uint64_t delay_ms)
+{
+    pthread_mutex_lock(&pub->lock);
+    job->state = JOB_WAITING;
+    job->retry_at = hookd_now_ms() + delay_ms;
+    pub->waiting++;
+    pthread_mutex_unlock(&pub->lock);
 }
 
 /* Wake the threads waiting on cond (after a change made under the lock). */
@@ -354,11 +365,12 @@ static void retry_due(hookd_publisher_t *pub)
         pthread_mutex_unlock(&pub->lock);
         if (job == NULL)
             return;
-        if ((err = job_produce(pub, job)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            job_failed(pub, job, rd_kafka_err2str(err));
-            if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                return; /* let the queue drain first */
+        if ((err = job_produce(pub, job)) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            job_requeue(pub, job, 10); /* no room: not a failure */
+            return;                    /* let the queue drain first */
         }
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            job_failed(pub, job, rd_kafka_err2str(err));
     }
 }
 
@@ -431,12 +443,18 @@ int hookd_publisher_publish(hookd_publisher_t *pub, hookd_record_kind_t kind, co
         const hookd_header_t *h = hookd_headers_get(headers, i);
         size += strlen(h->name) + 1 + (h->value ? h->len : 0);
     }
-    if ((job = calloc(1, size)) == NULL)
+    /* Only the job itself needs zeroing: what follows it is all copied over
+     * (calloc cleared the key and value bytes for nothing). */
+    if ((job = malloc(size)) == NULL)
         return -1;
+    memset(job, 0, sizeof(*job));
     job->kind = kind;
     job->topic = topic;
     job->origin = *origin;
-    snprintf(job->label, sizeof(job->label), "%s", label ? label : "");
+    if (label != NULL) {
+        size_t ll = strnlen(label, sizeof(job->label) - 1);
+        memcpy(job->label, label, ll); /* the rest of label is zero already */
+    }
     job->headers = (hookd_header_t *)(job + 1);
     p = (char *)(job->headers + nh);
     for (i = 0; i < nh; i++) {
@@ -478,7 +496,7 @@ int hookd_publisher_publish(hookd_publisher_t *pub, hookd_record_kind_t kind, co
     /* librdkafka's queue full: wait for delivery reports to make room (the
      * handler thread is the natural place to apply this backpressure). */
     while ((err = job_produce(pub, job)) == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
-           !atomic_load(&pub->stopping)) {
+           !atomic_load(&pub->stopping) && !atomic_load(&pub->no_block)) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_nsec += 100 * 1000000L;
@@ -492,9 +510,20 @@ int hookd_publisher_publish(hookd_publisher_t *pub, hookd_record_kind_t kind, co
         atomic_fetch_sub(&pub->sleepers, 1);
         pthread_mutex_unlock(&pub->lock);
     }
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        /* Shutting down: not a failure, just no room yet; the publisher
+         * thread produces it as soon as there is. */
+        job_requeue(pub, job, 0);
+    else if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         job_failed(pub, job, rd_kafka_err2str(err)); /* retried by the publisher thread */
+    }
     return 0;
+}
+
+void hookd_publisher_shutdown_begin(hookd_publisher_t *pub)
+{
+    atomic_store(&pub->no_block, 1);
+    wake_sleepers(pub);
 }
 
 size_t hookd_publisher_outstanding(hookd_publisher_t *pub, int32_t partition, uint64_t epoch)

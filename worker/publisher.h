@@ -88,6 +88,13 @@ void hookd_publisher_forget(hookd_publisher_t *pub, int32_t partition, uint64_t 
 
 void hookd_publisher_counts(hookd_publisher_t *pub, hookd_publisher_counts_t *out);
 
+/*
+ * Shutdown has begun: publish() no longer waits for room in librdkafka's
+ * queue (a handler thread must be able to finish); such records are queued
+ * for the publisher thread instead.
+ */
+void hookd_publisher_shutdown_begin(hookd_publisher_t *pub);
+
 /* Stop the delivery-report thread and destroy the producer (unacknowledged records are lost: uncommitted). */
 void hookd_publisher_destroy(hookd_publisher_t *pub);
 

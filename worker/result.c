@@ -17,12 +17,14 @@
 #include "result.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <cjson/cJSON.h>
 #include <openssl/rand.h>
 
 #define RESULT_DEFAULT_MAX_ERROR_BYTES 1024
@@ -31,57 +33,118 @@
 
 /* ---- the header list ----------------------------------------------------- */
 
+/*
+ * A result carries eight headers and a dead letter a few dozen: copying each
+ * name and value into its own allocation cost two mallocs per header on the
+ * per-message path. Names and values are copied into an arena instead: a
+ * first block inside the list itself, further blocks chained when it is
+ * full. Blocks never move, so the pointers handed out stay valid until the
+ * list is destroyed; a truncated list keeps its arena space (only error
+ * paths truncate).
+ */
+#define HEADERS_INLINE_ITEMS 12
+#define HEADERS_INLINE_BYTES 640
+#define HEADERS_BLOCK_BYTES 2048
+
+typedef struct headers_block {
+    struct headers_block *next;
+    size_t size, used;
+    char data[];
+} headers_block_t;
+
 struct hookd_headers {
-    hookd_header_t *items;
+    hookd_header_t *items; /* inline_items until it outgrows them */
     size_t count;
     size_t cap;
+    headers_block_t *blocks; /* heap blocks, newest first */
+    size_t inline_used;
+    hookd_header_t inline_items[HEADERS_INLINE_ITEMS];
+    char inline_data[HEADERS_INLINE_BYTES];
 };
 
 hookd_headers_t *hookd_headers_new(void)
 {
-    return calloc(1, sizeof(hookd_headers_t));
+    hookd_headers_t *h = malloc(sizeof(*h));
+    if (h == NULL)
+        return NULL;
+    h->items = h->inline_items;
+    h->count = 0;
+    h->cap = HEADERS_INLINE_ITEMS;
+    h->blocks = NULL;
+    h->inline_used = 0;
+    return h;
 }
 
 static void headers_truncate(hookd_headers_t *h, size_t count)
 {
-    while (h->count > count) {
-        hookd_header_t *it = &h->items[--h->count];
-        free((char *)it->name);
-        free((void *)it->value);
-    }
+    if (h->count > count)
+        h->count = count;
 }
 
 void hookd_headers_destroy(hookd_headers_t *h)
 {
     if (h == NULL)
         return;
-    headers_truncate(h, 0);
-    free(h->items);
+    while (h->blocks != NULL) {
+        headers_block_t *b = h->blocks;
+        h->blocks = b->next;
+        free(b);
+    }
+    if (h->items != h->inline_items)
+        free(h->items);
     free(h);
+}
+
+/* `n` bytes of arena space, NULL on ENOMEM. */
+static char *headers_alloc(hookd_headers_t *h, size_t n)
+{
+    headers_block_t *b = h->blocks;
+    char *p;
+
+    if (b == NULL && HEADERS_INLINE_BYTES - h->inline_used >= n) {
+        p = h->inline_data + h->inline_used;
+        h->inline_used += n;
+        return p;
+    }
+    if (b == NULL || b->size - b->used < n) {
+        size_t size = n > HEADERS_BLOCK_BYTES ? n : HEADERS_BLOCK_BYTES;
+        if ((b = malloc(sizeof(*b) + size)) == NULL)
+            return NULL;
+        b->size = size;
+        b->used = 0;
+        b->next = h->blocks;
+        h->blocks = b;
+    }
+    p = b->data + b->used;
+    b->used += n;
+    return p;
 }
 
 int hookd_headers_add(hookd_headers_t *h, const char *name, const void *value, size_t len)
 {
+    size_t nl = strlen(name) + 1;
     char *n, *v = NULL;
 
     if (h->count == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 16;
-        hookd_header_t *items = realloc(h->items, cap * sizeof(*items));
+        size_t cap = h->cap * 2;
+        hookd_header_t *items;
+        if (h->items == h->inline_items) {
+            if ((items = malloc(cap * sizeof(*items))) != NULL)
+                memcpy(items, h->inline_items, h->count * sizeof(*items));
+        } else {
+            items = realloc(h->items, cap * sizeof(*items));
+        }
         if (items == NULL)
             return -1;
         h->items = items;
         h->cap = cap;
     }
-    n = strdup(name);
-    if (n == NULL)
+    /* name and value (NUL-terminated for convenience; len is what counts) together */
+    if ((n = headers_alloc(h, nl + (value != NULL ? len + 1 : 0))) == NULL)
         return -1;
+    memcpy(n, name, nl);
     if (value != NULL) {
-        /* NUL-terminated for convenience; len is what counts */
-        v = malloc(len + 1);
-        if (v == NULL) {
-            free(n);
-            return -1;
-        }
+        v = n + nl;
         memcpy(v, value, len);
         v[len] = '\0';
     }
@@ -179,31 +242,92 @@ static size_t info_cap(const hookd_result_info_t *info)
     return info->max_error_bytes > 0 ? info->max_error_bytes : RESULT_DEFAULT_MAX_ERROR_BYTES;
 }
 
-/* "2026-11-26T19:00:00.123Z" */
+/*
+ * "2026-11-26T19:00:00.123Z". gmtime_r and strftime are the costly part and
+ * change once a second: each thread keeps the text of its last second.
+ */
 static void now_rfc3339(char *buf, size_t size)
 {
+    static _Thread_local time_t cached_sec = (time_t)-1;
+    static _Thread_local char cached[32];
+    static _Thread_local size_t cached_len;
     struct timespec ts;
-    struct tm tm;
+    int ms;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, size - n, ".%03dZ", (int)(ts.tv_nsec / 1000000) % 1000);
+    if (ts.tv_sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        cached_len = strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_sec = ts.tv_sec;
+    }
+    ms = (int)(ts.tv_nsec / 1000000) % 1000;
+    if (size < cached_len + 6) {
+        snprintf(buf, size, "%s", cached);
+        return;
+    }
+    memcpy(buf, cached, cached_len);
+    buf[cached_len] = '.';
+    buf[cached_len + 1] = (char)('0' + ms / 100);
+    buf[cached_len + 2] = (char)('0' + ms / 10 % 10);
+    buf[cached_len + 3] = (char)('0' + ms % 10);
+    buf[cached_len + 4] = 'Z';
+    buf[cached_len + 5] = '\0';
+}
+
+/*
+ * Random bytes for ce_id. RAND_bytes per result cost more than the rest of
+ * the envelope: each thread draws them from its own buffer, refilled from
+ * RAND_bytes UUID_POOL bytes at a time. What matters is uniqueness, so a
+ * forked child must never reuse its parent's unspent bytes: a fork bumps
+ * the generation and every buffer of an older generation is discarded.
+ */
+#define UUID_POOL 4096
+
+static atomic_uint uuid_fork_gen;
+static pthread_once_t uuid_once = PTHREAD_ONCE_INIT;
+
+static void uuid_after_fork(void)
+{
+    atomic_fetch_add(&uuid_fork_gen, 1);
+}
+
+static void uuid_init(void)
+{
+    pthread_atfork(NULL, NULL, uuid_after_fork);
 }
 
 /* A random (version 4) UUID: unique ce_id without coordination between workers. */
 static int uuid_v4(char out[37])
 {
+    static const char hex[] = "0123456789abcdef";
+    static _Thread_local unsigned char pool[UUID_POOL];
+    static _Thread_local size_t pool_used = UUID_POOL;
+    static _Thread_local unsigned pool_gen;
+    unsigned gen;
     unsigned char b[16];
+    size_t i, o = 0;
 
-    if (RAND_bytes(b, sizeof(b)) != 1)
-        return -1;
+    pthread_once(&uuid_once, uuid_init);
+    gen = atomic_load_explicit(&uuid_fork_gen, memory_order_relaxed);
+    if (pool_used + sizeof(b) > sizeof(pool) || pool_gen != gen) {
+        if (RAND_bytes(pool, sizeof(pool)) != 1)
+            return -1;
+        pool_used = 0;
+        pool_gen = gen;
+    }
+    memcpy(b, pool + pool_used, sizeof(b));
+    memset(pool + pool_used, 0, sizeof(b)); /* spent: never handed out twice */
+    pool_used += sizeof(b);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    for (i = 0; i < sizeof(b); i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 0x0f];
+    }
+    out[o] = '\0';
     return 0;
 }
 
@@ -235,37 +359,175 @@ static void failure_message(const hookd_result_info_t *info, const hookd_decisio
 
 /* ---- the result event ----------------------------------------------------- */
 
-static cJSON *add_str_or_null(cJSON *obj, const char *name, const char *s)
+/*
+ * The value is written directly: building a cJSON tree and printing it cost
+ * some forty allocations and a number formatting per result. The writer
+ * produces what cJSON_PrintUnformatted produced (same member order, same
+ * string escaping); numbers are integers except duration_ms, which is the
+ * exact decimal of a whole number of microseconds / 1000.
+ */
+typedef struct jbuf {
+    char *p;
+    size_t len, cap;
+    bool failed; /* ENOMEM once: everything after is ignored */
+} jbuf_t;
+
+static bool jb_reserve(jbuf_t *b, size_t extra)
 {
-    return s != NULL ? cJSON_AddStringToObject(obj, name, s) : cJSON_AddNullToObject(obj, name);
+    size_t need = b->len + extra + 1, cap;
+    char *np;
+
+    if (b->failed)
+        return false;
+    if (need <= b->cap)
+        return true;
+    cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap *= 2;
+    if ((np = realloc(b->p, cap)) == NULL) {
+        b->failed = true;
+        return false;
+    }
+    b->p = np;
+    b->cap = cap;
+    return true;
 }
 
-static cJSON *run_json(const hookd_run_t *r, size_t cap, char *scratch)
+static void jb_raw(jbuf_t *b, const char *s, size_t n)
 {
-    cJSON *o = cJSON_CreateObject();
+    if (!jb_reserve(b, n))
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+#define JB_LIT(b, lit) jb_raw((b), lit, sizeof(lit) - 1)
+
+/* A JSON string: '"' and '\' escaped, control characters as cJSON writes them. */
+static void jb_str(jbuf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = strlen(s), i, run = 0;
+    char *o;
+
+    /* worst case: every byte as \u00XX */
+    if (!jb_reserve(b, n * 6 + 2))
+        return;
+    o = b->p + b->len;
+    *o++ = '"';
+    for (i = 0; i < n; i++) {
+        unsigned char c = u[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            run++;
+            continue;
+        }
+        memcpy(o, s + i - run, run);
+        o += run;
+        run = 0;
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 0x0f];
+        }
+    }
+    memcpy(o, s + n - run, run);
+    o += run;
+    *o++ = '"';
+    b->len = (size_t)(o - b->p);
+}
+
+static void jb_str_or_null(jbuf_t *b, const char *s)
+{
+    if (s != NULL)
+        jb_str(b, s);
+    else
+        JB_LIT(b, "null");
+}
+
+static void jb_bool(jbuf_t *b, bool v)
+{
+    if (v)
+        JB_LIT(b, "true");
+    else
+        JB_LIT(b, "false");
+}
+
+/* A signed integer, without printf. */
+static void jb_int(jbuf_t *b, int64_t v)
+{
+    char tmp[24], *e = tmp + sizeof(tmp), *p = e;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--p = '-';
+    jb_raw(b, p, (size_t)(e - p));
+}
+
+/* us / 1000 as an exact decimal: 1500 -> 1.5, 2000 -> 2, 1 -> 0.001. */
+static void jb_millis(jbuf_t *b, uint64_t us)
+{
+    unsigned frac = (unsigned)(us % 1000);
+    char tmp[5];
+    size_t n = 4;
+
+    jb_int(b, (int64_t)(us / 1000));
+    if (frac == 0)
+        return;
+    tmp[0] = '.';
+    tmp[1] = (char)('0' + frac / 100);
+    tmp[2] = (char)('0' + frac / 10 % 10);
+    tmp[3] = (char)('0' + frac % 10);
+    while (tmp[n - 1] == '0')
+        n--;
+    jb_raw(b, tmp, n);
+}
+
+static void run_json(jbuf_t *b, const hookd_run_t *r, size_t cap, char *scratch)
+{
     bool failed = r->outcome != HOOKD_OK;
 
-    if (o == NULL)
-        return NULL;
+    JB_LIT(b, "{\"phase\":");
+    jb_str(b, hookd_phase_name(r->phase));
+    JB_LIT(b, ",\"handler\":");
+    jb_str(b, r->handler_name ? r->handler_name : "");
+    JB_LIT(b, ",\"outcome\":");
+    jb_str(b, failed ? "fail" : "ok");
+    JB_LIT(b, ",\"failure_allowed\":");
+    jb_bool(b, failed && r->failure_allowed);
+    JB_LIT(b, ",\"attempts\":");
+    jb_int(b, r->attempts);
+    JB_LIT(b, ",\"duration_ms\":");
+    jb_millis(b, r->duration_us);
+    JB_LIT(b, ",\"error_class\":");
+    jb_str_or_null(b, failed && r->error_class != HOOKD_ERRCLASS_NONE
+                          ? hookd_error_class_name(r->error_class)
+                      : failed ? hookd_error_class_name(HOOKD_ERRCLASS_HOOK_FAILED)
+                               : NULL);
+    JB_LIT(b, ",\"error\":");
     /* an ok run reports no error, even if the handler set a message and succeeded */
-    if (failed && r->error[0] != '\0')
+    if (failed && r->error[0] != '\0') {
         clean_text(scratch, cap, r->error);
-    if (!cJSON_AddStringToObject(o, "phase", hookd_phase_name(r->phase)) ||
-        !cJSON_AddStringToObject(o, "handler", r->handler_name ? r->handler_name : "") ||
-        !cJSON_AddStringToObject(o, "outcome", failed ? "fail" : "ok") ||
-        !cJSON_AddBoolToObject(o, "failure_allowed", failed && r->failure_allowed) ||
-        !cJSON_AddNumberToObject(o, "attempts", r->attempts) ||
-        !cJSON_AddNumberToObject(o, "duration_ms", (double)r->duration_us / 1000.0) ||
-        !add_str_or_null(o, "error_class",
-                         failed && r->error_class != HOOKD_ERRCLASS_NONE
-                             ? hookd_error_class_name(r->error_class)
-                             : failed ? hookd_error_class_name(HOOKD_ERRCLASS_HOOK_FAILED)
-                                      : NULL) ||
-        !add_str_or_null(o, "error", failed && r->error[0] != '\0' ? scratch : NULL)) {
-        cJSON_Delete(o);
-        return NULL;
+        jb_str(b, scratch);
+    } else {
+        JB_LIT(b, "null");
     }
-    return o;
+    JB_LIT(b, "}");
 }
 
 char *hookd_result_encode(const hookd_result_info_t *info, const hookd_decision_t *d,
@@ -275,65 +537,65 @@ char *hookd_result_encode(const hookd_result_info_t *info, const hookd_decision_
     const hookd_origin_t *origin = info->origin;
     size_t cap = info_cap(info), mark = hookd_headers_count(headers);
     bool failed = d->verdict != HOOKD_VERDICT_COMPLETED;
-    char now[40], ce_id[37], *scratch = NULL, *source = NULL, *out = NULL;
-    cJSON *root = NULL, *runs, *input;
+    char now[40], ce_id[37], *scratch, *scratch_heap = NULL, *source = NULL;
+    char scratch_buf[RESULT_DEFAULT_MAX_ERROR_BYTES + 1];
+    jbuf_t b = {NULL, 0, 0, false};
 
-    scratch = malloc(cap + 1);
-    root = cJSON_CreateObject();
-    if (scratch == NULL || root == NULL || uuid_v4(ce_id) != 0)
+    /* where error texts are cleaned: on the stack unless the cap is raised */
+    scratch = cap < sizeof(scratch_buf) ? scratch_buf : (scratch_heap = malloc(cap + 1));
+    if (scratch == NULL || !jb_reserve(&b, 768) || uuid_v4(ce_id) != 0)
         goto error;
     now_rfc3339(now, sizeof(now));
 
-    if (!add_str_or_null(root, "event_id", ev ? ev->id : NULL) ||
-        !add_str_or_null(root, "event_type",
-                         ev && (unsigned)ev->type < HOOKD_EVENT_TYPE_COUNT
-                             ? hookd_event_type_name(ev->type)
-                             : NULL) ||
-        !cJSON_AddStringToObject(root, "verdict", hookd_verdict_name(d->verdict)) ||
-        !cJSON_AddBoolToObject(root, "dead_lettered", d->dead_letter))
-        goto error;
+    JB_LIT(&b, "{\"event_id\":");
+    jb_str_or_null(&b, ev ? ev->id : NULL);
+    JB_LIT(&b, ",\"event_type\":");
+    jb_str_or_null(&b, ev && (unsigned)ev->type < HOOKD_EVENT_TYPE_COUNT
+                           ? hookd_event_type_name(ev->type)
+                           : NULL);
+    JB_LIT(&b, ",\"verdict\":");
+    jb_str(&b, hookd_verdict_name(d->verdict));
+    JB_LIT(&b, ",\"dead_lettered\":");
+    jb_bool(&b, d->dead_letter);
     if (failed) {
         failure_message(info, d, scratch, cap);
-        if (!cJSON_AddStringToObject(root, "error_class",
-                                     d->error_class != HOOKD_ERRCLASS_NONE
-                                         ? hookd_error_class_name(d->error_class)
-                                         : hookd_error_class_name(HOOKD_ERRCLASS_HOOK_FAILED)) ||
-            !cJSON_AddStringToObject(root, "error", scratch))
-            goto error;
-    } else if (!cJSON_AddNullToObject(root, "error_class") ||
-               !cJSON_AddNullToObject(root, "error")) {
-        goto error;
+        JB_LIT(&b, ",\"error_class\":");
+        jb_str(&b, d->error_class != HOOKD_ERRCLASS_NONE
+                       ? hookd_error_class_name(d->error_class)
+                       : hookd_error_class_name(HOOKD_ERRCLASS_HOOK_FAILED));
+        JB_LIT(&b, ",\"error\":");
+        jb_str(&b, scratch);
+    } else {
+        JB_LIT(&b, ",\"error_class\":null,\"error\":null");
     }
-    if (ev != NULL && ev->certificate_name != NULL &&
-        !cJSON_AddStringToObject(root, "certificate_name", ev->certificate_name))
-        goto error;
-    if (ev != NULL && ev->order_name != NULL &&
-        !cJSON_AddStringToObject(root, "order_name", ev->order_name))
-        goto error;
-
-    runs = cJSON_AddArrayToObject(root, "runs");
-    if (runs == NULL)
-        goto error;
+    if (ev != NULL && ev->certificate_name != NULL) {
+        JB_LIT(&b, ",\"certificate_name\":");
+        jb_str(&b, ev->certificate_name);
+    }
+    if (ev != NULL && ev->order_name != NULL) {
+        JB_LIT(&b, ",\"order_name\":");
+        jb_str(&b, ev->order_name);
+    }
+    JB_LIT(&b, ",\"runs\":[");
     for (size_t i = 0; i < d->run_count && i < HOOKD_RUNS_MAX; i++) {
-        cJSON *r = run_json(&d->runs[i], cap, scratch);
-        if (r == NULL || !cJSON_AddItemToArray(runs, r)) {
-            cJSON_Delete(r);
-            goto error;
-        }
+        if (i > 0)
+            JB_LIT(&b, ",");
+        run_json(&b, &d->runs[i], cap, scratch);
     }
-
-    input = cJSON_AddObjectToObject(root, "input");
-    if (input == NULL ||
-        !cJSON_AddStringToObject(input, "topic", origin && origin->topic ? origin->topic : "") ||
-        !cJSON_AddNumberToObject(input, "partition", origin ? origin->partition : -1) ||
-        !cJSON_AddNumberToObject(input, "offset", origin ? (double)origin->offset : -1) ||
-        !cJSON_AddStringToObject(root, "worker_id", info->worker_id ? info->worker_id : "") ||
-        !cJSON_AddStringToObject(root, "time", now))
+    JB_LIT(&b, "],\"input\":{\"topic\":");
+    jb_str(&b, origin && origin->topic ? origin->topic : "");
+    JB_LIT(&b, ",\"partition\":");
+    jb_int(&b, origin ? origin->partition : -1);
+    JB_LIT(&b, ",\"offset\":");
+    jb_int(&b, origin ? origin->offset : -1);
+    JB_LIT(&b, "},\"worker_id\":");
+    jb_str(&b, info->worker_id ? info->worker_id : "");
+    JB_LIT(&b, ",\"time\":");
+    jb_str(&b, now);
+    JB_LIT(&b, "}");
+    if (b.failed)
         goto error;
-
-    out = cJSON_PrintUnformatted(root);
-    if (out == NULL)
-        goto error;
+    b.p[b.len] = '\0'; /* jb_reserve always leaves room for it */
 
     /* CloudEvents binary mode (Kafka protocol binding): the envelope as headers. */
     if (info->source == NULL) {
@@ -343,29 +605,27 @@ char *hookd_result_encode(const hookd_result_info_t *info, const hookd_decision_
             goto error;
         snprintf(source, n, "urn:acme-hookd:%s", info->worker_id ? info->worker_id : "");
     }
-    if (hookd_headers_add_str(headers, "ce_specversion", "1.0") ||
-        hookd_headers_add_str(headers, "ce_id", ce_id) ||
+    if (hookd_headers_add(headers, "ce_specversion", "1.0", 3) ||
+        hookd_headers_add(headers, "ce_id", ce_id, 36) ||
         hookd_headers_add_str(headers, "ce_source", info->source ? info->source : source) ||
         hookd_headers_add_str(headers, "ce_type",
                               failed ? RESULT_TYPE_FAILED : RESULT_TYPE_COMPLETED) ||
         (ev && ev->order_name && hookd_headers_add_str(headers, "ce_subject", ev->order_name)) ||
         hookd_headers_add_str(headers, "ce_time", now) ||
-        hookd_headers_add_str(headers, "content-type", "application/json") ||
+        hookd_headers_add(headers, "content-type", "application/json", 16) ||
         (ev && ev->id && hookd_headers_add_str(headers, "ce_inputeventid", ev->id)))
         goto error;
 
-    *len = strlen(out);
-    cJSON_Delete(root);
-    free(scratch);
+    *len = b.len;
+    free(scratch_heap);
     free(source);
-    return out;
+    return b.p;
 
 error:
     /* nothing half-done is left behind: the caller's headers are as they were */
     headers_truncate(headers, mark);
-    cJSON_free(out);
-    cJSON_Delete(root);
-    free(scratch);
+    free(b.p);
+    free(scratch_heap);
     free(source);
     return NULL;
 }

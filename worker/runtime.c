@@ -102,7 +102,8 @@ struct hookd_runtime {
     uint64_t shutdown_deadline; /* 0 while running */
     uint64_t next_probe;
     bool fatal;
-    bool closed; /* rd_kafka_consumer_close() done */
+    bool closed;     /* rd_kafka_consumer_close() done */
+    bool pool_stuck; /* a handler outlived the shutdown deadline */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -901,8 +902,9 @@ hookd_runtime_t *hookd_runtime_create(const hookd_config_t *cfg, const hookd_reg
                                                errstr_size)) == NULL)
             goto error;
         rt->bootstraps = strdup(hookd_embedded_bootstraps(rt->embedded));
-        fprintf(stderr, "acme-hookd: embedded Kafka (mock cluster) listening on %s\n",
-                rt->bootstraps ? rt->bootstraps : "?");
+        /* A log record like any other, so JSON log consumers can parse it too. */
+        hookd_log_info("embedded Kafka (mock cluster) listening on %s",
+                       rt->bootstraps ? rt->bootstraps : "?");
     } else {
         rt->bootstraps = strdup(cfg->bootstrap_servers);
     }
@@ -996,6 +998,7 @@ static int shutdown_sequence(hookd_runtime_t *rt)
 
     rt->shutdown_deadline = deadline;
     rt->abort_handlers = 1;
+    hookd_publisher_shutdown_begin(rt->pub);
     hookd_log_info("shutdown: stopping fetch, finishing handlers in flight");
     if (rd_kafka_assignment(rt->rk, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_pause_partitions(rt->rk, assignment);
@@ -1025,8 +1028,10 @@ static int shutdown_sequence(hookd_runtime_t *rt)
     if ((err = rd_kafka_consumer_close(rt->rk)) != RD_KAFKA_RESP_ERR_NO_ERROR)
         hookd_logf(HOOKD_LOG_WARNING, NULL, "kafka: consumer close: %s", rd_kafka_err2str(err));
     hookd_status_set(HOOKD_STATUS_GROUP_JOINED, false);
-    if (hookd_pool_stop(rt->pool, remaining_ms(deadline)) != 0)
+    if (hookd_pool_stop(rt->pool, remaining_ms(deadline)) != 0) {
+        rt->pool_stuck = true;
         rc = 1;
+    }
     if (remaining_ms(deadline) == 0)
         rc = 1;
     hookd_logf(rc ? HOOKD_LOG_ERROR : HOOKD_LOG_INFO, NULL, "shutdown: %s (%zu queued message(s) left uncommitted)",
@@ -1166,9 +1171,10 @@ void hookd_runtime_destroy(hookd_runtime_t *rt)
     }
     /* Then the handler threads: they publish and use the tracker. */
     if (rt->pool != NULL) {
-        if (hookd_pool_stop(rt->pool, rt->cfg->shutdown_timeout_ms > 0
-                                          ? rt->cfg->shutdown_timeout_ms
-                                          : 25000) != 0)
+        /* The deadline was spent already if run() found a handler stuck. */
+        if (hookd_pool_stop(rt->pool, rt->pool_stuck                    ? 0
+                                      : rt->cfg->shutdown_timeout_ms > 0 ? rt->cfg->shutdown_timeout_ms
+                                                                         : 25000) != 0)
             stuck = true;
         hookd_pool_destroy(rt->pool);
     }

@@ -167,8 +167,8 @@ static int passthrough(const char *bootstrap, const char *group, const char *in,
                         p, RD_KAFKA_V_TOPIC(out), RD_KAFKA_V_PARTITION(m->partition),
                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                         RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
-                        RD_KAFKA_V_OPAQUE(
-                            (void *)(uintptr_t)(((uintptr_t)m->offset << 8) | (uintptr_t)m->partition)),
+                        RD_KAFKA_V_OPAQUE((void *)(((uintptr_t)m->offset << 8) |
+                                                   (uintptr_t)m->partition)),
                         RD_KAFKA_V_END);
                     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
                         rd_kafka_poll(p, 10);
@@ -211,6 +211,7 @@ typedef struct figures {
     double p50_ms, p99_ms;
     long lat_n;
     bool whole_run; /* eps over the whole run: too few events for a steady state */
+    double ev_per_cpu_s; /* backlog events per CPU second of the contender (start-up included) */
     double rss_mb;
     char status[32];
 } figures_t;
@@ -370,6 +371,26 @@ static double read_hwm_mb(pid_t pid)
     return mb;
 }
 
+/* CPU seconds (user + system) the process has used so far, -1 if unknown. */
+static double read_cpu_s(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long ut, st;
+    FILE *f;
+    size_t n;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields after the command name, which may contain anything: start after its ')'. */
+    if (!(p = strrchr(buf, ')')) ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -438,6 +459,11 @@ static void measure(bench_t *b, figures_t *f, const char *who, char *const argv[
         }
     }
     f->got = got;
+    if (got == n && !proc.exited) {
+        double cpu = read_cpu_s(proc.pid);
+        if (cpu > 0)
+            f->ev_per_cpu_s = (double)n / cpu;
+    }
     if (got > 0)
         f->startup_s = (double)(t_first - t_start) / 1000.0;
     if (got == n && n90 > n10 && t_90 - t_10 >= 1000000) {
@@ -529,7 +555,9 @@ static void hookd_config(bench_t *b, const char *path, const char *who, const ch
 
 static void print_row(const figures_t *f)
 {
-    char eps[32] = "-", p50[32] = "-", p99[32] = "-", rss[32] = "-", st[32] = "-";
+    char eps[32] = "-", p50[32] = "-", p99[32] = "-", rss[32] = "-", st[32] = "-", cpu[32] = "-";
+    if (f->ev_per_cpu_s > 0)
+        snprintf(cpu, sizeof(cpu), "%.0f", f->ev_per_cpu_s);
     if (f->eps > 0)
         snprintf(eps, sizeof(eps), "%.0f%s", f->eps, f->whole_run ? "*" : "");
     if (f->lat_n > 0) {
@@ -540,8 +568,8 @@ static void print_row(const figures_t *f)
         snprintf(rss, sizeof(rss), "%.1f", f->rss_mb);
     if (f->got > 0)
         snprintf(st, sizeof(st), "%.1f", f->startup_s);
-    printf("| %-34s | %10s | %9s | %8s | %8s | %9s | %5ld | %-9s |\n", f->name, eps, st, p50, p99,
-           rss, f->dups, f->status);
+    printf("| %-34s | %10s | %9s | %8s | %8s | %8s | %9s | %5ld | %-9s |\n", f->name, eps, cpu,
+           st, p50, p99, rss, f->dups, f->status);
 }
 
 static const char *verdict(bool ok)
@@ -643,29 +671,31 @@ static int run(bench_opts_t *o)
         measure(&b, &fs, "sleep", argv, ti, to, o->sleep_events, 0, 0);
     }
 
-    {
-        double la[3];
-        if (getloadavg(la, 3) == 3)
-            printf("\nmachine: %ld CPUs, load average %.2f %.2f %.2f at the end (a shared machine "
-                   "skews all rows alike only if the load was steady)",
-                   sysconf(_SC_NPROCESSORS_ONLN), la[0], la[1], la[2]);
-    }
     printf("\nacme-hookd benchmark: %ld events per contender, %ld partitions, broker %s\n",
            o->events, o->partitions,
            b.cl ? "librdkafka 2.0.2 mock cluster (1 broker, in the benchmark process)"
                 : b.bootstraps);
-    printf("events/s: steady state, 10%% to 90%% of the backlog's results read back; start s: "
-           "process start to first result (group join included)\n");
-    printf("latency: produce -> result read back, at %ld events/s for %ld s after the backlog%s\n\n",
+    printf("events/s: steady state, 10%% to 90%% of the backlog's results read back; ev/CPU-s: "
+           "backlog events per CPU second of the contender process (start-up included, broker "
+           "excluded); start s: process start to first result (group join included)\n");
+    printf("latency: produce -> result read back, at %ld events/s for %ld s after the backlog%s\n",
            o->latency_rate, o->latency_seconds,
            b.cl ? "\n  (mock cluster: it answers an empty fetch only after fetch.wait.max.ms, so "
                   "latency there mostly measures that setting; use --kafka for real figures)"
                 : "");
-    printf("| %-34s | %10s | %9s | %8s | %8s | %9s | %5s | %-9s |\n", "contender", "events/s",
-           "start s", "p50 ms", "p99 ms", "VmHWM MB", "dups", "exit");
-    printf("|%.36s|%.12s|%.11s|%.10s|%.10s|%.11s|%.7s|%.11s|\n",
+    {
+        double la[3];
+        if (getloadavg(la, 3) == 3)
+            printf("machine: %ld CPUs, load average %.2f %.2f %.2f at the end (contenders run one "
+                   "after the other: a changing load skews them)\n\n",
+                   sysconf(_SC_NPROCESSORS_ONLN), la[0], la[1], la[2]);
+    }
+    printf("| %-34s | %10s | %9s | %8s | %8s | %8s | %9s | %5s | %-9s |\n", "contender",
+           "events/s", "ev/CPU-s", "start s", "p50 ms", "p99 ms", "VmHWM MB", "dups", "exit");
+    printf("|%.36s|%.12s|%.11s|%.10s|%.10s|%.10s|%.11s|%.7s|%.11s|\n",
            "-------------------------------------", "-------------", "------------",
-           "-----------", "-----------", "------------", "--------", "------------");
+           "-----------", "-----------", "-----------", "------------", "--------",
+           "------------");
     print_row(&fr);
     print_row(&fh);
     print_row(&fp);
@@ -677,17 +707,24 @@ static int run(bench_opts_t *o)
                "whole run, start-up included; not comparable to the targets\n");
     if (fh.eps > 0 && fr.eps > 0)
         printf("acme-hookd / raw passthrough = %.2f   (target >= 0.45: %s)\n", fh.eps / fr.eps,
-               verdict(fh.eps / fr.eps >= 0.45));
+               fh.whole_run || fr.whole_run ? "n/a, too few events"
+                                            : verdict(fh.eps / fr.eps >= 0.45));
     if (fh.eps > 0 && fp.eps > 0)
         printf("acme-hookd / Python worker   = %.2f   (target >= 2.5:  %s)\n", fh.eps / fp.eps,
-               verdict(fh.eps / fp.eps >= 2.5));
+               fh.whole_run || fp.whole_run ? "n/a, too few events"
+                                            : verdict(fh.eps / fp.eps >= 2.5));
+    if (fh.ev_per_cpu_s > 0 && fr.ev_per_cpu_s > 0 && fp.ev_per_cpu_s > 0)
+        printf("per CPU second (less sensitive to a busy machine): acme-hookd / raw = %.2f, "
+               "acme-hookd / Python = %.2f\n",
+               fh.ev_per_cpu_s / fr.ev_per_cpu_s, fh.ev_per_cpu_s / fp.ev_per_cpu_s);
     if (fh.rss_mb > 0)
-        printf("acme-hookd peak RSS (VmHWM)  = %.1f MB (target < 96 MB: %s)\n", fh.rss_mb,
-               verdict(fh.rss_mb < 96));
+        printf("acme-hookd peak RSS (VmHWM)  = %.1f MB (target < 96 MB on a 200k backlog: %s)\n",
+               fh.rss_mb, o->events < 200000 ? "n/a, smaller backlog" : verdict(fh.rss_mb < 96));
     if (o->sleep_events > 0)
         printf("50 ms handler, 8 threads, %ld partitions: %.0f events/s over %ld events "
                "(target >= 120: %s)\n",
-               o->partitions, fs.eps, o->sleep_events, verdict(fs.eps >= 120));
+               o->partitions, fs.eps, o->sleep_events,
+               fs.whole_run ? "n/a, too few events" : verdict(fs.eps >= 120));
     fflush(stdout);
 
     rd_kafka_destroy(b.producer);

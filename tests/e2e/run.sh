@@ -17,4 +17,6 @@ fi
 export HOOKD_BIN=$bin
 export NODE_PATH=${HOOKD_NODE_MODULES:-$HOME/.cache/acme-hookd/node}/node_modules${NODE_PATH:+:$NODE_PATH}
 export PYTHONUNBUFFERED=1
+# No __pycache__ in the source tree.
+export PYTHONDONTWRITEBYTECODE=1
 exec "$venv/bin/python" "$script"

@@ -65,8 +65,14 @@ def main():
                 failures.append("npm: result of %s: %s = %r, want %r" % (m.key, attr, ev.get(attr), want))
         if not isinstance(ev.get("data"), dict):
             failures.append("npm: result of %s: data is not a JSON object: %r" % (m.key, ev.get("data")))
-        if c["id"] not in json.dumps(ev):
-            failures.append("npm: result of %s does not carry the input id %s" % (m.key, c["id"]))
+        if ev.get("inputeventid") != c["id"]:
+            failures.append("npm: result of %s: extension inputeventid %r, want %s"
+                            % (m.key, ev.get("inputeventid"), c["id"]))
+        data = ev.get("data") if isinstance(ev.get("data"), dict) else {}
+        want_verdict = "failed" if c["ce_type"] == e.RESULT_FAILED else "completed"
+        if data.get("event_id") != c["id"] or data.get("verdict") != want_verdict:
+            failures.append("npm: result of %s: data event_id %r verdict %r" % (m.key, data.get("event_id"),
+                                                                               data.get("verdict")))
         print("npm cloudevents: %s -> type=%s id=%s source=%s" % (m.key, ev.get("type"), ev.get("id"),
                                                                   ev.get("source")))
 
@@ -81,7 +87,8 @@ def main():
             failures.append("PyPI cloudevents refused the result of %s: %s" % (m.key, ex))
             continue
         attrs = ev.get_attributes()
-        if attrs.get("type") != c["ce_type"] or attrs.get("specversion") != "1.0":
+        if attrs.get("type") != c["ce_type"] or attrs.get("specversion") != "1.0" or \
+                attrs.get("inputeventid") != c["id"] or attrs.get("subject") != m.key:
             failures.append("PyPI: result of %s: attributes %r" % (m.key, attrs))
         if not isinstance(ev.get_data(), dict):
             failures.append("PyPI: result of %s: data %r" % (m.key, ev.get_data()))

@@ -10,7 +10,9 @@ chain stops) and in every later phase.
 16 configurations cover every combination of (raise_success, raise_post,
 allow_success, allow_post) and, across them, every combination of
 (raise_pre, allow_pre); flags are written with both spellings (allow_* and
-acme2certifier's ignore_*) and sometimes left to their defaults. Each
+acme2certifier's ignore_*) and sometimes left to their defaults. 4 more
+make exception_test answer "retry" (retry_*_hook_times): recovered within
+retry_max_attempts, and exhausted with the phase's flag on and off. Each
 configuration gets a requested, an issued and a failed event, in plain
 JSON, CloudEvents structured and CloudEvents binary mode (all three forms
 meet every event type across the configurations). kcat (Debian's, not
@@ -41,20 +43,41 @@ DEFAULT_ALLOW = {"pre": False, "success": False, "post": True}
 FORMS = ("plain", "structured", "binary")
 
 
-def expected(etype, raise_, allow):
-    """The oracle, from the documented semantics (acme2certifier's wiki):
-    returns (runs, verdict, dead_lettered, failed_phase); runs are
-    (phase, handler, outcome, failure_allowed)."""
+MAX_ATTEMPTS = 3  # [worker] retry_max_attempts given to every worker
+RETRY_SETTINGS = {"threads": 1, "retry_max_attempts": MAX_ATTEMPTS, "retry_initial_backoff_ms": 20,
+                  "retry_max_backoff_ms": 100}
+
+
+def expected(etype, raise_, allow, retry=None):
+    """The oracle, from the documented semantics (acme2certifier's wiki and
+    the hook contract): returns (runs, verdict, dead_lettered, failed_run);
+    runs are (phase, handler, outcome, failure_allowed, attempts,
+    error_class of a failure or None).
+
+    exception_test answers `retry` (HOOKD_RETRY) the first retry[phase]
+    times it sees an event in that phase, then fails if raise[phase], else
+    succeeds; the worker retries up to MAX_ATTEMPTS attempts in all."""
+    retry = retry or {}
     runs = []
     for ph in PHASES_OF[etype]:
-        if raise_[ph]:
-            runs.append((ph, "exception_test", "fail", allow[ph]))
-            if not allow[ph]:
-                return runs, "failed", True, ph
+        n = retry.get(ph, 0)
+        if n >= MAX_ATTEMPTS:
+            run = (ph, "exception_test", "fail", allow[ph], MAX_ATTEMPTS, "retries_exhausted")
+        elif raise_[ph]:
+            run = (ph, "exception_test", "fail", allow[ph], n + 1, "hook_failed")
         else:
-            runs.append((ph, "exception_test", "ok", False))
-        runs.append((ph, "cn_dump", "ok", False))
+            run = (ph, "exception_test", "ok", False, n + 1, None)
+        runs.append(run)
+        if run[2] == "fail" and not allow[ph]:
+            return runs, "failed", True, run
+        runs.append((ph, "cn_dump", "ok", False, 1, None))
     return runs, "completed", False, None
+
+
+def got_runs(res):
+    return [(r.get("phase"), r.get("handler"), r.get("outcome"), r.get("failure_allowed"),
+             r.get("attempts"), r.get("error_class") if r.get("outcome") == "fail" else None)
+            for r in res.json().get("runs", [])]
 
 
 def configurations():
@@ -65,6 +88,17 @@ def configurations():
         out.append({"index": i,
                     "raise": {"pre": rp, "success": rs, "post": rpo},
                     "allow": {"pre": ap, "success": as_, "post": apo}})
+    # Retries: recovered in time (pre, success), exhausted with the flag off
+    # (success, post) and on (pre, post).
+    for k, (retry, allow) in enumerate((
+            ({"pre": 2, "success": 1}, {}),
+            ({"success": 5}, {}),
+            ({"pre": 5, "post": 5}, {"pre": True, "post": True}),
+            ({"post": 5}, {"post": False}))):
+        a = dict(DEFAULT_ALLOW)
+        a.update(allow)
+        out.append({"index": 16 + k, "raise": {"pre": False, "success": False, "post": False},
+                    "allow": a, "retry": retry})
     # The table must cover itself: every (raise, allow) pair of every phase.
     for ph in PHASES:
         pairs = {(c["raise"][ph], c["allow"][ph]) for c in out}
@@ -85,6 +119,8 @@ def hooks_section(cfg, save_path):
     for ph in PHASES:
         if cfg["raise"][ph]:
             h["raise_%s_hook_exception" % ph] = True
+        if cfg.get("retry", {}).get(ph):
+            h["retry_%s_hook_times" % ph] = cfg["retry"][ph]
     return h
 
 
@@ -139,7 +175,7 @@ def main():
         topics = e.Topics("tt%02d" % i)
         save = os.path.join(e.workdir(), "save%02d" % i)
         os.makedirs(save)
-        w = e.Worker("tt%02d" % i, topics, hooks_section(cfg, save), worker={"threads": 1})
+        w = e.Worker("tt%02d" % i, topics, hooks_section(cfg, save), worker=RETRY_SETTINGS)
         workers.append((w, topics, save, cfg))
         # kcat produces them in this order into one partition: offsets 0, 1, 2.
         for t, etype in enumerate((e.REQUESTED, e.ISSUED, e.FAILED)):
@@ -147,11 +183,11 @@ def main():
             name = "tt%02d-%s-%s" % (i, etype.rsplit(".", 1)[1], form)
             eid = "id-" + name
             value, headers = e.encode(etype, eid, e.fields(etype, name, pki), form)
-            runs, verdict, dlq, fph = expected(etype, cfg["raise"], cfg["allow"])
+            runs, verdict, dlq, frun = expected(etype, cfg["raise"], cfg["allow"], cfg.get("retry"))
             cases.append({"cfg": i, "offset": t, "topics": topics, "save": save, "type": etype, "form": form,
                           "id": eid, "key": name, "san": pki.san(name), "value": value,
                           "headers": headers, "runs": runs, "verdict": verdict, "dlq": dlq,
-                          "failed_phase": fph})
+                          "failed_run": frun, "failed_phase": frun[0] if frun else None})
 
     # Malformed input between good ones, on a worker with default flags.
     bad_topics = e.Topics("ttbad")
@@ -232,12 +268,13 @@ def main():
             body = res.json()
             e.check(body.get("verdict") == c["verdict"], "%s: verdict %r" % (what, body.get("verdict")))
             e.check(body.get("dead_lettered") == c["dlq"], "%s: dead_lettered %r" % (what, body.get("dead_lettered")))
-            got_runs = e.runs_of(res)
-            e.check(got_runs == c["runs"], "%s: runs %r, want %r" % (what, got_runs, c["runs"]))
+            e.check(body.get("event_id") == c["id"], "%s: result event_id %r" % (what, body.get("event_id")))
+            runs = got_runs(res)
+            e.check(runs == c["runs"], "%s: runs %r, want %r" % (what, runs, c["runs"]))
             # cn_dump's own record of where it ran.
             for ph in PHASES:
                 ran = any(c["san"] in ln for ln in lines[ph])
-                want = (ph, "cn_dump", "ok", False) in c["runs"]
+                want = (ph, "cn_dump", "ok", False, 1, None) in c["runs"]
                 e.check(ran == want, "%s: cn_dump %s in phase %s" % (what, "ran" if ran else "did not run", ph))
             dls = [m for m in readers[c["topics"].dlq].messages if m.key == c["key"]]
             e.check(len(dls) == (1 if c["dlq"] else 0), "%s: %d dead letters, want %d"
@@ -251,12 +288,16 @@ def main():
                         "hookd.dlq.offset": str(c["offset"]), "hookd.dlq.group": c["topics"].group,
                         "hookd.dlq.event.id": c["id"], "hookd.dlq.event.type": c["type"],
                         "hookd.dlq.phase": c["failed_phase"], "hookd.dlq.handler": "exception_test",
-                        "hookd.dlq.attempts": "1", "hookd.dlq.error.class": "hook_failed",
-                        "hookd.dlq.error.message": "raise_%s_hook_exception" % c["failed_phase"],
+                        "hookd.dlq.attempts": str(c["failed_run"][4]),
+                        "hookd.dlq.error.class": c["failed_run"][5],
                         "hookd.dlq.worker": "tt%02d" % c["cfg"],
                         "__connect.errors.topic": c["topics"].input, "__connect.errors.partition": "0",
-                        "__connect.errors.offset": str(c["offset"]),
-                        "__connect.errors.exception.message": "raise_%s_hook_exception" % c["failed_phase"]}
+                        "__connect.errors.offset": str(c["offset"])}
+                if c["failed_run"][5] == "hook_failed":  # exception_test's message: the key's name
+                    msg = "raise_%s_hook_exception" % c["failed_phase"]
+                    want["hookd.dlq.error.message"] = want["__connect.errors.exception.message"] = msg
+                else:
+                    e.check(dl.headers.get("hookd.dlq.error.message"), "%s: no error message" % what)
                 for hn, hv in want.items():
                     e.check(dl.headers.get(hn) == hv, "%s: dead letter header %s = %r, want %r"
                             % (what, hn, dl.headers.get(hn), hv))

@@ -230,7 +230,8 @@ itk_cluster_t *itk_cluster_create(int brokers, char *errstr, size_t errstr_size)
         return NULL;
     }
     cl->brokers = brokers;
-    snprintf(cl->bootstraps, sizeof(cl->bootstraps), "%s", rd_kafka_mock_cluster_bootstraps(cl->mc));
+    snprintf(cl->bootstraps, sizeof(cl->bootstraps), "%s",
+             rd_kafka_mock_cluster_bootstraps(cl->mc));
     return cl;
 }
 

@@ -97,7 +97,7 @@ const char *itk_proc_status_str(const itk_proc_t *p, char *buf, size_t size);
 typedef enum itk_kind {
     ITK_GOOD = 0,       /* valid event, handlers succeed: completed result */
     ITK_HOOK_FAIL,      /* valid event, a handler fails (flag off): failed result + dead letter */
-    ITK_INVALID_ID,     /* JSON with a string id that breaks the schema: failed result + dead letter */
+    ITK_INVALID_ID,     /* JSON, string id, breaks the schema: failed result + dead letter */
     ITK_INVALID_NOID,   /* not JSON at all / null value: dead letter only */
     ITK_OVERSIZED,      /* over max_event_bytes: dead letter, result optional */
     ITK_KIND_COUNT
@@ -218,8 +218,8 @@ bool itk_wait(itk_run_t *r, itk_cond_fn cond, void *arg, int timeout_ms, const c
 
 /* Conditions */
 bool itk_cond_all_outcomes(itk_run_t *r, void *arg);   /* every input has its durable outcome */
-bool itk_cond_results_at_least(itk_run_t *r, void *arg); /* arg: size_t* count of inputs with outcome */
-bool itk_cond_worker_results(itk_run_t *r, void *arg);   /* arg: int* worker index with >=1 result */
+bool itk_cond_results_at_least(itk_run_t *r, void *arg); /* arg: size_t*, inputs with outcome */
+bool itk_cond_worker_results(itk_run_t *r, void *arg);   /* arg: int*, worker with a result */
 bool itk_cond_committed_end(itk_run_t *r, void *arg);    /* committed == end on every partition */
 
 size_t itk_outcomes_done(const itk_run_t *r);

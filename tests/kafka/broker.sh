@@ -18,7 +18,8 @@
 # (the broker's Log4j output), broker.out (its stdout/stderr), broker.pid,
 # and broker.env, the state file the tests read:
 #   KAFKA_BOOTSTRAP          PLAINTEXT listener, 127.0.0.1:PORT
-#   KAFKA_SECURE_BOOTSTRAP   SASL_SSL listener (SCRAM-SHA-512, TLS with client certificates)
+#   KAFKA_SECURE_BOOTSTRAP   SASL_SSL listener (TLS with client certificates, then
+#                            SASL SCRAM-SHA-512 or PLAIN)
 #   KAFKA_CERTS              directory of gen-certs.sh's files
 #   KAFKA_SCRAM_USER / KAFKA_SCRAM_PASSWORD
 #   KAFKA_LOG, KAFKA_PID, KAFKA_STATE
