@@ -135,7 +135,7 @@ static const cfg_key_t cfg_keys[] = {
      "262144"},
     {SEC_WORKER, "max_error_bytes", T_SIZE, OFF(max_error_bytes), 64, HOOKD_ERROR_MAX, 0, "1024"},
     {SEC_WORKER, "isolation", T_ISOLATION, OFF(isolation), 0, 0, 0, "none"},
-    {SEC_WORKER, "hook_timeout_ms", T_INT, OFF(hook_timeout_ms), 1, 86400000, 0, "30000"},
+    {SEC_WORKER, "hook_timeout_ms", T_INT, OFF(hook_timeout_ms), 1, 86400000, 0, "20000"},
     {SEC_WORKER, "hook_rlimit_as_mb", T_LONG, OFF(hook_rlimit_as_mb), 16, 1048576, 0, "512"},
     {SEC_WORKER, "hook_rlimit_cpu_s", T_LONG, OFF(hook_rlimit_cpu_s), 1, 86400, 0, "60"},
     {SEC_WORKER, "hook_rlimit_nofile", T_LONG, OFF(hook_rlimit_nofile), 8, 1048576, 0, "64"},

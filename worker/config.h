@@ -70,7 +70,7 @@ typedef struct hookd_config {
     hookd_limits_t limits;          /* max_event_bytes, max_field_bytes */
     size_t max_error_bytes;         /* error text in results and dead letters, default 1024 */
     hookd_isolation_t isolation;    /* isolation = none | process */
-    int hook_timeout_ms;            /* per-invocation deadline in process isolation, default 30000 */
+    int hook_timeout_ms;            /* per-invocation deadline in process isolation, default 20000 (below the shutdown deadline) */
     long hook_rlimit_as_mb;         /* address-space limit of an isolated child, default 512 */
     long hook_rlimit_cpu_s;         /* CPU seconds of an isolated child, default 60 */
     long hook_rlimit_nofile;        /* open files of an isolated child, default 64 */

@@ -200,7 +200,15 @@ static bool utf8_valid(const unsigned char *s, size_t len, size_t *bad_at)
         uint32_t cp, min;
 
         if (c < 0x80) {
+            uint64_t w;
+            /* Events are almost all ASCII: skip it eight bytes at a time. */
             i++;
+            while (i + 8 <= len) {
+                memcpy(&w, s + i, 8);
+                if (w & 0x8080808080808080ULL)
+                    break;
+                i += 8;
+            }
             continue;
         } else if ((c & 0xe0) == 0xc0) {
             n = 2, cp = c & 0x1f, min = 0x80;
@@ -234,9 +242,19 @@ static size_t utf8_chars(const char *s)
 {
     size_t n = 0;
 
-    for (; *s; s++)
+    for (; *s; s++) {
+        if ((unsigned char)*s < 0x80) {
+            /* ASCII runs (nearly everything) need no per-byte test but the end */
+            const char *a = s;
+            while ((unsigned char)*a != 0 && (unsigned char)*a < 0x80)
+                a++;
+            n += (size_t)(a - s);
+            s = a - 1;
+            continue;
+        }
         if (((unsigned char)*s & 0xc0) != 0x80)
             n++;
+    }
     return n;
 }
 
@@ -525,10 +543,21 @@ static const char *label_attr(const vctx_t *v, char *buf, size_t size, const cha
     return buf;
 }
 
+/* The RFC 4648 alphabet as a table: checked for every byte of a CSR. */
+static const unsigned char b64_alphabet[256] = {
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1,
+    ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1,
+    ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['+'] = 1, ['/'] = 1,
+};
+
 static bool is_b64(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '/';
+    return b64_alphabet[c] != 0;
 }
 
 /* #/$defs/base64 without the length keywords. */
@@ -701,7 +730,16 @@ static hookd_event_err_t check_string(const vctx_t *v, const cJSON *item, str_ki
 {
     const char *s;
     size_t chars;
+    vctx_t quiet;
 
+    if (label == NULL) {
+        /* a check only: no message (see check_fields) */
+        quiet = *v;
+        quiet.errstr = NULL;
+        quiet.errstr_size = 0;
+        v = &quiet;
+        label = "";
+    }
     if (!cJSON_IsString(item) || item->valuestring == NULL)
         return fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size, "%s: not a string", label);
     s = item->valuestring;
@@ -787,7 +825,19 @@ static const char *duplicate_member(const cJSON *obj)
 
     for (const cJSON *m = obj->child; m != NULL; m = m->next)
         n++;
-    if (n < 2 || (names = malloc(n * sizeof(*names))) == NULL)
+    if (n < 2)
+        return NULL;
+    if (n <= 16) {
+        /* An ordinary event: pairwise, without an allocation and a sort.
+         * The same answer: the first duplicated name in sort order. */
+        for (const cJSON *a = obj->child; a != NULL; a = a->next)
+            for (const cJSON *b = a->next; b != NULL; b = b->next)
+                if (strcmp(a->string, b->string) == 0 &&
+                    (dup == NULL || strcmp(a->string, dup) < 0))
+                    dup = a->string;
+        return dup;
+    }
+    if ((names = malloc(n * sizeof(*names))) == NULL)
         return NULL;
     for (const cJSON *m = obj->child; m != NULL; m = m->next)
         names[i++] = m->string;
@@ -828,35 +878,38 @@ static hookd_event_err_t check_fields(const vctx_t *v, const cJSON *obj, hookd_e
         const struct field_spec *f = &field_specs[i];
         const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, f->name);
 
+        str_kind_t kind;
+
         if (!(f->allowed & bit))
             continue;
-        label_field(v, label, sizeof(label), f->name);
         if (item == NULL) {
             if (f->required & bit)
                 return fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size, "missing %s",
-                            label);
+                            label_field(v, label, sizeof(label), f->name));
             continue;
         }
         switch (f->kind) {
         case KIND_NULLABLE:
             if (cJSON_IsNull(item))
                 continue;
-            err = check_string(v, item, STR_TEXT, label);
+            kind = STR_TEXT;
             break;
         case KIND_NONEMPTY:
-            err = check_string(v, item, STR_NONEMPTY, label);
+            kind = STR_NONEMPTY;
             break;
         case KIND_BASE64:
-            err = check_string(v, item, STR_BASE64, label);
+            kind = STR_BASE64;
             break;
         case KIND_PEM:
-            err = check_string(v, item, STR_PEM, label);
+            kind = STR_PEM;
             break;
         default:
-            err = HOOKD_EVENT_ERR_SCHEMA;
+            return HOOKD_EVENT_ERR_SCHEMA;
         }
-        if (err != HOOKD_EVENT_OK)
-            return err;
+        /* The label is formatted only for the error message: checked
+         * without one first, again with it when the check fails. */
+        if ((err = check_string(v, item, kind, NULL)) != HOOKD_EVENT_OK)
+            return check_string(v, item, kind, label_field(v, label, sizeof(label), f->name));
     }
     return HOOKD_EVENT_OK;
 }
@@ -1115,6 +1168,30 @@ static void salvage_event(hookd_event_t *ev, const cJSON *root, const hookd_limi
 }
 
 /* Fill `ev` from a tree that passed every check. */
+/*
+ * Take a checked string out of the parsed tree instead of copying it: the
+ * tree is deleted right after the event is filled, and its strings come
+ * from malloc (no cJSON hooks are installed), like store_copy's.
+ */
+static const char *store_take(hookd_event_t *ev, cJSON *item)
+{
+    ev_store_t *st = ev->priv;
+    char *s = item->valuestring;
+
+    if (st == NULL) {
+        st = calloc(1, sizeof(*st));
+        if (st == NULL)
+            return NULL;
+        ev->priv = st;
+    }
+    if (st->count == sizeof(st->strings) / sizeof(st->strings[0]) ||
+        (item->type & cJSON_IsReference))
+        return store_copy(ev, s, strlen(s));
+    item->valuestring = NULL; /* now owned by ev (cJSON_Delete skips NULL) */
+    st->strings[st->count++] = s;
+    return s;
+}
+
 static hookd_event_err_t fill_event(hookd_event_t *ev, const cJSON *root, char *errstr,
                                     size_t errstr_size)
 {
@@ -1141,7 +1218,8 @@ static hookd_event_err_t fill_event(hookd_event_t *ev, const cJSON *root, char *
         *copies[i].slot = NULL;
         if (!cJSON_IsString(item))
             continue; /* absent or null */
-        *copies[i].slot = store_copy(ev, item->valuestring, strlen(item->valuestring));
+        /* every copy is a distinct member: taking one leaves the others */
+        *copies[i].slot = store_take(ev, (cJSON *)item);
         if (*copies[i].slot == NULL)
             return fail(HOOKD_EVENT_ERR_PARSE, errstr, errstr_size, "out of memory");
     }

@@ -124,6 +124,7 @@ static enum MHD_Result hookd_http_handle(void *cls, struct MHD_Connection *conn,
 }
 
 /* libmicrohttpd's own diagnostics go to our log, one record each. */
+static void hookd_http_mhd_log(void *cls, const char *fmt, va_list ap) HOOKD_PRINTF(2, 0);
 static void hookd_http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char buf[512];

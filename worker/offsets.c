@@ -59,9 +59,10 @@ void hookd_offsets_destroy(hookd_offsets_t *ot)
     free(ot);
 }
 
+/* cap is a power of two (64, doubled when full): a mask instead of a division. */
 static hookd_offsets_entry_t *entry_at(hookd_offsets_part_t *p, size_t i)
 {
-    return &p->ring[(p->head + i) % p->cap];
+    return &p->ring[(p->head + i) & (p->cap - 1)];
 }
 
 /* The partition if owned under `epoch`, else NULL. Lock held. */
@@ -147,7 +148,7 @@ hookd_offsets_err_t hookd_offsets_track(hookd_offsets_t *ot, int32_t partition, 
         p->cap = ncap;
         p->head = 0;
     }
-    e = &p->ring[(p->head + p->count) % p->cap];
+    e = entry_at(p, p->count);
     e->offset = offset;
     e->remaining = 0;
     e->expected = 0;
@@ -186,7 +187,7 @@ static void advance(hookd_offsets_part_t *p)
 {
     bool moved = false;
     while (p->count > 0 && p->ring[p->head].done) {
-        p->head = (p->head + 1) % p->cap;
+        p->head = (p->head + 1) & (p->cap - 1);
         p->count--;
         moved = true;
     }

@@ -53,7 +53,37 @@ struct hookd_pool {
     void *opaque;
     hookd_pool_thread_t *threads;
     size_t nthreads;
+    /* Queue nodes are allocated by the consumer thread and released by the
+     * handler threads: recycled here, under the lock both already take,
+     * instead of a malloc/free pair crossing threads for every message. */
+    hookd_pool_node_t *spare;
+    size_t nspare;
 };
+
+#define POOL_SPARE_MAX 4096
+
+/* A node from the spares, or a new one. Lock held. */
+static hookd_pool_node_t *node_get(hookd_pool_t *pool)
+{
+    hookd_pool_node_t *n = pool->spare;
+    if (n == NULL)
+        return malloc(sizeof(*n));
+    pool->spare = n->next;
+    pool->nspare--;
+    return n;
+}
+
+/* Back to the spares (a bounded number of them). Lock held. */
+static void node_put(hookd_pool_t *pool, hookd_pool_node_t *n)
+{
+    if (pool->nspare >= POOL_SPARE_MAX) {
+        free(n);
+        return;
+    }
+    n->next = pool->spare;
+    pool->spare = n;
+    pool->nspare++;
+}
 
 /* Lock held. */
 static void ready_append(hookd_pool_t *pool, int32_t partition)
@@ -131,9 +161,9 @@ static void *pool_thread_main(void *arg)
         pthread_mutex_unlock(&pool->lock);
 
         pool->work(pool->opaque, t->index, partition, epoch, n->item);
-        free(n);
 
         pthread_mutex_lock(&pool->lock);
+        node_put(pool, n);
         p = &pool->parts[partition]; /* parts may have been reallocated */
         p->busy = false;
         pool->busy_total--;
@@ -262,18 +292,15 @@ int hookd_pool_push(hookd_pool_t *pool, int32_t partition, uint64_t epoch, void 
                     size_t *queued)
 {
     hookd_pool_part_t *p;
-    hookd_pool_node_t *n = malloc(sizeof(*n));
-    if (n == NULL)
-        return -1;
-    n->item = item;
-    n->next = NULL;
+    hookd_pool_node_t *n;
     pthread_mutex_lock(&pool->lock);
     if (partition < 0 || (size_t)partition >= pool->nparts || !pool->parts[partition].assigned ||
-        pool->parts[partition].epoch != epoch) {
+        pool->parts[partition].epoch != epoch || (n = node_get(pool)) == NULL) {
         pthread_mutex_unlock(&pool->lock);
-        free(n);
         return -1;
     }
+    n->item = item;
+    n->next = NULL;
     p = &pool->parts[partition];
     if (p->tail != NULL)
         p->tail->next = n;
@@ -414,6 +441,11 @@ void hookd_pool_destroy(hookd_pool_t *pool)
     hookd_pool_drop_all(pool);
     for (i = 0; i < pool->nparts; i++)
         drop_nodes(pool, pool->parts[i].head);
+    while (pool->spare != NULL) {
+        hookd_pool_node_t *n = pool->spare;
+        pool->spare = n->next;
+        free(n);
+    }
     free(pool->parts);
     free(pool->threads);
     pthread_cond_destroy(&pool->work_cond);

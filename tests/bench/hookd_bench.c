@@ -122,7 +122,12 @@ static int passthrough(const char *bootstrap, const char *group, const char *in,
                          "enable.auto.commit", "true", "auto.commit.interval.ms", "1000",
                          "enable.auto.offset.store", "false", "auto.offset.reset", "earliest",
                          "partition.assignment.strategy", "cooperative-sticky",
-                         "queued.min.messages", "20000", NULL};
+                         /* the worker's fetch defaults (docs/runtime.md): librdkafka's
+                          * own (50 MiB fetches, 64 MiB queue) made this contender,
+                          * meant as the stack's limit, slower than the worker */
+                         "queued.min.messages", "100000", "queued.max.messages.kbytes", "8192",
+                         "max.partition.fetch.bytes", "262144", "fetch.max.bytes", "4194304",
+                         NULL};
     const char *pkv[] = {"bootstrap.servers", bootstrap, "enable.idempotence", "true",
                          "linger.ms", "5", "batch.num.messages", "10000", NULL};
 

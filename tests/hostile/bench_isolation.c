@@ -126,7 +126,10 @@ int main(int argc, char **argv)
         size_t big_len = 256u << 20;
         char *big = malloc(big_len);
         if (big != NULL) {
-            memset(big, 1, big_len);
+            /* through a volatile pointer: a memset before free() may be optimised away */
+            volatile char *touch = big;
+            for (size_t off = 0; off < big_len; off += 4096)
+                touch[off] = 1;
             t0 = hookd_now_us();
             for (long i = 0; i < nfork; i++)
                 hookd_isolate_call(iso, 0, HOOKD_PHASE_PRE, &ev, &out);

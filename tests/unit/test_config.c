@@ -116,7 +116,7 @@ Test(config, defaults)
     cr_assert_eq(cfg->limits.max_field_bytes, HOOKD_DEFAULT_MAX_FIELD_BYTES);
     cr_assert_eq(cfg->max_error_bytes, 1024);
     cr_assert_eq(cfg->isolation, HOOKD_ISOLATION_NONE);
-    cr_assert_eq(cfg->hook_timeout_ms, 30000);
+    cr_assert_eq(cfg->hook_timeout_ms, 20000);
     cr_assert_eq(cfg->hook_rlimit_as_mb, 512);
     cr_assert_eq(cfg->hook_rlimit_cpu_s, 60);
     cr_assert_eq(cfg->hook_rlimit_nofile, 64);
