@@ -8,6 +8,7 @@
  */
 #include "engine.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -107,15 +108,18 @@ static bool run_one(const hookd_event_t *ev, size_t idx, const char *name, hookd
     hookd_invocation_t call;
     uint32_t max_attempts = policy->retry_max_attempts ? policy->retry_max_attempts : 1;
 
-    memset(run, 0, sizeof(*run));
+    /* Only the fixed fields: the message buffers are large and written on demand. */
+    memset(run, 0, offsetof(hookd_run_t, error));
+    run->error[0] = '\0';
     run->phase = phase;
     run->handler_index = idx;
     run->handler_name = name;
 
     for (;;) {
         uint64_t t0 = now_us(inv);
-        memset(&call, 0, sizeof(call));
         call.outcome = HOOKD_FAIL;
+        call.error_class = HOOKD_ERRCLASS_NONE;
+        call.error[0] = '\0';
         inv->invoke(inv->opaque, idx, phase, ev, &call);
         run->duration_us += now_us(inv) - t0;
         run->attempts++;
@@ -146,11 +150,23 @@ static bool run_one(const hookd_event_t *ev, size_t idx, const char *name, hookd
     }
 }
 
+/*
+ * Reset a decision without touching its run slots and message buffer
+ * (tens of KiB, per message on the hot path): run_count says which runs are
+ * valid and every run is initialised when it starts.
+ */
+static void decision_init(hookd_decision_t *out)
+{
+    memset(out, 0, offsetof(hookd_decision_t, error));
+    out->error[0] = '\0';
+    out->run_count = 0;
+}
+
 void hookd_engine_run(const hookd_event_t *event, const hookd_chain_t *chain,
                       const hookd_policy_t *policy, const hookd_invoker_t *invoker,
                       hookd_decision_t *out)
 {
-    memset(out, 0, sizeof(*out));
+    decision_init(out);
     out->verdict = HOOKD_VERDICT_COMPLETED;
     out->failed_run = -1;
 
@@ -192,7 +208,7 @@ void hookd_engine_run(const hookd_event_t *event, const hookd_chain_t *chain,
 
 void hookd_decision_reject(hookd_decision_t *out, hookd_error_class_t cls, const char *reason)
 {
-    memset(out, 0, sizeof(*out));
+    decision_init(out);
     out->verdict = HOOKD_VERDICT_FAILED;
     out->dead_letter = true;
     out->error_class = cls;
