@@ -195,24 +195,35 @@ static void advance(hookd_offsets_part_t *p)
         p->dirty = true;
 }
 
+/*
+ * Lock held. The tracked entry of `offset` on a partition owned under
+ * `epoch`, or why there is none: expect and ack refuse the same cases.
+ */
+static hookd_offsets_err_t locate(hookd_offsets_t *ot, int32_t partition, uint64_t epoch,
+                                  int64_t offset, hookd_offsets_part_t **part,
+                                  hookd_offsets_entry_t **entry)
+{
+    long i;
+
+    if ((*part = owned_part(ot, partition, epoch)) == NULL)
+        return HOOKD_OFFSETS_ERR_NOT_OWNED;
+    if ((i = find_entry(*part, offset)) < 0)
+        return HOOKD_OFFSETS_ERR_UNKNOWN;
+    *entry = entry_at(*part, (size_t)i);
+    return HOOKD_OFFSETS_OK;
+}
+
 hookd_offsets_err_t hookd_offsets_expect(hookd_offsets_t *ot, int32_t partition, uint64_t epoch,
                                          int64_t offset, unsigned acks)
 {
     hookd_offsets_part_t *p;
     hookd_offsets_entry_t *e;
-    long i;
-    hookd_offsets_err_t err = HOOKD_OFFSETS_OK;
+    hookd_offsets_err_t err;
 
     pthread_mutex_lock(&ot->lock);
-    if ((p = owned_part(ot, partition, epoch)) == NULL) {
-        err = HOOKD_OFFSETS_ERR_NOT_OWNED;
+    err = locate(ot, partition, epoch, offset, &p, &e);
+    if (err != HOOKD_OFFSETS_OK)
         goto done;
-    }
-    if ((i = find_entry(p, offset)) < 0) {
-        err = HOOKD_OFFSETS_ERR_UNKNOWN;
-        goto done;
-    }
-    e = entry_at(p, (size_t)i);
     if (e->expected || acks > UINT16_MAX) {
         err = HOOKD_OFFSETS_ERR_STATE;
         goto done;
@@ -233,19 +244,12 @@ hookd_offsets_err_t hookd_offsets_ack(hookd_offsets_t *ot, int32_t partition, ui
 {
     hookd_offsets_part_t *p;
     hookd_offsets_entry_t *e;
-    long i;
-    hookd_offsets_err_t err = HOOKD_OFFSETS_OK;
+    hookd_offsets_err_t err;
 
     pthread_mutex_lock(&ot->lock);
-    if ((p = owned_part(ot, partition, epoch)) == NULL) {
-        err = HOOKD_OFFSETS_ERR_NOT_OWNED;
+    err = locate(ot, partition, epoch, offset, &p, &e);
+    if (err != HOOKD_OFFSETS_OK)
         goto done;
-    }
-    if ((i = find_entry(p, offset)) < 0) {
-        err = HOOKD_OFFSETS_ERR_UNKNOWN;
-        goto done;
-    }
-    e = entry_at(p, (size_t)i);
     if (!e->expected || e->remaining == 0) {
         err = HOOKD_OFFSETS_ERR_STATE;
         goto done;
