@@ -550,6 +550,7 @@ void itk_run_destroy(itk_run_t *r)
     for (int p = 0; p < ITK_MAX_PARTS; p++)
         free(r->by_off[p]);
     free(r->samples);
+    free(r->outs);
     itk_pki_destroy(&r->pki);
     /* Keep the work directory (configs, worker logs) when something failed. */
     if (r->workdir[0] && r->failures == 0 && !getenv("HKIT_KEEP")) {
@@ -815,8 +816,36 @@ static uint64_t record_hash(const rd_kafka_message_t *m, rd_kafka_headers_t *h)
     return x;
 }
 
+static void record_out(itk_run_t *r, size_t seq, bool dlq, int32_t partition, int64_t offset,
+                       uint64_t hash)
+{
+    if (r->n_outs == r->cap_outs) {
+        r->cap_outs = r->cap_outs ? r->cap_outs * 2 : 1024;
+        r->outs = xrealloc(r->outs, r->cap_outs * sizeof(*r->outs));
+    }
+    r->outs[r->n_outs++] = (itk_out_t){seq, dlq, partition, offset, hash};
+}
+
+/* The input position a result names (input.partition / input.offset). */
+static void result_input_pos(const rd_kafka_message_t *m, int32_t *partition, int64_t *offset)
+{
+    cJSON *j = m->payload ? cJSON_ParseWithLength(m->payload, m->len) : NULL;
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(j, "input");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(in, "partition");
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(in, "offset");
+    *partition = -1;
+    *offset = -1;
+    if (cJSON_IsNumber(p) && cJSON_IsNumber(o)) {
+        *partition = (int32_t)p->valuedouble;
+        *offset = (int64_t)o->valuedouble;
+    }
+    cJSON_Delete(j);
+}
+
 static void on_result(itk_run_t *r, const rd_kafka_message_t *m)
 {
+    int32_t named_p;
+    int64_t named_o;
     rd_kafka_headers_t *h = NULL;
     size_t seqs[4];
     int n = 0, verdict = -1; /* 0 completed, 1 failed */
@@ -863,6 +892,8 @@ static void on_result(itk_run_t *r, const rd_kafka_message_t *m)
                                                                  : -1;
         cJSON_Delete(j);
     }
+    result_input_pos(m, &named_p, &named_o);
+    record_out(r, (size_t)(in - r->in), false, named_p, named_o, record_hash(m, h));
     in->results++;
     if (in->results == 1)
         in->result_hash = record_hash(m, h);
@@ -890,6 +921,8 @@ static void on_dlq(itk_run_t *r, const rd_kafka_message_t *m)
     char topic[128], part[32], off[32], msg[64], key[48], seqh[32];
     itk_input_t *in = NULL;
     bool connect = false;
+    int32_t named_p = -1;
+    int64_t named_o = -1;
 
     rd_kafka_message_headers(m, &h);
     if (hdr_get(h, "__connect.errors.topic", topic, sizeof(topic)) &&
@@ -897,6 +930,10 @@ static void on_dlq(itk_run_t *r, const rd_kafka_message_t *m)
         hdr_get(h, "__connect.errors.offset", off, sizeof(off))) {
         long p = strtol(part, NULL, 10);
         long long o = strtoll(off, NULL, 10);
+        if (strcmp(topic, r->in_topic) == 0 && p >= 0 && o >= 0) {
+            named_p = (int32_t)p;
+            named_o = (int64_t)o;
+        }
         if (strcmp(topic, r->in_topic) == 0 && p >= 0 && p < r->in_parts && o >= 0 &&
             (size_t)o < r->by_off_cap[p] && r->by_off[p][o]) {
             in = &r->in[r->by_off[p][o] - 1];
@@ -913,6 +950,7 @@ static void on_dlq(itk_run_t *r, const rd_kafka_message_t *m)
         r->unattributed_dlqs++;
         return;
     }
+    record_out(r, (size_t)(in - r->in), true, named_p, named_o, record_hash(m, h));
     in->dlqs++;
     if (in->dlqs > 1) {
         in->dlqs_same += record_hash(m, h) == in->dlq_hash;
@@ -1253,19 +1291,121 @@ bool itk_worker_stop(itk_run_t *r, int i, int timeout_ms)
 
 #define SHOW_MAX 8
 
+/* Does input partition/offset hold this input's very bytes? A one-off read. */
+static bool input_copy_at(itk_run_t *r, const itk_input_t *in, int32_t partition, int64_t offset)
+{
+    char errstr[256], grp[160];
+    const char *kv[] = {"group.id", grp, "enable.auto.commit", "false",
+                        "enable.partition.eof", "true", NULL};
+    rd_kafka_topic_partition_list_t *l;
+    rd_kafka_t *c;
+    bool same = false, done = false;
+    int64_t deadline = itk_now_ms() + 15000;
+
+    snprintf(grp, sizeof(grp), "%s.copycheck", r->tag);
+    if (!(c = mk_client(RD_KAFKA_CONSUMER, r->bootstraps, kv, r, errstr, sizeof(errstr)))) {
+        itk_fail(r, "copy check: %s", errstr);
+        return false;
+    }
+    rd_kafka_poll_set_consumer(c);
+    l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, r->in_topic, partition)->offset = offset;
+    if (rd_kafka_assign(c, l) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        while (!done && itk_now_ms() < deadline) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);
+            if (!m)
+                continue;
+            if (!m->err && m->partition == partition && m->offset == offset) {
+                same = m->len == in->len &&
+                       (in->len == 0 || (m->payload && memcmp(m->payload, in->value, in->len) == 0));
+                done = true;
+            } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                done = true;
+            }
+            rd_kafka_message_destroy(m);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    return same;
+}
+
+static int out_cmp(const void *a, const void *b)
+{
+    const itk_out_t *x = a, *y = b;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    if (x->dlq != y->dlq)
+        return x->dlq ? 1 : -1;
+    if (x->partition != y->partition)
+        return x->partition < y->partition ? -1 : 1;
+    if (x->offset != y->offset)
+        return x->offset < y->offset ? -1 : 1;
+    if (x->hash != y->hash)
+        return x->hash < y->hash ? -1 : 1;
+    return 0;
+}
+
+static bool out_same_group(const itk_out_t *x, const itk_out_t *y)
+{
+    return x->seq == y->seq && x->dlq == y->dlq && x->partition == y->partition &&
+           x->offset == y->offset;
+}
+
 int itk_verify(itk_run_t *r, const itk_verdict_opts_t *o)
 {
     int before = r->failures;
     size_t kinds[ITK_KIND_COUNT] = {0}, lost = 0, lost_dlq = 0, dup_res = 0, dup_dlq = 0,
            wrong_verdict = 0, bad_dlq = 0, good_dlq = 0, undelivered = 0, unknown_verdict = 0,
            copies = 0;
-    size_t violations = 0, shown = 0;
+    size_t violations = 0, shown = 0, input_copies = 0, bad_copies = 0;
+    unsigned char *at_acked; /* per input: bit 0 a result, bit 1 a dead letter of the acked copy */
 
     if (!itk_drain(r, 15000))
         itk_fail(r, "could not read the output topics to their end");
     /* A last sample, after everything else: the state the next owner would start from. */
     if (!itk_sample_now(r))
         itk_fail(r, "could not read the committed offsets at the end");
+
+    /*
+     * Group what was read by input, kind and the input position it names:
+     * within a group, distinct bytes are processings and equal bytes are
+     * transport copies. A group naming a position other than the one the
+     * input's delivery report gave must be a second copy of the input in
+     * the log (checked by reading it), processed in its own right.
+     */
+    at_acked = calloc(r->n_in ? r->n_in : 1, 1);
+    if (!at_acked) {
+        itk_fail(r, "out of memory");
+        return r->failures - before;
+    }
+    qsort(r->outs, r->n_outs, sizeof(*r->outs), out_cmp);
+    for (size_t a = 0, b; a < r->n_outs; a = b) {
+        const itk_out_t *g = &r->outs[a];
+        const itk_input_t *in = &r->in[g->seq];
+        size_t distinct = 1;
+        for (b = a + 1; b < r->n_outs && out_same_group(g, &r->outs[b]); b++)
+            distinct += r->outs[b].hash != r->outs[b - 1].hash;
+        if (g->partition < 0 || (g->partition == in->partition && g->offset == in->offset)) {
+            at_acked[g->seq] |= g->dlq ? 2 : 1;
+        } else if (input_copy_at(r, in, g->partition, g->offset)) {
+            input_copies++;
+        } else {
+            if (bad_copies++ < SHOW_MAX)
+                itk_fail(r, "input #%zu (delivered at %d/%" PRId64 "): a %s names input %d/%" PRId64
+                         ", which does not hold this input",
+                         g->seq, in->partition, in->offset, g->dlq ? "dead letter" : "result",
+                         g->partition, g->offset);
+            continue;
+        }
+        *(g->dlq ? &dup_dlq : &dup_res) += distinct - 1;
+        copies += (b - a) - distinct;
+    }
+    if (input_copies)
+        itk_note(r, "%zu inputs are in the log twice (a retried produce of the test's own stored "
+                 "twice); each copy was processed as the message it is",
+                 input_copies);
 
     for (size_t i = 0; i < r->n_in; i++) {
         itk_input_t *in = &r->in[i];
@@ -1274,12 +1414,12 @@ int itk_verify(itk_run_t *r, const itk_verdict_opts_t *o)
             undelivered++;
             continue;
         }
-        if (needs_result(in->kind) && in->results == 0) {
+        if (needs_result(in->kind) && !(at_acked[i] & 1)) {
             if (lost++ < SHOW_MAX)
                 itk_fail(r, "input #%zu (%s, %d/%" PRId64 ") has no result", i,
                          itk_kind_name(in->kind), in->partition, in->offset);
         }
-        if (needs_dlq(in->kind) && in->dlqs == 0) {
+        if (needs_dlq(in->kind) && !(at_acked[i] & 2)) {
             if (lost_dlq++ < SHOW_MAX)
                 itk_fail(r, "input #%zu (%s, %d/%" PRId64 ") was not dead-lettered", i,
                          itk_kind_name(in->kind), in->partition, in->offset);
@@ -1293,11 +1433,6 @@ int itk_verify(itk_run_t *r, const itk_verdict_opts_t *o)
                          itk_kind_name(in->kind), in->results_completed, in->results_failed);
         }
         unknown_verdict += (size_t)in->results_unknown;
-        if (in->results > 1)
-            dup_res += (size_t)(in->results - 1 - in->results_same);
-        if (in->dlqs > 1)
-            dup_dlq += (size_t)(in->dlqs - 1 - in->dlqs_same);
-        copies += (size_t)(in->results_same + in->dlqs_same);
         if (in->dlqs > 0 && needs_dlq(in->kind)) {
             bool ok = in->dlq_value_same && in->dlq_key_same && in->dlq_header_kept &&
                       in->dlq_connect_ok && in->dlq_class_ok && in->dlq_message_ok;
@@ -1391,5 +1526,6 @@ int itk_verify(itk_run_t *r, const itk_verdict_opts_t *o)
             r->name, r->n_in, kinds[0], kinds[1], kinds[2], kinds[3], kinds[4],
             itk_outcomes_done(r), lost, lost_dlq, dup_res, dup_dlq, copies, r->n_samples,
             r->commit_regressions, r->failures - before);
+    free(at_acked);
     return r->failures - before;
 }

@@ -137,6 +137,24 @@ typedef struct itk_input {
     char dlq_class_seen[64];
 } itk_input_t;
 
+/*
+ * One published record as read back: whose input it is (seq), the input
+ * position it names (the result's input.partition/offset, the dead
+ * letter's __connect.errors.* headers; -1 when it names none) and a hash
+ * of its bytes. The judge tells apart, per input, a record published
+ * twice (same bytes), the input processed twice (different bytes, same
+ * position) and a second copy of the input itself (another position: the
+ * broker stored a retried produce of the test's own twice, which the
+ * worker must process like any other message).
+ */
+typedef struct itk_out {
+    size_t seq;
+    bool dlq;
+    int32_t partition;
+    int64_t offset;
+    uint64_t hash;
+} itk_out_t;
+
 typedef struct itk_sample {
     int64_t t_ms;
     int64_t committed[ITK_MAX_PARTS];  /* per input partition, <0: none */
@@ -173,6 +191,9 @@ typedef struct itk_run {
     int commit_regressions;
 
     int unattributed_results, ambiguous_results, unattributed_dlqs;
+    /* every result and dead letter read, for the judge */
+    struct itk_out *outs;
+    size_t n_outs, cap_outs;
     int delivery_errors;
 
     /* paced stream of good events */
