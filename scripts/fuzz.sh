@@ -30,12 +30,16 @@ command -v clang >/dev/null || { echo "fuzz.sh: clang is needed" >&2; exit 2; }
 # by the sanitizers; only the targets themselves get the libFuzzer main.
 san="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 san="$san ${FUZZ_EXTRA_CFLAGS:-}"
-if [ ! -f "$build/build.ninja" ]; then
-  cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_C_COMPILER=clang -DHOOKD_FUZZ=ON -DHOOKD_SANITIZE=OFF \
-    -DCMAKE_C_FLAGS="$san" >"$build.cmake.log" 2>&1 \
-    || { cat "$build.cmake.log" >&2; echo "fuzz.sh: configure failed" >&2; exit 2; }
+# The default build directory is shared by every checkout on the machine:
+# one configured from another source tree is started afresh.
+if [ -f "$build/CMakeCache.txt" ] &&
+   ! grep -qxF "CMAKE_HOME_DIRECTORY:INTERNAL=$here" "$build/CMakeCache.txt"; then
+  rm -rf "$build"
 fi
+cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_COMPILER=clang -DHOOKD_FUZZ=ON -DHOOKD_SANITIZE=OFF -DHOOKD_JEMALLOC=OFF \
+  -DCMAKE_C_FLAGS="$san" >"$build.cmake.log" 2>&1 \
+  || { cat "$build.cmake.log" >&2; echo "fuzz.sh: configure failed" >&2; exit 2; }
 ninja -C "$build" -j "$jobs" "${targets[@]}" || { echo "fuzz.sh: build failed" >&2; exit 2; }
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}

@@ -20,9 +20,14 @@ build=${SANITIZE_BUILD_DIR:-${TMPDIR:-/tmp}/acme-hookd-build-asan}
 labels=${SANITIZE_LABELS:-unit|integration}
 jobs=${SANITIZE_JOBS:-2}
 
-if [ ! -f "$build/build.ninja" ]; then
-  cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHOOKD_SANITIZE=ON
+# The default build directory is shared by every checkout on the machine:
+# one configured from another source tree is started afresh.
+if [ -f "$build/CMakeCache.txt" ] &&
+   ! grep -qxF "CMAKE_HOME_DIRECTORY:INTERNAL=$here" "$build/CMakeCache.txt"; then
+  rm -rf "$build"
 fi
+cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHOOKD_SANITIZE=ON \
+  -DHOOKD_JEMALLOC=OFF >/dev/null
 ninja -C "$build" -j "$jobs"
 
 # abort_on_error: a report ends the process with SIGABRT, which no test can

@@ -26,9 +26,15 @@ jobs=${VALGRIND_JOBS:-2}
 filter=${1:-}
 
 command -v valgrind >/dev/null || { echo "valgrind.sh: valgrind is not installed" >&2; exit 2; }
-if [ ! -f "$build/build.ninja" ]; then
-  cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHOOKD_SANITIZE=OFF
+# The default build directory is shared by every checkout on the machine:
+# one configured from another source tree is started afresh.
+if [ -f "$build/CMakeCache.txt" ] &&
+   ! grep -qxF "CMAKE_HOME_DIRECTORY:INTERNAL=$here" "$build/CMakeCache.txt"; then
+  rm -rf "$build"
 fi
+# memcheck replaces malloc in libc: the daemon keeps glibc's allocator here
+cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHOOKD_SANITIZE=OFF \
+  -DHOOKD_JEMALLOC=OFF >/dev/null
 ninja -C "$build" -j "$jobs"
 
 logs="$build/valgrind-logs"

@@ -30,6 +30,7 @@
 #include <openssl/x509v3.h>
 
 #include "config.h"
+#include "event.h"
 #include "log.h"
 #include "metrics.h"
 #include "registry.h"
@@ -590,6 +591,7 @@ int main(int argc, char **argv)
     int i, p, ok = 1, rc = 1;
     bool keep = argc > 1 && strcmp(argv[1], "--keep") == 0;
 
+    hookd_event_global_init(); /* before any thread: see event.h */
     clock_gettime(CLOCK_MONOTONIC, &t0);
     memset(samples, 0, sizeof(samples));
     if (make_material(&mat, errstr, sizeof(errstr)) != 0)

@@ -5,8 +5,10 @@
  * as possible and every refusal names what was wrong:
  *   1. size of the whole message (value and headers), before anything else;
  *   2. UTF-8 validity of the value;
- *   3. strict RFC 8259 syntax, with a nesting limit (cJSON alone is lenient:
- *      raw control characters, "01", "1." and trailing garbage pass it);
+ *   3. strict RFC 8259 syntax, with a nesting limit, by a parser of our own
+ *      that builds the cJSON tree in the same pass (cJSON's parser is
+ *      lenient: raw control characters, "01", "1." and trailing garbage
+ *      pass it);
  *   4. the schema, keyword for keyword, on the cJSON tree.
  *
  * Binary-mode CloudEvents are first mapped to the structured form exactly
@@ -21,7 +23,10 @@
  */
 #include "event.h"
 
+#include <locale.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,12 +99,126 @@ static const struct field_spec {
 };
 #define FIELD_COUNT (sizeof(field_specs) / sizeof(field_specs[0]))
 
+/*
+ * cJSON_GetObjectItemCaseSensitive, comparing the first byte before calling
+ * strcmp: a decode looks members up a few dozen times, and most names
+ * differ at once.
+ */
+static cJSON *member(const cJSON *obj, const char *name)
+{
+    if (obj == NULL)
+        return NULL;
+    for (cJSON *m = obj->child; m != NULL; m = m->next)
+        if (m->string != NULL && m->string[0] == name[0] && strcmp(m->string, name) == 0)
+            return m;
+    return NULL;
+}
+
+/* ---- the parse arena ------------------------------------------------------ */
+
+/*
+ * A parsed event is a few dozen small cJSON allocations that all die
+ * before hookd_event_decode() returns. Made with malloc, they cost more
+ * than the parse itself (the worker decodes on its handler threads while
+ * other threads free what those threads allocated, which defeats glibc's
+ * per-thread caches). So cJSON allocates from a per-thread bump arena while
+ * a decode runs on that thread, and from malloc otherwise: the hooks
+ * installed below fall through to malloc/free everywhere else (the config
+ * loader, the statistics parser, handlers linking cJSON themselves), and
+ * free() ignores pointers inside the calling thread's arena. Nothing
+ * allocated there outlives the decode: fill_event() copies what the event
+ * keeps. An allocation that does not fit (a huge field) uses malloc.
+ */
+#define EV_ARENA_BYTES (64 * 1024)
+
+typedef struct ev_arena {
+    char *base;
+    size_t used;
+    bool active;
+} ev_arena_t;
+
+static __thread ev_arena_t ev_arena;
+static pthread_once_t ev_once = PTHREAD_ONCE_INIT;
+static pthread_key_t ev_arena_key; /* frees a thread's arena when it exits */
+static bool ev_arena_ok;
+
+static bool in_arena(const ev_arena_t *a, const void *p)
+{
+    return a->base != NULL && (uintptr_t)p >= (uintptr_t)a->base &&
+           (uintptr_t)p < (uintptr_t)a->base + EV_ARENA_BYTES;
+}
+
+static void *arena_malloc(size_t n)
+{
+    ev_arena_t *a = &ev_arena;
+    size_t need = (n + 15) & ~(size_t)15;
+
+    if (a->active && need >= n && EV_ARENA_BYTES - a->used >= need) {
+        void *p = a->base + a->used;
+        a->used += need;
+        return p;
+    }
+    return malloc(n);
+}
+
+static void arena_free(void *p)
+{
+    if (!in_arena(&ev_arena, p))
+        free(p);
+}
+
+static void ev_once_init(void)
+{
+    cJSON_Hooks hooks = {arena_malloc, arena_free};
+    ev_arena_ok = pthread_key_create(&ev_arena_key, free) == 0;
+    cJSON_InitHooks(&hooks);
+}
+
+void hookd_event_global_init(void)
+{
+    pthread_once(&ev_once, ev_once_init);
+}
+
+/* Start using this thread's arena; false: plain malloc this time. */
+static bool arena_begin(void)
+{
+    ev_arena_t *a = &ev_arena;
+
+    hookd_event_global_init();
+    if (!ev_arena_ok)
+        return false;
+    if (a->base == NULL) {
+        if ((a->base = malloc(EV_ARENA_BYTES)) == NULL)
+            return false;
+        if (pthread_setspecific(ev_arena_key, a->base) != 0) {
+            free(a->base);
+            a->base = NULL;
+            return false;
+        }
+    }
+    a->used = 0;
+    a->active = true;
+    return true;
+}
+
+static void arena_end(void)
+{
+    ev_arena.active = false;
+    ev_arena.used = 0;
+}
+
 /* ---- owned strings -------------------------------------------------------- */
 
-/* priv of a hookd_event_t: every string the event points to. */
+/*
+ * priv of a hookd_event_t: every string the event points to, either
+ * malloc'd one by one (strings[]) or, for a decoded event, copied into
+ * `block`, allocated together with this struct.
+ */
 typedef struct ev_store {
     size_t count;
     char *strings[16];
+    size_t block_used, block_size;
+    char block[];
 } ev_store_t;
 
 static const char *store_copy(hookd_event_t *ev, const char *s, size_t len)
@@ -258,20 +377,37 @@ static size_t utf8_chars(const char *s)
     return n;
 }
 
-/* ---- strict JSON syntax -------------------------------------------------- */
+/* ---- strict JSON: syntax and tree in one pass ---------------------------- */
 
+/*
+ * The parser builds the cJSON tree while it checks RFC 8259 syntax, so an
+ * event is read once: cJSON's own parser is lenient (raw control
+ * characters, "01", "1." and trailing garbage pass it) and would be a
+ * second pass over every byte. The tree is the one cJSON_Parse builds from
+ * the same text (member order, duplicate names kept, strings unescaped to
+ * UTF-8), made of cJSON's allocations (cJSON_malloc and the Create
+ * functions), so cJSON_Delete frees it.
+ */
 typedef struct scan {
     const unsigned char *start, *p, *end;
-    bool has_nul; /* a \u0000 escape was seen: cJSON would cut that string */
+    bool has_nul; /* a \u0000 escape was seen: that string is cut there */
+    bool oom;
     const char *err;
 } scan_t;
 
-static bool scan_value(scan_t *s, int depth);
+static bool scan_value(scan_t *s, int depth, cJSON **out);
 
 static void scan_ws(scan_t *s)
 {
     while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
         s->p++;
+}
+
+static bool scan_oom(scan_t *s)
+{
+    s->oom = true;
+    s->err = "out of memory";
+    return false;
 }
 
 static int hex4(const unsigned char *p)
@@ -293,14 +429,109 @@ static int hex4(const unsigned char *p)
     return v;
 }
 
-static bool scan_string(scan_t *s)
-{
-    s->p++; /* opening quote */
-    while (s->p < s->end) {
-        unsigned char c = *s->p;
+/* Bytes a string scan must look at: '"', '\\' and the control characters. */
+static const unsigned char scan_special[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1,
+    [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1,
+    [0x0e] = 1, [0x0f] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1,
+    [0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1,
+    [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, ['"'] = 1,  ['\\'] = 1,
+};
 
+/*
+ * The body [b, e) of a string the scan accepted, unescaped into `out`
+ * (room for e - b + 1 bytes: unescaping never lengthens). Returns out.
+ */
+static char *unescape(const unsigned char *b, const unsigned char *e, char *out)
+{
+    char *o = out;
+
+    while (b < e) {
+        uint32_t cp;
+
+        if (*b != '\\') {
+            *o++ = (char)*b++;
+            continue;
+        }
+        switch (b[1]) {
+        case 'b':
+            *o++ = '\b';
+            break;
+        case 'f':
+            *o++ = '\f';
+            break;
+        case 'n':
+            *o++ = '\n';
+            break;
+        case 'r':
+            *o++ = '\r';
+            break;
+        case 't':
+            *o++ = '\t';
+            break;
+        case 'u':
+            cp = (uint32_t)hex4(b + 2);
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                /* the scan checked that the low surrogate follows */
+                cp = 0x10000 + ((cp - 0xd800) << 10) + ((uint32_t)hex4(b + 8) - 0xdc00);
+                b += 6;
+            }
+            if (cp < 0x80) {
+                *o++ = (char)cp;
+            } else if (cp < 0x800) {
+                *o++ = (char)(0xc0 | (cp >> 6));
+                *o++ = (char)(0x80 | (cp & 0x3f));
+            } else if (cp < 0x10000) {
+                *o++ = (char)(0xe0 | (cp >> 12));
+                *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+                *o++ = (char)(0x80 | (cp & 0x3f));
+            } else {
+                *o++ = (char)(0xf0 | (cp >> 18));
+                *o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
+                *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+                *o++ = (char)(0x80 | (cp & 0x3f));
+            }
+            b += 6;
+            continue;
+        default: /* '"', '\\', '/' */
+            *o++ = (char)b[1];
+            break;
+        }
+        b += 2;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* A string at s->p; its unescaped copy (cJSON_malloc) in *out. */
+static bool scan_string(scan_t *s, char **out)
+{
+    const unsigned char *body = ++s->p; /* after the opening quote */
+    bool escaped = false;
+
+    while (s->p < s->end) {
+        unsigned char c;
+
+        /* the common case: a run of ordinary characters */
+        while (s->end - s->p >= 4 && !scan_special[s->p[0]] && !scan_special[s->p[1]] &&
+               !scan_special[s->p[2]] && !scan_special[s->p[3]])
+            s->p += 4;
+        if (s->p >= s->end)
+            break;
+        c = *s->p;
         if (c == '"') {
+            size_t n = (size_t)(s->p - body);
+            char *str = cJSON_malloc(n + 1);
+            if (str == NULL)
+                return scan_oom(s);
+            if (escaped) {
+                unescape(body, s->p, str);
+            } else {
+                memcpy(str, body, n);
+                str[n] = '\0';
+            }
             s->p++;
+            *out = str;
             return true;
         }
         if (c < 0x20) {
@@ -311,6 +542,7 @@ static bool scan_string(scan_t *s)
             s->p++;
             continue;
         }
+        escaped = true;
         if (s->end - s->p < 2)
             break;
         c = s->p[1];
@@ -360,8 +592,13 @@ static bool scan_digits(scan_t *s)
     return s->p > b;
 }
 
-static bool scan_number(scan_t *s)
+static bool scan_number(scan_t *s, cJSON **out)
 {
+    const unsigned char *b = s->p;
+    char small[64], *text, *dot;
+    size_t n;
+    double d;
+
     if (*s->p == '-')
         s->p++;
     if (s->p < s->end && *s->p == '0')
@@ -380,13 +617,28 @@ static bool scan_number(scan_t *s)
         if (!scan_digits(s))
             goto bad;
     }
+    /* The text is a valid JSON number: strtod reads all of it. Its decimal
+     * point is the locale's, as cJSON's parser allows for. */
+    n = (size_t)(s->p - b);
+    text = n < sizeof(small) ? small : malloc(n + 1);
+    if (text == NULL)
+        return scan_oom(s);
+    memcpy(text, b, n);
+    text[n] = '\0';
+    if ((dot = strchr(text, '.')) != NULL)
+        *dot = localeconv()->decimal_point[0];
+    d = strtod(text, NULL);
+    if (text != small)
+        free(text);
+    if ((*out = cJSON_CreateNumber(d)) == NULL)
+        return scan_oom(s);
     return true;
 bad:
     s->err = "malformed number";
     return false;
 }
 
-static bool scan_literal(scan_t *s, const char *lit)
+static bool scan_literal(scan_t *s, const char *lit, cJSON **out)
 {
     size_t n = strlen(lit);
 
@@ -395,37 +647,59 @@ static bool scan_literal(scan_t *s, const char *lit)
         return false;
     }
     s->p += n;
-    return true;
+    *out = lit[0] == 't' ? cJSON_CreateTrue() : lit[0] == 'f' ? cJSON_CreateFalse()
+                                                              : cJSON_CreateNull();
+    return *out != NULL || scan_oom(s);
 }
 
-static bool scan_container(scan_t *s, int depth, bool object)
+static bool scan_container(scan_t *s, int depth, bool object, cJSON **out)
 {
     unsigned char close = object ? '}' : ']';
+    cJSON *node = object ? cJSON_CreateObject() : cJSON_CreateArray(), *tail = NULL;
 
+    if (node == NULL)
+        return scan_oom(s);
     s->p++;
     scan_ws(s);
     if (s->p < s->end && *s->p == close) {
         s->p++;
+        *out = node;
         return true;
     }
     for (;;) {
+        char *name = NULL;
+        cJSON *item = NULL;
+
         if (object) {
             scan_ws(s);
             if (s->p >= s->end || *s->p != '"') {
                 s->err = "expected a member name";
-                return false;
+                goto error;
             }
-            if (!scan_string(s))
-                return false;
+            if (!scan_string(s, &name))
+                goto error;
             scan_ws(s);
             if (s->p >= s->end || *s->p != ':') {
+                cJSON_free(name);
                 s->err = "expected ':'";
-                return false;
+                goto error;
             }
             s->p++;
         }
-        if (!scan_value(s, depth + 1))
-            return false;
+        if (!scan_value(s, depth + 1, &item)) {
+            cJSON_free(name);
+            goto error;
+        }
+        /* linked as cJSON's parser links: next/prev, the head's prev is the tail */
+        item->string = name; /* now owned by item */
+        if (tail == NULL) {
+            node->child = item;
+        } else {
+            tail->next = item;
+            item->prev = tail;
+        }
+        tail = item;
+        node->child->prev = tail;
         scan_ws(s);
         if (s->p < s->end && *s->p == ',') {
             s->p++;
@@ -433,15 +707,21 @@ static bool scan_container(scan_t *s, int depth, bool object)
         }
         if (s->p < s->end && *s->p == close) {
             s->p++;
+            *out = node;
             return true;
         }
         s->err = object ? "expected ',' or '}'" : "expected ',' or ']'";
-        return false;
+        goto error;
     }
+error:
+    cJSON_Delete(node);
+    return false;
 }
 
-static bool scan_value(scan_t *s, int depth)
+static bool scan_value(scan_t *s, int depth, cJSON **out)
 {
+    char *str = NULL;
+
     if (depth > EV_MAX_DEPTH) {
         s->err = "nested too deeply";
         return false;
@@ -453,20 +733,30 @@ static bool scan_value(scan_t *s, int depth)
     }
     switch (*s->p) {
     case '{':
-        return scan_container(s, depth, true);
+        return scan_container(s, depth, true, out);
     case '[':
-        return scan_container(s, depth, false);
+        return scan_container(s, depth, false, out);
     case '"':
-        return scan_string(s);
+        if (!scan_string(s, &str))
+            return false;
+        /* A string node owning `str`, as cJSON_CreateString would make
+         * with a copy of it. */
+        if ((*out = cJSON_CreateNull()) == NULL) {
+            cJSON_free(str);
+            return scan_oom(s);
+        }
+        (*out)->type = cJSON_String;
+        (*out)->valuestring = str;
+        return true;
     case 't':
-        return scan_literal(s, "true");
+        return scan_literal(s, "true", out);
     case 'f':
-        return scan_literal(s, "false");
+        return scan_literal(s, "false", out);
     case 'n':
-        return scan_literal(s, "null");
+        return scan_literal(s, "null", out);
     default:
         if (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))
-            return scan_number(s);
+            return scan_number(s, out);
         s->err = "unexpected character";
         return false;
     }
@@ -479,34 +769,40 @@ static bool scan_value(scan_t *s, int depth)
 static cJSON *parse_strict(const char *what, const void *data, size_t len, bool *has_nul,
                            char *errstr, size_t errstr_size)
 {
-    scan_t s = {data, data, (const unsigned char *)data + len, false, NULL};
+    scan_t s = {data, data, (const unsigned char *)data + len, false, false, NULL};
     size_t bad_at = 0;
-    cJSON *root;
+    cJSON *root = NULL;
 
     if (!utf8_valid(data, len, &bad_at)) {
         fail(HOOKD_EVENT_ERR_PARSE, errstr, errstr_size, "%s is not valid UTF-8 (byte %zu)", what,
              bad_at);
         return NULL;
     }
-    if (scan_value(&s, 0)) {
+    if (scan_value(&s, 0, &root)) {
         scan_ws(&s);
         if (s.p != s.end)
             s.err = "trailing data after the JSON value";
     }
     if (s.err != NULL) {
-        fail(HOOKD_EVENT_ERR_PARSE, errstr, errstr_size, "%s is not JSON: %s at byte %zu", what,
-             s.err, (size_t)(s.p - s.start));
-        return NULL;
-    }
-    root = cJSON_ParseWithLength(data, len);
-    if (root == NULL) {
-        fail(HOOKD_EVENT_ERR_PARSE, errstr, errstr_size, "%s could not be parsed (out of memory?)",
-             what);
+        cJSON_Delete(root);
+        if (s.oom)
+            fail(HOOKD_EVENT_ERR_PARSE, errstr, errstr_size, "%s could not be parsed (out of "
+                 "memory)", what);
+        else
+            fail(HOOKD_EVENT_ERR_PARSE, errstr, errstr_size, "%s is not JSON: %s at byte %zu",
+                 what, s.err, (size_t)(s.p - s.start));
         return NULL;
     }
     if (s.has_nul)
         *has_nul = true; /* never cleared: a header may have set it */
     return root;
+}
+
+struct cJSON *hookd_json_parse(const void *data, size_t len, bool *has_nul, char *errstr,
+                               size_t errstr_size)
+{
+    *has_nul = false;
+    return parse_strict("JSON", data, len, has_nul, errstr, errstr_size);
 }
 
 /* ---- the schema's checks ------------------------------------------------- */
@@ -729,7 +1025,7 @@ static hookd_event_err_t check_string(const vctx_t *v, const cJSON *item, str_ki
                                       const char *label)
 {
     const char *s;
-    size_t chars;
+    size_t chars, bytes;
     vctx_t quiet;
 
     if (label == NULL) {
@@ -743,7 +1039,9 @@ static hookd_event_err_t check_string(const vctx_t *v, const cJSON *item, str_ki
     if (!cJSON_IsString(item) || item->valuestring == NULL)
         return fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size, "%s: not a string", label);
     s = item->valuestring;
-    chars = utf8_chars(s);
+    bytes = strlen(s);
+    /* A character is at least a byte: count them only when it can matter. */
+    chars = bytes <= v->max_chars ? bytes : utf8_chars(s);
     if (chars > v->max_chars)
         return fail(HOOKD_EVENT_ERR_TOO_LARGE, v->errstr, v->errstr_size,
                     "%s: %zu characters, limit %zu", label, chars, v->max_chars);
@@ -757,7 +1055,7 @@ static hookd_event_err_t check_string(const vctx_t *v, const cJSON *item, str_ki
     case STR_BASE64:
         if (*s == '\0')
             return fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size, "%s: empty", label);
-        if (!check_base64(s, strlen(s)))
+        if (!check_base64(s, bytes))
             return fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size,
                         "%s: not base64 (RFC 4648 alphabet, padded, no whitespace)", label);
         break;
@@ -801,7 +1099,7 @@ static hookd_event_err_t check_type(const vctx_t *v, const cJSON *item, const ch
 static const struct field_spec *find_field(const char *name)
 {
     for (size_t i = 0; i < FIELD_COUNT; i++)
-        if (strcmp(field_specs[i].name, name) == 0)
+        if (field_specs[i].name[0] == name[0] && strcmp(field_specs[i].name, name) == 0)
             return &field_specs[i];
     return NULL;
 }
@@ -832,7 +1130,7 @@ static const char *duplicate_member(const cJSON *obj)
          * The same answer: the first duplicated name in sort order. */
         for (const cJSON *a = obj->child; a != NULL; a = a->next)
             for (const cJSON *b = a->next; b != NULL; b = b->next)
-                if (strcmp(a->string, b->string) == 0 &&
+                if (a->string[0] == b->string[0] && strcmp(a->string, b->string) == 0 &&
                     (dup == NULL || strcmp(a->string, dup) < 0))
                     dup = a->string;
         return dup;
@@ -876,7 +1174,7 @@ static hookd_event_err_t check_fields(const vctx_t *v, const cJSON *obj, hookd_e
     }
     for (size_t i = 0; i < FIELD_COUNT; i++) {
         const struct field_spec *f = &field_specs[i];
-        const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, f->name);
+        const cJSON *item = member(obj, f->name);
 
         str_kind_t kind;
 
@@ -926,16 +1224,16 @@ static hookd_event_err_t check_plain(const vctx_t *v, const cJSON *root, hookd_e
         return fail(HOOKD_EVENT_ERR_PARSE, v->errstr, v->errstr_size, "duplicate field '%s'",
                     quote(q, sizeof(q), dup, strlen(dup)));
     for (const char *const *e = envelope; *e != NULL; e++)
-        if (cJSON_GetObjectItemCaseSensitive(root, *e) == NULL)
+        if (member(root, *e) == NULL)
             return fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size, "missing field '%s'",
                         *e);
-    if ((err = check_type(v, cJSON_GetObjectItemCaseSensitive(root, "type"), "field 'type'",
+    if ((err = check_type(v, member(root, "type"), "field 'type'",
                           type)) != HOOKD_EVENT_OK)
         return err;
-    if ((err = check_string(v, cJSON_GetObjectItemCaseSensitive(root, "id"), STR_NONEMPTY,
+    if ((err = check_string(v, member(root, "id"), STR_NONEMPTY,
                             "field 'id'")) != HOOKD_EVENT_OK)
         return err;
-    if ((err = check_string(v, cJSON_GetObjectItemCaseSensitive(root, "time"), STR_TIME,
+    if ((err = check_string(v, member(root, "time"), STR_TIME,
                             "field 'time'")) != HOOKD_EVENT_OK)
         return err;
     return check_fields(v, root, *type, envelope);
@@ -967,7 +1265,7 @@ static hookd_event_err_t check_cloudevent(const vctx_t *v, const cJSON *root,
     if ((dup = duplicate_member(root)) != NULL)
         return fail(HOOKD_EVENT_ERR_PARSE, v->errstr, v->errstr_size, "duplicate %s",
                     label_attr(v, label, sizeof(label), quote(q, sizeof(q), dup, strlen(dup))));
-    item = cJSON_GetObjectItemCaseSensitive(root, "specversion");
+    item = member(root, "specversion");
     if (!cJSON_IsString(item) || strcmp(item->valuestring, "1.0") != 0)
         return fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size, "%s: must be \"1.0\"",
                     label_attr(v, label, sizeof(label), "specversion"));
@@ -975,7 +1273,7 @@ static hookd_event_err_t check_cloudevent(const vctx_t *v, const cJSON *root,
     {
         static const char *const required[] = {"id", "source", "type", "time", "data", NULL};
         for (const char *const *r = required; *r != NULL; r++)
-            if (cJSON_GetObjectItemCaseSensitive(root, *r) == NULL)
+            if (member(root, *r) == NULL)
                 return fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size, "missing %s",
                             v->naming == NAMING_BINARY && strcmp(*r, "data") == 0
                                 ? "value"
@@ -987,7 +1285,7 @@ static hookd_event_err_t check_cloudevent(const vctx_t *v, const cJSON *root,
                         "%s: not a CloudEvents attribute name (1-20 of a-z, 0-9)",
                         label_attr(v, label, sizeof(label),
                                    quote(q, sizeof(q), m->string, strlen(m->string))));
-    if ((err = check_type(v, cJSON_GetObjectItemCaseSensitive(root, "type"),
+    if ((err = check_type(v, member(root, "type"),
                           label_attr(v, label, sizeof(label), "type"), type)) != HOOKD_EVENT_OK)
         return err;
 
@@ -1031,7 +1329,7 @@ static hookd_event_err_t check_cloudevent(const vctx_t *v, const cJSON *root,
             return err;
     }
 
-    data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    data = member(root, "data");
     if (!cJSON_IsObject(data))
         return fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size, "%s: not a JSON object",
                     v->naming == NAMING_BINARY ? "value" : "attribute 'data'");
@@ -1085,7 +1383,7 @@ static hookd_event_err_t map_binary(const void *value, size_t len, const hookd_h
             attr = "datacontenttype";
         else
             continue;
-        if (cJSON_GetObjectItemCaseSensitive(root, attr) != NULL) {
+        if (member(root, attr) != NULL) {
             fail(err, errstr, errstr_size, "duplicate header '%s'",
                  quote(q, sizeof(q), h->name, strlen(h->name)));
             goto error;
@@ -1153,83 +1451,83 @@ static void salvage_event(hookd_event_t *ev, const cJSON *root, const hookd_limi
 
     if (!cJSON_IsObject(root))
         return;
-    if (ev->format != HOOKD_FORMAT_PLAIN && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "data")))
-        fields = cJSON_GetObjectItemCaseSensitive(root, "data");
-    salvage(ev, &ev->id, cJSON_GetObjectItemCaseSensitive(root, "id"), lim->max_field_bytes);
-    salvage(ev, &ev->order_name, cJSON_GetObjectItemCaseSensitive(fields, "order_name"),
+    if (ev->format != HOOKD_FORMAT_PLAIN && cJSON_IsObject(member(root, "data")))
+        fields = member(root, "data");
+    salvage(ev, &ev->id, member(root, "id"), lim->max_field_bytes);
+    salvage(ev, &ev->order_name, member(fields, "order_name"),
             lim->max_field_bytes);
     salvage(ev, &ev->certificate_name,
-            cJSON_GetObjectItemCaseSensitive(fields, "certificate_name"), lim->max_field_bytes);
-    type = cJSON_GetObjectItemCaseSensitive(root, "type");
+            member(fields, "certificate_name"), lim->max_field_bytes);
+    type = member(root, "type");
     if (cJSON_IsString(type))
         for (int t = 0; t < HOOKD_EVENT_TYPE_COUNT; t++)
             if (strcmp(type->valuestring, type_names[t]) == 0)
                 ev->type = (hookd_event_type_t)t;
 }
 
-/* Fill `ev` from a tree that passed every check. */
 /*
- * Take a checked string out of the parsed tree instead of copying it: the
- * tree is deleted right after the event is filled, and its strings come
- * from malloc (no cJSON hooks are installed), like store_copy's.
+ * Fill `ev` from a tree that passed every check. The tree lives in the
+ * parse arena: the strings kept are copied into one block, allocated with
+ * the store itself (one malloc per event).
  */
-static const char *store_take(hookd_event_t *ev, cJSON *item)
-{
-    ev_store_t *st = ev->priv;
-    char *s = item->valuestring;
-
-    if (st == NULL) {
-        st = calloc(1, sizeof(*st));
-        if (st == NULL)
-            return NULL;
-        ev->priv = st;
-    }
-    if (st->count == sizeof(st->strings) / sizeof(st->strings[0]) ||
-        (item->type & cJSON_IsReference))
-        return store_copy(ev, s, strlen(s));
-    item->valuestring = NULL; /* now owned by ev (cJSON_Delete skips NULL) */
-    st->strings[st->count++] = s;
-    return s;
-}
-
 static hookd_event_err_t fill_event(hookd_event_t *ev, const cJSON *root, char *errstr,
                                     size_t errstr_size)
 {
     const cJSON *fields = ev->format == HOOKD_FORMAT_PLAIN
                               ? root
-                              : cJSON_GetObjectItemCaseSensitive(root, "data");
+                              : member(root, "data");
     struct {
         const char **slot;
         const cJSON *item;
     } copies[3 + FIELD_COUNT];
     size_t n = 0;
 
-    copies[n].slot = &ev->id, copies[n++].item = cJSON_GetObjectItemCaseSensitive(root, "id");
-    copies[n].slot = &ev->time, copies[n++].item = cJSON_GetObjectItemCaseSensitive(root, "time");
+    copies[n].slot = &ev->id, copies[n++].item = member(root, "id");
+    copies[n].slot = &ev->time, copies[n++].item = member(root, "time");
     copies[n].slot = &ev->source,
-    copies[n++].item = cJSON_GetObjectItemCaseSensitive(root, "source");
+    copies[n++].item = member(root, "source");
     for (size_t i = 0; i < FIELD_COUNT; i++) {
         copies[n].slot = (const char **)((char *)ev + field_specs[i].offset);
-        copies[n++].item = cJSON_GetObjectItemCaseSensitive(fields, field_specs[i].name);
+        copies[n++].item = member(fields, field_specs[i].name);
     }
+    size_t lens[3 + FIELD_COUNT], total = 0;
+    ev_store_t *old = ev->priv, *st;
+
+    for (size_t i = 0; i < n; i++) {
+        lens[i] = cJSON_IsString(copies[i].item) ? strlen(copies[i].item->valuestring) : 0;
+        total += lens[i] + 1;
+    }
+    /* A store made before the checks (the ce_id salvaged from a header) is
+     * replaced: every slot is filled again below. */
+    if ((st = malloc(sizeof(*st) + total)) == NULL)
+        return fail(HOOKD_EVENT_ERR_PARSE, errstr, errstr_size, "out of memory");
+    st->count = 0;
+    st->block_used = 0;
+    st->block_size = total;
+    if (old != NULL) {
+        for (size_t i = 0; i < old->count; i++)
+            free(old->strings[i]);
+        free(old);
+    }
+    ev->priv = st;
     for (size_t i = 0; i < n; i++) {
         const cJSON *item = copies[i].item;
+        char *dst;
 
         *copies[i].slot = NULL;
         if (!cJSON_IsString(item))
             continue; /* absent or null */
-        /* every copy is a distinct member: taking one leaves the others */
-        *copies[i].slot = store_take(ev, (cJSON *)item);
-        if (*copies[i].slot == NULL)
-            return fail(HOOKD_EVENT_ERR_PARSE, errstr, errstr_size, "out of memory");
+        dst = st->block + st->block_used;
+        memcpy(dst, item->valuestring, lens[i] + 1);
+        st->block_used += lens[i] + 1;
+        *copies[i].slot = dst;
     }
     return HOOKD_EVENT_OK;
 }
 
-hookd_event_err_t hookd_event_decode(const void *value, size_t len,
-                                     const hookd_header_t *headers, size_t header_count,
-                                     const hookd_limits_t *limits, hookd_event_t *ev,
-                                     char *errstr, size_t errstr_size)
+static hookd_event_err_t decode(const void *value, size_t len, const hookd_header_t *headers,
+                                size_t header_count, const hookd_limits_t *limits,
+                                hookd_event_t *ev, char *errstr, size_t errstr_size)
 {
     hookd_limits_t lim = {HOOKD_DEFAULT_MAX_EVENT_BYTES, HOOKD_DEFAULT_MAX_FIELD_BYTES};
     vctx_t v;
@@ -1280,7 +1578,7 @@ hookd_event_err_t hookd_event_decode(const void *value, size_t len,
         root = parse_strict("event", value, len, &has_nul, errstr, errstr_size);
         if (root == NULL)
             return HOOKD_EVENT_ERR_PARSE;
-        if (cJSON_IsObject(root) && cJSON_GetObjectItemCaseSensitive(root, "specversion") != NULL)
+        if (cJSON_IsObject(root) && member(root, "specversion") != NULL)
             ev->format = HOOKD_FORMAT_CE_STRUCTURED;
     }
 
@@ -1312,5 +1610,18 @@ hookd_event_err_t hookd_event_decode(const void *value, size_t len,
         salvage_event(ev, root, &lim);
     }
     cJSON_Delete(root);
+    return err;
+}
+
+hookd_event_err_t hookd_event_decode(const void *value, size_t len,
+                                     const hookd_header_t *headers, size_t header_count,
+                                     const hookd_limits_t *limits, hookd_event_t *ev,
+                                     char *errstr, size_t errstr_size)
+{
+    bool arena = arena_begin();
+    hookd_event_err_t err = decode(value, len, headers, header_count, limits, ev, errstr,
+                                   errstr_size);
+    if (arena)
+        arena_end();
     return err;
 }

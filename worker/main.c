@@ -23,6 +23,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "event.h"
 #include "http.h"
 #include "invoke.h"
 #include "log.h"
@@ -352,6 +353,7 @@ int main(int argc, char **argv)
     bool print_config = false;
     int opt;
 
+    hookd_event_global_init(); /* before any thread: see event.h */
     while ((opt = getopt_long(argc, argv, "c:C:pVh", options, NULL)) != -1) {
         switch (opt) {
         case 'c':

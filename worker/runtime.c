@@ -885,6 +885,7 @@ hookd_runtime_t *hookd_runtime_create(const hookd_config_t *cfg, const hookd_reg
     }
     rt->cfg = cfg;
     rt->reg = reg;
+    hookd_event_global_init(); /* before the threads start */
     pthread_mutex_init(&rt->lock, NULL);
     {
         pthread_condattr_t ca;

@@ -8,6 +8,7 @@
  *   hookd_bench run --worker PATH --python PY --py-worker SCRIPT --slow-handler SO
  *                   [--events N] [--partitions P] [--bootstrap B]
  *                   [--latency-rate R] [--latency-seconds S] [--sleep-events M]
+ *                   [--rounds K] [--warmup-events W]
  *   hookd_bench passthrough --bootstrap B --group G --input T --output T
  *
  * Method, per contender, each alone on the machine in turn:
@@ -20,8 +21,11 @@
  *      time (CLOCK_REALTIME, in its id); latency = time the result is read
  *      back by this program - produce time; p50 and p99;
  *   3. peak RSS: VmHWM of the contender process, read before it is stopped.
- * Then acme-hookd alone with a handler that sleeps 50 ms per event, 8
- * threads, P partitions: events/s.
+ * Contenders run one after the other, so the broker (on the same machine)
+ * is warmed up first, unreported, and the contenders run in K rounds on
+ * fresh topics, the order rotating from round to round; the table shows
+ * medians. Then acme-hookd alone with a handler that sleeps 50 ms per
+ * event, 8 threads, P partitions: events/s.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -202,9 +206,11 @@ static int passthrough(const char *bootstrap, const char *group, const char *in,
  * The orchestrator.
  * ==================================================================== */
 
+#define BENCH_MAX_ROUNDS 9
+
 typedef struct bench_opts {
     const char *worker, *python, *py_worker, *slow_handler, *bootstrap;
-    long events, partitions, latency_rate, latency_seconds, sleep_events;
+    long events, partitions, latency_rate, latency_seconds, sleep_events, rounds, warmup_events;
 } bench_opts_t;
 
 typedef struct figures {
@@ -583,22 +589,123 @@ static const char *verdict(bool ok)
     return ok ? "met" : "MISSED";
 }
 
+/* Median of n values (n <= BENCH_MAX_ROUNDS), 0 when none is positive. */
+static double median(const double *v, int n)
+{
+    double s[BENCH_MAX_ROUNDS];
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (v[i] > 0)
+            s[k++] = v[i];
+    if (k == 0)
+        return 0;
+    for (int i = 1; i < k; i++)
+        for (int j = i; j > 0 && s[j] < s[j - 1]; j--) {
+            double t = s[j];
+            s[j] = s[j - 1];
+            s[j - 1] = t;
+        }
+    return k % 2 ? s[k / 2] : (s[k / 2 - 1] + s[k / 2]) / 2;
+}
+
+/* The figures of one contender over its rounds: medians, the worst RSS and exit. */
+static void summarize(figures_t *out, const figures_t *r, int n)
+{
+    double eps[BENCH_MAX_ROUNDS], cpu[BENCH_MAX_ROUNDS], st[BENCH_MAX_ROUNDS],
+        p50[BENCH_MAX_ROUNDS], p99[BENCH_MAX_ROUNDS];
+    const char *name = out->name;
+
+    memset(out, 0, sizeof(*out));
+    out->name = name;
+    out->ran = n > 0;
+    snprintf(out->status, sizeof(out->status), "%s", n > 0 ? r[0].status : "-");
+    for (int i = 0; i < n; i++) {
+        eps[i] = r[i].eps;
+        cpu[i] = r[i].ev_per_cpu_s;
+        st[i] = r[i].got > 0 ? r[i].startup_s : 0;
+        p50[i] = r[i].lat_n > 0 ? r[i].p50_ms : 0;
+        p99[i] = r[i].lat_n > 0 ? r[i].p99_ms : 0;
+        out->ran = out->ran && r[i].ran;
+        out->got += r[i].got;
+        out->dups += r[i].dups;
+        out->lat_n += r[i].lat_n;
+        out->whole_run = out->whole_run || r[i].whole_run;
+        if (r[i].rss_mb > out->rss_mb)
+            out->rss_mb = r[i].rss_mb;
+        if (strcmp(r[i].status, "exit 0") != 0)
+            snprintf(out->status, sizeof(out->status), "%s", r[i].status);
+    }
+    out->eps = median(eps, n);
+    out->ev_per_cpu_s = median(cpu, n);
+    out->startup_s = median(st, n);
+    out->p50_ms = median(p50, n);
+    out->p99_ms = median(p99, n);
+}
+
+enum { C_RAW, C_HOOKD, C_PY, C_COUNT };
+
+/* Topics of contender `who` under the current prefix, its backlog produced. */
+static void prepare(bench_t *b, const char *who, long events)
+{
+    char t[160];
+    snprintf(t, sizeof(t), "%s-%s.in", b->prefix, who);
+    create_topic(b, t, (int)b->o.partitions);
+    snprintf(t, sizeof(t), "%s-%s.out", b->prefix, who);
+    create_topic(b, t, (int)b->o.partitions);
+    snprintf(t, sizeof(t), "%s-%s.dlq", b->prefix, who);
+    create_topic(b, t, 4);
+    snprintf(t, sizeof(t), "%s-%s.in", b->prefix, who);
+    backlog(b, t, who, events);
+}
+
+static void run_contender(bench_t *b, int c, figures_t *f, long events, long lat_rate,
+                          long lat_secs)
+{
+    char ti[160], to[160], td[160], grp[160], wid[96], cfg[600];
+    const bench_opts_t *o = &b->o;
+    static const char *const who[C_COUNT] = {"raw", "hookd", "py"};
+
+    snprintf(ti, sizeof(ti), "%s-%s.in", b->prefix, who[c]);
+    snprintf(to, sizeof(to), "%s-%s.out", b->prefix, who[c]);
+    snprintf(td, sizeof(td), "%s-%s.dlq", b->prefix, who[c]);
+    snprintf(grp, sizeof(grp), "%s-%s", b->prefix, who[c]);
+    snprintf(wid, sizeof(wid), "%s-%s", b->prefix, who[c]);
+    if (c == C_RAW) {
+        char *argv[] = {b->self, "passthrough", "--bootstrap", b->bootstraps, "--group", grp,
+                        "--input", ti, "--output", to, NULL};
+        measure(b, f, who[c], argv, ti, to, events, lat_rate, lat_secs);
+    } else if (c == C_HOOKD) {
+        /* default settings, the builtin no-op handler */
+        snprintf(cfg, sizeof(cfg), "%s/%s.ini", b->workdir, grp);
+        hookd_config(b, cfg, who[c], "hooks_file = skeleton\n", "");
+        char *argv[] = {(char *)o->worker, "-c", cfg, NULL};
+        measure(b, f, who[c], argv, ti, to, events, lat_rate, lat_secs);
+    } else {
+        char *argv[] = {(char *)o->python, (char *)o->py_worker, "--bootstrap", b->bootstraps,
+                        "--group", grp, "--input", ti, "--result", to, "--dlq", td,
+                        "--worker-id", wid, NULL};
+        measure(b, f, who[c], argv, ti, to, events, lat_rate, lat_secs);
+    }
+}
+
 static int run(bench_opts_t *o)
 {
     bench_t b;
-    char errstr[512], in[160], out[160], cfg[600], grp[160], wcfg[600], hooks[700];
-    figures_t fr = {.name = "raw librdkafka passthrough (C)"},
-              fh = {.name = "acme-hookd (skeleton, defaults)"},
-              fp = {.name = "Python confluent-kafka worker"},
-              fs = {.name = "acme-hookd (50 ms handler, 8 thr)"};
+    char errstr[512], in[160], to[160], wcfg[600], hooks[700];
+    static const char *const names[C_COUNT] = {"raw librdkafka passthrough (C)",
+                                               "acme-hookd (skeleton, defaults)",
+                                               "Python confluent-kafka worker"};
+    figures_t rounds[C_COUNT][BENCH_MAX_ROUNDS], sum[C_COUNT],
+        fs = {.name = "acme-hookd (50 ms handler, 8 thr)"}, warm = {.name = "warm-up"};
     const char *pkv[] = {"enable.idempotence", "true", "linger.ms", "5", "batch.num.messages",
                          "10000", "queue.buffering.max.messages", "1000000", NULL};
-    const char *who[] = {"hookd", "raw", "py", "sleep"};
     const char *tmp = getenv("TMPDIR");
+    long pid = (long)getpid();
+    bool all_ran = true;
 
     memset(&b, 0, sizeof(b));
+    memset(rounds, 0, sizeof(rounds));
     b.o = *o;
-    snprintf(b.prefix, sizeof(b.prefix), "bench-%ld", (long)getpid());
     snprintf(b.workdir, sizeof(b.workdir), "%s/hookd-bench.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(b.workdir))
         die("mkdtemp: %s", strerror(errno));
@@ -614,71 +721,67 @@ static int run(bench_opts_t *o)
         snprintf(b.bootstraps, sizeof(b.bootstraps), "%s", b.cl->bootstraps);
     }
     b.producer = client(&b, RD_KAFKA_PRODUCER, pkv);
-
-    for (int i = 0; i < 4; i++) {
-        snprintf(in, sizeof(in), "%s-%s.in", b.prefix, who[i]);
-        create_topic(&b, in, (int)o->partitions);
-        snprintf(out, sizeof(out), "%s-%s.out", b.prefix, who[i]);
-        create_topic(&b, out, (int)o->partitions);
-        snprintf(out, sizeof(out), "%s-%s.dlq", b.prefix, who[i]);
-        create_topic(&b, out, 4);
-    }
-    fprintf(stderr, "hookd_bench: broker %s (%s); producing the backlogs\n", b.bootstraps,
+    fprintf(stderr, "hookd_bench: broker %s (%s)\n", b.bootstraps,
             b.cl ? "librdkafka mock cluster, in this process" : "external");
-    for (int i = 0; i < 3; i++) {
-        snprintf(in, sizeof(in), "%s-%s.in", b.prefix, who[i]);
-        backlog(&b, in, who[i], o->events);
-    }
-    snprintf(in, sizeof(in), "%s-sleep.in", b.prefix);
-    backlog(&b, in, "sleep", o->sleep_events);
 
-    /* 1. the raw passthrough */
-    {
-        char ti[160], to[160];
-        snprintf(ti, sizeof(ti), "%s-raw.in", b.prefix);
-        snprintf(to, sizeof(to), "%s-raw.out", b.prefix);
-        snprintf(grp, sizeof(grp), "%s-raw", b.prefix);
-        char *argv[] = {b.self, "passthrough", "--bootstrap", b.bootstraps, "--group", grp,
-                        "--input", ti, "--output", to, NULL};
-        measure(&b, &fr, "raw", argv, ti, to, o->events, o->latency_rate, o->latency_seconds);
+    /*
+     * Warm-up, not reported: a fresh broker runs slower for its first
+     * minute (a JVM compiling its hot paths), which would favour whichever
+     * contender runs last.
+     */
+    if (o->warmup_events > 0) {
+        snprintf(b.prefix, sizeof(b.prefix), "bench-%ld-warm", pid);
+        prepare(&b, "raw", o->warmup_events);
+        fprintf(stderr, "hookd_bench: warm-up, %ld events through the passthrough\n",
+                o->warmup_events);
+        run_contender(&b, C_RAW, &warm, o->warmup_events, 0, 0);
     }
-    /* 2. acme-hookd, default settings, no-op handler */
-    {
-        char ti[160], to[160];
-        snprintf(ti, sizeof(ti), "%s-hookd.in", b.prefix);
-        snprintf(to, sizeof(to), "%s-hookd.out", b.prefix);
-        snprintf(cfg, sizeof(cfg), "%s/hookd.ini", b.workdir);
-        hookd_config(&b, cfg, "hookd", "hooks_file = skeleton\n", "");
-        char *argv[] = {(char *)o->worker, "-c", cfg, NULL};
-        measure(&b, &fh, "hookd", argv, ti, to, o->events, o->latency_rate, o->latency_seconds);
+    /*
+     * Rounds: every contender once per round, on fresh topics, in an order
+     * that rotates from round to round; the table shows medians, so a slow
+     * moment of the machine or the broker weighs on one figure, not on the
+     * comparison.
+     */
+    for (int r = 0; r < o->rounds && !stop_flag; r++) {
+        snprintf(b.prefix, sizeof(b.prefix), "bench-%ld-r%d", pid, r + 1);
+        fprintf(stderr, "hookd_bench: round %d of %ld: producing the backlogs\n", r + 1,
+                o->rounds);
+        prepare(&b, "raw", o->events);
+        prepare(&b, "hookd", o->events);
+        prepare(&b, "py", o->events);
+        for (int k = 0; k < C_COUNT && !stop_flag; k++) {
+            int c = (r + k) % C_COUNT;
+            rounds[c][r].name = names[c];
+            run_contender(&b, c, &rounds[c][r], o->events, o->latency_rate,
+                          o->latency_seconds);
+        }
     }
-    /* 3. the Python peer */
-    {
-        char ti[160], to[160], td[160], wid[96];
-        snprintf(ti, sizeof(ti), "%s-py.in", b.prefix);
-        snprintf(to, sizeof(to), "%s-py.out", b.prefix);
-        snprintf(td, sizeof(td), "%s-py.dlq", b.prefix);
-        snprintf(grp, sizeof(grp), "%s-py", b.prefix);
-        snprintf(wid, sizeof(wid), "%s-py", b.prefix);
-        char *argv[] = {(char *)o->python, (char *)o->py_worker, "--bootstrap", b.bootstraps,
-                        "--group", grp, "--input", ti, "--result", to, "--dlq", td,
-                        "--worker-id", wid, NULL};
-        measure(&b, &fp, "py", argv, ti, to, o->events, o->latency_rate, o->latency_seconds);
+    for (int c = 0; c < C_COUNT; c++) {
+        sum[c].name = names[c];
+        summarize(&sum[c], rounds[c], (int)o->rounds);
+        all_ran = all_ran && sum[c].ran;
     }
-    /* 4. acme-hookd with a slow handler */
-    if (o->sleep_events > 0) {
-        char ti[160], to[160];
-        snprintf(ti, sizeof(ti), "%s-sleep.in", b.prefix);
+    /* acme-hookd with a slow handler, once */
+    if (o->sleep_events > 0 && !stop_flag) {
+        snprintf(b.prefix, sizeof(b.prefix), "bench-%ld-sleep", pid);
+        snprintf(in, sizeof(in), "%s-sleep.in", b.prefix);
+        create_topic(&b, in, (int)o->partitions);
         snprintf(to, sizeof(to), "%s-sleep.out", b.prefix);
+        create_topic(&b, to, (int)o->partitions);
+        snprintf(wcfg, sizeof(wcfg), "%s-sleep.dlq", b.prefix);
+        create_topic(&b, wcfg, 4);
+        backlog(&b, in, "sleep", o->sleep_events);
         snprintf(wcfg, sizeof(wcfg), "%s/sleep.ini", b.workdir);
         snprintf(hooks, sizeof(hooks), "hooks_file = %s\nslow_sleep_ms = 50\n", o->slow_handler);
         hookd_config(&b, wcfg, "sleep", hooks, "threads = 8\n");
         char *argv[] = {(char *)o->worker, "-c", wcfg, NULL};
-        measure(&b, &fs, "sleep", argv, ti, to, o->sleep_events, 0, 0);
+        measure(&b, &fs, "sleep", argv, in, to, o->sleep_events, 0, 0);
+        all_ran = all_ran && fs.ran;
     }
 
-    printf("\nacme-hookd benchmark: %ld events per contender, %ld partitions, broker %s\n",
-           o->events, o->partitions,
+    printf("\nacme-hookd benchmark: %ld events per contender and round, %ld round(s), %ld "
+           "partitions, broker %s\n",
+           o->events, o->rounds, o->partitions,
            b.cl ? "librdkafka 2.0.2 mock cluster (1 broker, in the benchmark process)"
                 : b.bootstraps);
     printf("events/s: steady state, 10%% to 90%% of the backlog's results read back; ev/CPU-s: "
@@ -689,11 +792,14 @@ static int run(bench_opts_t *o)
            b.cl ? "\n  (mock cluster: it answers an empty fetch only after fetch.wait.max.ms, so "
                   "latency there mostly measures that setting; use --kafka for real figures)"
                 : "");
+    printf("rounds: each contender once per round on fresh topics, the order rotating; figures "
+           "are medians over the rounds (VmHWM: the highest)%s\n",
+           o->warmup_events > 0 ? ", after an unreported warm-up of the broker" : "");
     {
         double la[3];
         if (getloadavg(la, 3) == 3)
-            printf("machine: %ld CPUs, load average %.2f %.2f %.2f at the end (contenders run one "
-                   "after the other: a changing load skews them)\n\n",
+            printf("machine: %ld CPUs, load average %.2f %.2f %.2f at the end (the broker runs "
+                   "on the same machine and shares its CPUs)\n\n",
                    sysconf(_SC_NPROCESSORS_ONLN), la[0], la[1], la[2]);
     }
     printf("| %-34s | %10s | %9s | %8s | %8s | %8s | %9s | %5s | %-9s |\n", "contender",
@@ -702,31 +808,54 @@ static int run(bench_opts_t *o)
            "-------------------------------------", "-------------", "------------",
            "-----------", "-----------", "-----------", "------------", "--------",
            "------------");
-    print_row(&fr);
-    print_row(&fh);
-    print_row(&fp);
+    for (int c = 0; c < C_COUNT; c++)
+        print_row(&sum[c]);
     if (o->sleep_events > 0)
         print_row(&fs);
     printf("\n");
-    if (fr.whole_run || fh.whole_run || fp.whole_run || fs.whole_run)
-        printf("* too few events for a steady state (under 500 events or 200 ms between 10%% "
-               "and 90%%): rate over the whole run, start-up included; not comparable to the "
-               "targets\n");
-    if (fh.eps > 0 && fr.eps > 0)
-        printf("acme-hookd / raw passthrough = %.2f   (target >= 0.45: %s)\n", fh.eps / fr.eps,
-               fh.whole_run || fr.whole_run ? "n/a, too few events"
-                                            : verdict(fh.eps / fr.eps >= 0.45));
-    if (fh.eps > 0 && fp.eps > 0)
-        printf("acme-hookd / Python worker   = %.2f   (target >= 2.5:  %s)\n", fh.eps / fp.eps,
-               fh.whole_run || fp.whole_run ? "n/a, too few events"
-                                            : verdict(fh.eps / fp.eps >= 2.5));
-    if (fh.ev_per_cpu_s > 0 && fr.ev_per_cpu_s > 0 && fp.ev_per_cpu_s > 0)
-        printf("per CPU second (less sensitive to a busy machine): acme-hookd / raw = %.2f, "
-               "acme-hookd / Python = %.2f\n",
-               fh.ev_per_cpu_s / fr.ev_per_cpu_s, fh.ev_per_cpu_s / fp.ev_per_cpu_s);
-    if (fh.rss_mb > 0)
-        printf("acme-hookd peak RSS (VmHWM)  = %.1f MB (target < 96 MB on a 200k backlog: %s)\n",
-               fh.rss_mb, o->events < 200000 ? "n/a, smaller backlog" : verdict(fh.rss_mb < 96));
+    if (o->rounds > 1) {
+        printf("per round, events/s (ev/CPU-s):\n");
+        for (int c = 0; c < C_COUNT; c++) {
+            printf("  %-34s", names[c]);
+            for (int r = 0; r < o->rounds; r++)
+                printf(" %8.0f (%6.0f)", rounds[c][r].eps, rounds[c][r].ev_per_cpu_s);
+            printf("\n");
+        }
+        printf("  %-34s", "acme-hookd / Python");
+        for (int r = 0; r < o->rounds; r++)
+            printf(" %8.2f (%6.2f)",
+                   rounds[C_PY][r].eps > 0 ? rounds[C_HOOKD][r].eps / rounds[C_PY][r].eps : 0,
+                   rounds[C_PY][r].ev_per_cpu_s > 0
+                       ? rounds[C_HOOKD][r].ev_per_cpu_s / rounds[C_PY][r].ev_per_cpu_s
+                       : 0);
+        printf("\n\n");
+    }
+    {
+        const figures_t *fr = &sum[C_RAW], *fh = &sum[C_HOOKD], *fp = &sum[C_PY];
+        if (fr->whole_run || fh->whole_run || fp->whole_run || fs.whole_run)
+            printf("* too few events for a steady state (under 500 events or 200 ms between 10%% "
+                   "and 90%%): rate over the whole run, start-up included; not comparable to the "
+                   "targets\n");
+        if (fh->eps > 0 && fr->eps > 0)
+            printf("acme-hookd / raw passthrough = %.2f   (target >= 0.45: %s)\n",
+                   fh->eps / fr->eps,
+                   fh->whole_run || fr->whole_run ? "n/a, too few events"
+                                                  : verdict(fh->eps / fr->eps >= 0.45));
+        if (fh->eps > 0 && fp->eps > 0)
+            printf("acme-hookd / Python worker   = %.2f   (target >= 2.5:  %s)\n",
+                   fh->eps / fp->eps,
+                   fh->whole_run || fp->whole_run ? "n/a, too few events"
+                                                  : verdict(fh->eps / fp->eps >= 2.5));
+        if (fh->ev_per_cpu_s > 0 && fr->ev_per_cpu_s > 0 && fp->ev_per_cpu_s > 0)
+            printf("per CPU second (less sensitive to a busy machine): acme-hookd / raw = %.2f, "
+                   "acme-hookd / Python = %.2f\n",
+                   fh->ev_per_cpu_s / fr->ev_per_cpu_s, fh->ev_per_cpu_s / fp->ev_per_cpu_s);
+        if (fh->rss_mb > 0)
+            printf("acme-hookd peak RSS (VmHWM)  = %.1f MB (target < 96 MB on a 200k backlog: "
+                   "%s)\n",
+                   fh->rss_mb,
+                   o->events < 200000 ? "n/a, smaller backlog" : verdict(fh->rss_mb < 96));
+    }
     if (o->sleep_events > 0)
         printf("50 ms handler, 8 threads, %ld partitions: %.0f events/s over %ld events "
                "(target >= 120: %s)\n",
@@ -740,10 +869,10 @@ static int run(bench_opts_t *o)
     {
         char cmd[400];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", b.workdir);
-        if (fr.ran && fh.ran && fp.ran && system(cmd) != 0)
+        if (all_ran && system(cmd) != 0)
             fprintf(stderr, "hookd_bench: could not remove %s\n", b.workdir);
     }
-    return fr.ran && fh.ran && fp.ran && (o->sleep_events == 0 || fs.ran) ? 0 : 1;
+    return all_ran ? 0 : 1;
 }
 
 static void usage(void)
@@ -753,6 +882,7 @@ static void usage(void)
             "--slow-handler SO\n"
             "                   [--events N] [--partitions P] [--bootstrap B]\n"
             "                   [--latency-rate R] [--latency-seconds S] [--sleep-events M]\n"
+            "                   [--rounds K] [--warmup-events W]\n"
             "       hookd_bench passthrough --bootstrap B --group G --input T --output T\n");
     exit(2);
 }
@@ -760,7 +890,8 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     bench_opts_t o = {.events = 200000, .partitions = 32, .latency_rate = 1000,
-                      .latency_seconds = 10, .sleep_events = 1200};
+                      .latency_seconds = 10, .sleep_events = 1200, .rounds = 3,
+                      .warmup_events = 50000};
     const char *group = NULL, *in = NULL, *out = NULL;
     if (argc < 2)
         usage();
@@ -788,6 +919,10 @@ int main(int argc, char **argv)
             o.latency_seconds = atol(v);
         else if (!strcmp(a, "--sleep-events"))
             o.sleep_events = atol(v);
+        else if (!strcmp(a, "--rounds"))
+            o.rounds = atol(v);
+        else if (!strcmp(a, "--warmup-events"))
+            o.warmup_events = atol(v);
         else if (!strcmp(a, "--group"))
             group = v;
         else if (!strcmp(a, "--input"))
@@ -805,7 +940,8 @@ int main(int argc, char **argv)
         return passthrough(o.bootstrap, group, in, out);
     }
     if (strcmp(argv[1], "run") || !o.worker || !o.python || !o.py_worker || !o.slow_handler ||
-        o.events < 1 || o.partitions < 1 || o.partitions > MAX_PARTS)
+        o.events < 1 || o.partitions < 1 || o.partitions > MAX_PARTS || o.rounds < 1 ||
+        o.rounds > BENCH_MAX_ROUNDS || o.warmup_events < 0)
         usage();
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);

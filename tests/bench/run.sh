@@ -4,7 +4,7 @@
 #
 #   tests/bench/run.sh [--events N] [--partitions P] [--bootstrap HOST:PORT | --kafka]
 #                      [--latency-rate R] [--latency-seconds S] [--sleep-events M]
-#                      [--build-dir DIR] [--no-build]
+#                      [--rounds K] [--warmup-events W] [--build-dir DIR] [--no-build]
 #
 # Broker: by default a librdkafka mock cluster the benchmark starts in its own
 # process (it keeps ~100k messages / 5 MiB per partition: 200k events over 32
@@ -18,7 +18,7 @@ root=$(cd "$here/../.." && pwd)
 build=${HOOKD_BUILD_DIR:-$root/build}
 venv=${HOOKD_VENV:-$HOME/.cache/acme-hookd/venv}
 events=200000 partitions=32 bootstrap="" kafka=0 build_it=1
-lat_rate=1000 lat_secs=10 sleep_events=1200
+lat_rate=1000 lat_secs=10 sleep_events=1200 rounds=3 warmup=50000
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,6 +29,8 @@ while [ $# -gt 0 ]; do
     --latency-rate) lat_rate=$2; shift 2 ;;
     --latency-seconds) lat_secs=$2; shift 2 ;;
     --sleep-events) sleep_events=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --warmup-events) warmup=$2; shift 2 ;;
     --build-dir) build=$2; shift 2 ;;
     --no-build) build_it=0; shift ;;
     -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
@@ -65,4 +67,5 @@ fi
 "$bench" run --worker "$worker" --python "$venv/bin/python" --py-worker "$here/py_worker.py" \
   --slow-handler "$slow" --events "$events" --partitions "$partitions" \
   --latency-rate "$lat_rate" --latency-seconds "$lat_secs" --sleep-events "$sleep_events" \
+  --rounds "$rounds" --warmup-events "$warmup" \
   --bootstrap "$bootstrap"

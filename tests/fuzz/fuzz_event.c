@@ -8,6 +8,9 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "auth.h"
 #include "event.h"
@@ -46,5 +49,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* every refusal must say why */
     }
     hookd_event_clear(&ev);
+
+    /*
+     * The decoder's own parser against cJSON's on the same bytes: what the
+     * strict parser accepts, cJSON parses to the very same tree (printed
+     * alike). A string cut at a \u0000 is exempt: the decoder refuses it
+     * anyway.
+     */
+    {
+        bool nul = false;
+        cJSON *mine = hookd_json_parse(m.value, m.value_len, &nul, err, sizeof(err));
+        if (mine != NULL && !nul) {
+            cJSON *ref = cJSON_ParseWithLength((const char *)m.value, m.value_len);
+            char *a = cJSON_PrintUnformatted(mine), *b = ref ? cJSON_PrintUnformatted(ref) : NULL;
+            if (ref == NULL || a == NULL || b == NULL || strcmp(a, b) != 0)
+                abort();
+            cJSON_free(a);
+            cJSON_free(b);
+            cJSON_Delete(ref);
+        }
+        cJSON_Delete(mine);
+    }
     return 0;
 }

@@ -11,6 +11,8 @@
 #include "../schema/corpus.h"
 #include "event.h"
 
+#include <cjson/cJSON.h>
+
 #define EXAMPLES HOOKD_SOURCE_DIR "/schemas/examples"
 
 #define CSR "MIIBADCBpwIBADAbMRkwFwYDVQQDDBBob3N0LmV4YW1wbGUub3Jn"
@@ -454,4 +456,85 @@ Test(event, names)
     cr_expect_str_eq(hookd_event_format_name(HOOKD_FORMAT_CE_STRUCTURED),
                      "cloudevents-structured");
     cr_expect_str_eq(hookd_event_format_name(HOOKD_FORMAT_CE_BINARY), "cloudevents-binary");
+}
+
+/* ---- the decoder's JSON parser against cJSON's ----------------------------- */
+
+/* Accepted, and the tree is the one cJSON_Parse builds (printed alike). */
+static void same_tree(const char *json)
+{
+    bool nul = true;
+    char why[256] = "";
+    cJSON *mine = hookd_json_parse(json, strlen(json), &nul, why, sizeof(why));
+    cJSON *ref = cJSON_Parse(json);
+    char *a, *b;
+
+    cr_assert_not_null(mine, "refused %s: %s", json, why);
+    cr_assert_not_null(ref, "cJSON refused %s", json);
+    cr_assert_not(nul, "%s", json);
+    a = cJSON_PrintUnformatted(mine);
+    b = cJSON_PrintUnformatted(ref);
+    cr_assert_str_eq(a, b, "%s", json);
+    cJSON_free(a);
+    cJSON_free(b);
+    cJSON_Delete(mine);
+    cJSON_Delete(ref);
+}
+
+static void refused(const char *json, const char *reason)
+{
+    bool nul = false;
+    char why[256] = "";
+    cJSON *mine = hookd_json_parse(json, strlen(json), &nul, why, sizeof(why));
+    cr_assert_null(mine, "accepted %s", json);
+    cr_assert(strstr(why, reason) != NULL, "%s: '%s' does not say '%s'", json, why, reason);
+}
+
+Test(json, builds_cjson_tree)
+{
+    same_tree("{}");
+    same_tree("[]");
+    same_tree(" { \"a\" : [ 1 , -0 , 2.5e-3 , 1E+5 , -12.75 ] , \"b\" : { } } ");
+    same_tree("{\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"}");
+    same_tree("{\"e\":\"caf\\u00e9 \\u20ac \\ud83d\\ude00 \\u0041\"}");
+    same_tree("{\"utf8\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"}");
+    same_tree("{\"dup\":1,\"dup\":2,\"x\":[true,false,null]}");
+    same_tree("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]");
+    same_tree("\"just a string\"");
+    same_tree("123456789012345678901234567890");
+}
+
+Test(json, refuses_what_cjson_lets_through)
+{
+    refused("01", "trailing data");
+    refused("1.", "malformed number");
+    refused("[1,]", "unexpected character");
+    refused("{\"a\":1,}", "expected a member name");
+    refused("{\"a\":\"x\ty\"}", "control character");
+    refused("{\"a\":\"\\ud800\"}", "lone UTF-16 surrogate");
+    refused("{\"a\":\"\\x\"}", "invalid escape");
+    refused("{\"a\":1} x", "trailing data");
+    {
+        /* 33 levels of containers pass (the 32 above), the 34th does not */
+        char deep[80];
+        memset(deep, '[', 34);
+        memset(deep + 34, ']', 34);
+        deep[68] = '\0';
+        refused(deep, "nested too deeply");
+        deep[33] = ']';
+        memmove(deep + 33, deep + 35, 34);
+        same_tree(deep);
+    }
+    refused("{\"a\":\"\xc3\x28\"}", "not valid UTF-8");
+}
+
+Test(json, reports_nul)
+{
+    bool nul = false;
+    char why[256];
+    cJSON *t = hookd_json_parse("{\"a\":\"x\\u0000y\"}", 16, &nul, why, sizeof(why));
+    cr_assert_not_null(t);
+    cr_assert(nul);
+    cr_assert_str_eq(cJSON_GetObjectItem(t, "a")->valuestring, "x");
+    cJSON_Delete(t);
 }
