@@ -118,11 +118,10 @@ static cJSON *member(const cJSON *obj, const char *name)
 
 /*
  * A parsed event is a few dozen small cJSON allocations that all die
- * before hookd_event_decode() returns. Made with malloc, they cost more
- * than the parse itself (the worker decodes on its handler threads while
- * other threads free what those threads allocated, which defeats glibc's
- * per-thread caches). So cJSON allocates from a per-thread bump arena while
- * a decode runs on that thread, and from malloc otherwise: the hooks
+ * before hookd_event_decode() returns. Made with malloc and free one by
+ * one, they cost about as much as the parse itself. So cJSON allocates
+ * from a per-thread bump arena while a decode runs on that thread, and
+ * from malloc otherwise: the hooks
  * installed below fall through to malloc/free everywhere else (the config
  * loader, the statistics parser, handlers linking cJSON themselves), and
  * free() ignores pointers inside the calling thread's arena. Nothing
@@ -217,7 +216,6 @@ static void arena_end(void)
 typedef struct ev_store {
     size_t count;
     char *strings[16];
-    size_t block_used, block_size;
     char block[];
 } ev_store_t;
 
@@ -1490,7 +1488,7 @@ static hookd_event_err_t fill_event(hookd_event_t *ev, const cJSON *root, char *
         copies[n].slot = (const char **)((char *)ev + field_specs[i].offset);
         copies[n++].item = member(fields, field_specs[i].name);
     }
-    size_t lens[3 + FIELD_COUNT], total = 0;
+    size_t lens[3 + FIELD_COUNT], total = 0, used = 0;
     ev_store_t *old = ev->priv, *st;
 
     for (size_t i = 0; i < n; i++) {
@@ -1502,8 +1500,6 @@ static hookd_event_err_t fill_event(hookd_event_t *ev, const cJSON *root, char *
     if ((st = malloc(sizeof(*st) + total)) == NULL)
         return fail(HOOKD_EVENT_ERR_PARSE, errstr, errstr_size, "out of memory");
     st->count = 0;
-    st->block_used = 0;
-    st->block_size = total;
     if (old != NULL) {
         for (size_t i = 0; i < old->count; i++)
             free(old->strings[i]);
@@ -1517,9 +1513,9 @@ static hookd_event_err_t fill_event(hookd_event_t *ev, const cJSON *root, char *
         *copies[i].slot = NULL;
         if (!cJSON_IsString(item))
             continue; /* absent or null */
-        dst = st->block + st->block_used;
+        dst = st->block + used;
         memcpy(dst, item->valuestring, lens[i] + 1);
-        st->block_used += lens[i] + 1;
+        used += lens[i] + 1;
         *copies[i].slot = dst;
     }
     return HOOKD_EVENT_OK;
