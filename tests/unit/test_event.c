@@ -619,7 +619,7 @@ Test(event, default_event_limit_below_producer_limit)
  * included, so 63 ce_ headers are accepted and 64 refused. Other headers
  * (tracing and the like) are not attributes and only count toward the size.
  */
-static size_t ce_headers(hookd_header_t *h, char names[][24], size_t total)
+static size_t ce_headers(hookd_header_t *h, char names[][32], size_t total)
 {
     static const hookd_header_t base[] = {
         {"ce_specversion", "1.0", 3},
@@ -632,7 +632,7 @@ static size_t ce_headers(hookd_header_t *h, char names[][24], size_t total)
     for (; n < 5; n++)
         h[n] = base[n];
     for (size_t i = 0; n < total; n++, i++) {
-        snprintf(names[i], 24, "ce_x%zu", i);
+        snprintf(names[i], 32, "ce_x%zu", i);
         h[n].name = names[i];
         h[n].value = "v";
         h[n].len = 1;
@@ -643,7 +643,7 @@ static size_t ce_headers(hookd_header_t *h, char names[][24], size_t total)
 Test(event, cloudevents_attribute_limit_exact)
 {
     hookd_header_t h[200];
-    char names[200][24];
+    char names[200][32];
     const char *value = "{" REQ_FIELDS "}";
 
     cr_expect_eq(decode_bin(value, h, ce_headers(h, names, 63)), HOOKD_EVENT_OK, "%s", err);
@@ -652,7 +652,7 @@ Test(event, cloudevents_attribute_limit_exact)
 
     /* 150 headers that are not ce_ ones: no attribute, accepted */
     for (size_t i = 0; i < 150; i++) {
-        snprintf(names[i], 24, "trace-%zu", i);
+        snprintf(names[i], 32, "trace-%zu", i);
         h[5 + i].name = names[i];
         h[5 + i].value = "t";
         h[5 + i].len = 1;
