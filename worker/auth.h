@@ -24,6 +24,9 @@ extern "C" {
 
 typedef struct hookd_auth hookd_auth_t;
 
+/* The header that carries the signature (the same definition as auth.c's). */
+#define HOOKD_AUTH_HEADER "hookd-signature"
+
 /* Load the keys named by cfg (auth_keys). NULL with errstr on failure. */
 hookd_auth_t *hookd_auth_create(const hookd_config_t *cfg, char *errstr, size_t errstr_size);
 void hookd_auth_destroy(hookd_auth_t *a);

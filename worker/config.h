@@ -77,6 +77,7 @@ typedef struct hookd_config {
     hookd_limits_t limits;          /* max_event_bytes, max_field_bytes */
     size_t max_error_bytes;         /* error text in results and dead letters, default 1024 */
     bool trust_event_flags;         /* an event's hookd.flags header overrides the policy */
+    size_t dead_letter_max_value_bytes; /* dead-letter values are cut to this; 0 (default): what fits under the producer's message.max.bytes */
     hookd_isolation_t isolation;    /* isolation = none | process */
     int hook_timeout_ms;            /* per-invocation deadline in process isolation, default 20000 (below the shutdown deadline) */
     long hook_rlimit_as_mb;         /* address-space limit of an isolated child, default 512 */

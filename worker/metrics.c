@@ -195,10 +195,17 @@ static hookd_family_t hookd_fam_replies =
                  "undeliverable (the broker would not take it).",
                  HOOKD_FAM_COUNTER, 1, "outcome");
 
+static hookd_family_t hookd_fam_fallbacks = HOOKD_FAMILY(
+    "hookd_publish_fallbacks_total",
+    "Records the broker or producer refused for good, rewritten into a smaller form, by "
+    "record and form (value_truncated, minimal, result_compacted, result_dead_lettered).",
+    HOOKD_FAM_COUNTER, 2, "record", "form");
+
 static hookd_family_t *const hookd_families[] = {
     &hookd_fam_consumed, &hookd_fam_invocations, &hookd_fam_retries,
     &hookd_fam_duration, &hookd_fam_dead_letters, &hookd_fam_results,
     &hookd_fam_replies,
+    &hookd_fam_fallbacks,
 };
 #define HOOKD_NFAMILIES (sizeof(hookd_families) / sizeof(hookd_families[0]))
 
@@ -672,6 +679,12 @@ void hookd_metrics_reply(const char *outcome)
 {
     const char *v[] = {outcome};
     hookd_family_add(&hookd_fam_replies, v, 1);
+}
+
+void hookd_metrics_publish_fallback(const char *record, const char *form)
+{
+    const char *v[] = {strcmp(record, "dead letter") == 0 ? "dead_letter" : record, form};
+    hookd_family_add(&hookd_fam_fallbacks, v, 1);
 }
 
 void hookd_metrics_publish_error(void)

@@ -29,6 +29,9 @@ void hookd_metrics_result_published(const char *verdict);
 void hookd_metrics_publish_error(void);
 /* A reply's fate: "sent", "refused" or "undeliverable". */
 void hookd_metrics_reply(const char *outcome);
+/* A record refused for good was rewritten: record "result|dead letter", form
+ * "value_truncated|minimal|result_compacted|result_dead_lettered". */
+void hookd_metrics_publish_fallback(const char *record, const char *form);
 /* The librdkafka statistics JSON (stats_cb) of the consumer: commit positions and lag. */
 void hookd_metrics_kafka_stats(const char *json, size_t len);
 

@@ -154,8 +154,13 @@ Test(metrics, counters_by_label)
     hookd_metrics_result_published("failed");
     hookd_metrics_result_published("completed");
     hookd_metrics_publish_error();
+    hookd_metrics_publish_fallback("dead letter", "value_truncated");
+    hookd_metrics_publish_fallback("result", "result_compacted");
+    hookd_metrics_publish_fallback("dead letter", "value_truncated");
     char *s = render();
     assert_valid_exposition(s);
+    cr_assert_eq(sample(s, "hookd_publish_fallbacks_total{record=\"dead_letter\",form=\"value_truncated\"}"), 2);
+    cr_assert_eq(sample(s, "hookd_publish_fallbacks_total{record=\"result\",form=\"result_compacted\"}"), 1);
     cr_assert_eq(sample(s, "hookd_events_consumed_total{type=\"acme.enrollment.requested\"}"), 2);
     cr_assert_eq(sample(s, "hookd_events_consumed_total{type=\"invalid\"}"), 1);
     cr_assert_eq(sample(s, "hookd_dead_letters_total{error_class=\"invalid_event\"}"), 1);
