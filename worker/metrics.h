@@ -29,6 +29,8 @@ void hookd_metrics_result_published(const char *verdict);
 void hookd_metrics_publish_error(void);
 /* The librdkafka statistics JSON (stats_cb) of the consumer: commit positions and lag. */
 void hookd_metrics_kafka_stats(const char *json, size_t len);
+/* An offset commit request of the consumer was answered: ok, or failed. */
+void hookd_metrics_offset_commit(bool ok);
 
 /* Prometheus text exposition, malloc'd; *len set. */
 char *hookd_metrics_render(size_t *len);

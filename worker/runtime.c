@@ -507,6 +507,7 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     hookd_runtime_t *rt = opaque;
     if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
         return; /* nothing new to commit */
+    hookd_metrics_offset_commit(err == RD_KAFKA_RESP_ERR_NO_ERROR);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         hookd_logf(HOOKD_LOG_WARNING, NULL, "kafka: offset commit failed: %s (retried at the next commit)",
                    rd_kafka_err2str(err));
