@@ -133,6 +133,7 @@ static const cfg_key_t cfg_keys[] = {
     {SEC_WORKER, "publish_retry_backoff_ms", T_INT, OFF(publish_retry_backoff_ms), 10, 600000, 0,
      "1000"},
     {SEC_WORKER, "partition_queue_max", T_INT, OFF(partition_queue_max), 1, 1000000, 0, "1000"},
+    {SEC_WORKER, "commit_interval_ms", T_INT, OFF(commit_interval_ms), 10, 600000, 0, "200"},
     {SEC_WORKER, "retry_max_attempts", T_U32, OFF(policy.retry_max_attempts), 1, 100, 0, "3"},
     {SEC_WORKER, "retry_initial_backoff_ms", T_U32, OFF(policy.retry_initial_ms), 0, 3600000, 0,
      "200"},

@@ -635,7 +635,7 @@ int main(int argc, char **argv)
     if (collect_outcomes(bootstraps, cfg, samples, errstr, sizeof(errstr)) != 0)
         goto error;
 
-    /* Every input offset committed (auto-commit of the stored offsets). */
+    /* Every input offset committed (the runtime's commits of the stored offsets). */
     goal.rt = runner.rt;
     for (p = 0; p < MAX_PARTITIONS; p++)
         goal.end[p] = -1;

@@ -432,6 +432,8 @@ static void hookd_family_render(hookd_family_t *f, hookd_sbuf_t *b)
 
 static atomic_uint_fast64_t hookd_publish_errors;
 static atomic_uint_fast64_t hookd_stats_received;
+/* Offset commits answered by the group coordinator: [0] failed, [1] ok. */
+static atomic_uint_fast64_t hookd_offset_commits[2];
 
 typedef struct hookd_partition_gauge {
     char *topic;
@@ -692,12 +694,19 @@ void hookd_metrics_publish_error(void)
     atomic_fetch_add(&hookd_publish_errors, 1);
 }
 
+void hookd_metrics_offset_commit(bool ok)
+{
+    atomic_fetch_add(&hookd_offset_commits[ok ? 1 : 0], 1);
+}
+
 void hookd_metrics_reset(void)
 {
     for (size_t i = 0; i < HOOKD_NFAMILIES; i++)
         hookd_family_clear(hookd_families[i]);
     atomic_store(&hookd_publish_errors, 0);
     atomic_store(&hookd_stats_received, 0);
+    atomic_store(&hookd_offset_commits[0], 0);
+    atomic_store(&hookd_offset_commits[1], 0);
     pthread_mutex_lock(&hookd_parts_lock);
     hookd_parts_free(hookd_parts, hookd_parts_count);
     hookd_parts = NULL;
@@ -733,6 +742,14 @@ char *hookd_metrics_render(size_t *len)
                         "librdkafka statistics snapshots received from the consumer.", "counter");
     hookd_sbuf_printf(&b, "hookd_kafka_stats_total %" PRIuFAST64 "\n",
                       (uint_fast64_t)atomic_load(&hookd_stats_received));
+
+    hookd_render_header(&b, "hookd_consumer_commits_total",
+                        "Offset commits of the consumer answered by the group coordinator.",
+                        "counter");
+    hookd_sbuf_printf(&b, "hookd_consumer_commits_total{result=\"ok\"} %" PRIuFAST64 "\n",
+                      (uint_fast64_t)atomic_load(&hookd_offset_commits[1]));
+    hookd_sbuf_printf(&b, "hookd_consumer_commits_total{result=\"failed\"} %" PRIuFAST64 "\n",
+                      (uint_fast64_t)atomic_load(&hookd_offset_commits[0]));
 
     hookd_render_partitions(&b);
 

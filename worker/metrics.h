@@ -34,6 +34,8 @@ void hookd_metrics_reply(const char *outcome);
 void hookd_metrics_publish_fallback(const char *record, const char *form);
 /* The librdkafka statistics JSON (stats_cb) of the consumer: commit positions and lag. */
 void hookd_metrics_kafka_stats(const char *json, size_t len);
+/* An offset commit request of the consumer was answered: ok, or failed. */
+void hookd_metrics_offset_commit(bool ok);
 
 /* Prometheus text exposition, malloc'd; *len set. */
 char *hookd_metrics_render(size_t *len);

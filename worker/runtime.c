@@ -104,6 +104,8 @@ struct hookd_runtime {
     /* Consumer-thread state. */
     uint64_t shutdown_deadline; /* 0 while running */
     uint64_t next_probe;
+    uint64_t next_commit; /* no commit request before this time (ms) */
+    bool commit_due;      /* the watermark moved since the last commit request */
     bool fatal;
     bool closed;     /* rd_kafka_consumer_close() done */
     bool pool_stuck; /* a handler outlived the shutdown deadline */
@@ -646,20 +648,68 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     hookd_runtime_t *rt = opaque;
     if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
         return; /* nothing new to commit */
+    hookd_metrics_offset_commit(err == RD_KAFKA_RESP_ERR_NO_ERROR);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         hookd_logf(HOOKD_LOG_WARNING, NULL, "kafka: offset commit failed: %s (retried at the next commit)",
                    rd_kafka_err2str(err));
+        /* The stored offsets stay ahead of the committed ones in librdkafka:
+         * the next request carries them again. Served on the consumer
+         * thread (the commit result comes through the consumer queue). */
+        rt->commit_due = true;
         return;
     }
     if (offsets != NULL)
         record_committed(rt, offsets);
 }
 
-/* Store what is durable for the given partitions (or every moved one). */
-static void store_offsets(hookd_runtime_t *rt, bool all)
+/*
+ * Commit what is durable, from the consumer thread, as soon as the
+ * watermark moved and at most once every commit_interval_ms.
+ *
+ * Why not librdkafka's auto-commit with auto.commit.interval.ms set to the
+ * interval: its timer runs from the creation of the client and skips every
+ * tick that finds the group outside the steady state, so the first commit
+ * of a fresh assignment waits up to a full interval (longer when a tick
+ * falls in the rebalance), and a watermark that moves on a quiet topic
+ * waits for the next tick too. Everything published but not committed is
+ * redone after a crash; a worker that starts on a backlog publishes
+ * thousands of results in that time. Here the first movement is committed
+ * on the next turn of the loop, later ones once the interval since the
+ * previous request has passed.
+ *
+ * One asynchronous request commits every partition whose stored offset is
+ * ahead of its committed one (rd_kafka_commit with no list: librdkafka
+ * leaves out the partitions that did not move and sends nothing when none
+ * did), so the traffic is at most one small OffsetCommit per interval while
+ * work flows and none while idle: batching keeps the cost of committing
+ * negligible (a synchronous commit per message costs about 50 times the
+ * CPU of batched ones). The result comes back through
+ * offset_commit_cb, on this thread.
+ */
+static void commit_if_due(hookd_runtime_t *rt, size_t moved)
+{
+    uint64_t now;
+    rd_kafka_resp_err_t err;
+
+    if (moved > 0)
+        rt->commit_due = true;
+    if (!rt->commit_due || (now = hookd_now_ms()) < rt->next_commit)
+        return;
+    rt->commit_due = false;
+    rt->next_commit = now + (uint64_t)(rt->cfg->commit_interval_ms > 0 ? rt->cfg->commit_interval_ms
+                                                                       : 200);
+    if ((err = rd_kafka_commit(rt->rk, NULL, 1 /* async */)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        hookd_logf(HOOKD_LOG_DEBUG, NULL, "kafka: commit: %s", rd_kafka_err2str(err));
+        rt->commit_due = true;
+    }
+}
+
+/* Store what is durable for the given partitions (or every moved one);
+ * returns how many partitions were stored. */
+static size_t store_offsets(hookd_runtime_t *rt, bool all)
 {
     hookd_offsets_pos_t pos[STORE_BATCH];
-    size_t n, i;
+    size_t n, i, stored = 0;
     while ((n = hookd_offsets_collect(rt->offsets, pos, STORE_BATCH, all)) > 0) {
         rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
         rd_kafka_resp_err_t err;
@@ -669,9 +719,11 @@ static void store_offsets(hookd_runtime_t *rt, bool all)
         if ((err = rd_kafka_offsets_store(rt->rk, list)) != RD_KAFKA_RESP_ERR_NO_ERROR)
             hookd_logf(HOOKD_LOG_DEBUG, NULL, "kafka: offsets_store: %s", rd_kafka_err2str(err));
         rd_kafka_topic_partition_list_destroy(list);
+        stored += n;
         if (n < STORE_BATCH)
             break;
     }
+    return stored;
 }
 
 /* Store and synchronously commit the durable position of `parts` (NULL: all owned). */
@@ -709,7 +761,7 @@ static void commit_sync(hookd_runtime_t *rt, const rd_kafka_topic_partition_list
         rd_kafka_topic_partition_list_destroy(list);
         return;
     }
-    rd_kafka_offsets_store(rt->rk, list); /* auto-commit must not go back behind */
+    rd_kafka_offsets_store(rt->rk, list); /* a later commit_if_due must not go back behind */
     err = rd_kafka_commit(rt->rk, list, 0 /* sync */);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         for (i = 0; i < list->cnt; i++)
@@ -1209,7 +1261,7 @@ int hookd_runtime_run(hookd_runtime_t *rt, volatile sig_atomic_t *stop)
             on_message(rt, batch[i]);
         if (n > 0 && !hookd_status_get(HOOKD_STATUS_BROKER_UP))
             set_broker_up(rt, true);
-        store_offsets(rt, false);
+        commit_if_due(rt, store_offsets(rt, false));
         update_pauses(rt);
         probe_broker(rt);
     }
