@@ -183,7 +183,8 @@ def main():
               "start), %d results of its own; %s commit requests; %d of %d events produced"
               % (k, incarnation, delay, lived, published - base, n, stream.produced, EVENTS))
 
-    start()
+    if not w.alive():  # a stream done before the last kill leaves the worker running
+        start()
     stream.join()
 
     def complete():
