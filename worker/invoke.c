@@ -30,7 +30,7 @@ typedef struct call_scope {
 struct hookd_invoke {
     const hookd_registry_t *reg;
     const hookd_config_t *cfg;
-    volatile sig_atomic_t *stop;
+    const atomic_int *stop; /* the runtime's abort flag, or NULL */
     size_t count;
     void *state[HOOKD_CHAIN_MAX];
     bool initialised[HOOKD_CHAIN_MAX];
@@ -168,7 +168,7 @@ static bool seam_backoff(void *opaque, uint32_t delay_ms)
         uint64_t now = hookd_now_ms();
         uint64_t step;
         struct timespec ts;
-        if (inv->stop && *inv->stop)
+        if (inv->stop && atomic_load_explicit(inv->stop, memory_order_relaxed))
             return false;
         if (now >= end)
             return true;
@@ -189,7 +189,7 @@ static uint64_t seam_now_us(void *opaque)
 /* ---- lifecycle ---------------------------------------------------------- */
 
 hookd_invoke_t *hookd_invoke_create(const hookd_registry_t *reg, const hookd_config_t *cfg,
-                                    volatile sig_atomic_t *stop, char *errstr,
+                                    const atomic_int *stop, char *errstr,
                                     size_t errstr_size)
 {
     hookd_invoke_t *inv = calloc(1, sizeof(*inv));

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,13 +45,20 @@
 
 extern char **environ;
 
-/* Set by SIGTERM/SIGINT; the runtime polls it between short waits. */
-static volatile sig_atomic_t stop_requested;
+/*
+ * Set by SIGTERM/SIGINT; the runtime polls it between short waits. An
+ * atomic rather than a volatile sig_atomic_t because the runtime reads it
+ * on the consumer thread, not necessarily the one the signal interrupts;
+ * a lock-free atomic is async-signal-safe (C11 7.14.1.1). Relaxed: it
+ * publishes no data.
+ */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomic_int must be lock-free to be set from a signal handler");
+static atomic_int stop_requested;
 
 static void on_stop_signal(int sig)
 {
     (void)sig;
-    stop_requested = 1;
+    atomic_store_explicit(&stop_requested, 1, memory_order_relaxed);
 }
 
 static int install_signals(void)
