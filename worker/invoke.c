@@ -14,9 +14,7 @@
 
 #include "log.h"
 
-#ifdef HOOKD_HAVE_ISOLATE
 #include "isolate.h"
-#endif
 
 /* What the context of one call points at (ctx->host_data). */
 typedef struct call_scope {
@@ -35,9 +33,7 @@ struct hookd_invoke {
     void *state[HOOKD_CHAIN_MAX];
     bool initialised[HOOKD_CHAIN_MAX];
     hookd_invoker_t invoker;
-#ifdef HOOKD_HAVE_ISOLATE
     hookd_isolate_t *isolate; /* non-NULL in process isolation */
-#endif
 };
 
 uint64_t hookd_now_us(void)
@@ -149,12 +145,10 @@ static void seam_invoke(void *opaque, size_t idx, hookd_phase_t phase, const hoo
                         hookd_invocation_t *out)
 {
     hookd_invoke_t *inv = opaque;
-#ifdef HOOKD_HAVE_ISOLATE
     if (inv->isolate) {
         hookd_isolate_call(inv->isolate, idx, phase, ev, out);
         return;
     }
-#endif
     hookd_invoke_call_local(inv, idx, phase, ev, out);
 }
 
@@ -226,14 +220,12 @@ hookd_invoke_t *hookd_invoke_create(const hookd_registry_t *reg, const hookd_con
         inv->initialised[i] = true;
     }
 
-#ifdef HOOKD_HAVE_ISOLATE
     if (cfg->isolation == HOOKD_ISOLATION_PROCESS) {
         /* Children are forked from this pre-initialised state, so init runs once. */
         inv->isolate = hookd_isolate_create(inv, cfg, errstr, errstr_size);
         if (inv->isolate == NULL)
             goto error;
     }
-#endif
 
     inv->invoker.invoke = seam_invoke;
     inv->invoker.backoff = seam_backoff;
@@ -250,9 +242,7 @@ void hookd_invoke_destroy(hookd_invoke_t *inv)
 {
     if (inv == NULL)
         return;
-#ifdef HOOKD_HAVE_ISOLATE
     hookd_isolate_destroy(inv->isolate);
-#endif
     /* fini in reverse order of init, like stacked modules. */
     for (size_t i = inv->count; i-- > 0;) {
         const hookd_handler_t *h = hookd_registry_handler(inv->reg, i);
