@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The demo: on a fresh Debian 12 machine, installs the build dependencies,
 # builds acme-hookd and runs a short scenario on the embedded broker
 # (librdkafka's mock cluster, in-process): six sample enrollment events

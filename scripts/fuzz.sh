@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the libFuzzer targets (clang, ASan + UBSan) in a build directory of
 # their own and runs each one for a bounded time over its seed corpus.
 #

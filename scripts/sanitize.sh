@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the AddressSanitizer + UndefinedBehaviorSanitizer variant
 # (-DHOOKD_SANITIZE=ON) in a build directory of its own and runs the unit
 # and integration suites there.

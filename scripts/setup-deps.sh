@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs everything the build, the demo and the test suite need on a fresh
 # Debian 12 machine, and is quick when it is all there already.
 #   scripts/setup-deps.sh          build + demo dependencies (apt)

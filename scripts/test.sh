@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The whole test suite, from a fresh machine:
 #   scripts/test.sh            install what is missing, build, run every suite
 #   scripts/test.sh --quick    only the build + ctest (unit, schema, cli, handlers,

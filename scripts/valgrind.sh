@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs the unit and integration tests once under valgrind memcheck and
 # fails on any memory error or definite leak in any process they start.
 #

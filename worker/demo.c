@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * acme-hookd-demo: the worker end to end on the embedded broker, in seconds.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The invoke seam. Owns one worker thread's handler instances and is the
  * only code that calls into a handler. The services handlers reach through

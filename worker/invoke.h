@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The invoke seam: the one place a handler is called. One hookd_invoke_t per
  * worker thread holds that thread's handler instances (init at create, fini

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The Kafka runtime (see runtime.h and docs/runtime.md).
  *

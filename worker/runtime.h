@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The Kafka runtime: consumer group member, per-partition queues feeding a
  * pool of handler threads, publisher of results and dead letters, and the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Benchmark acme-hookd against a raw librdkafka passthrough and a Python
 # confluent-kafka worker on the same broker, and print the table.
 #
