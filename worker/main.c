@@ -40,9 +40,15 @@
 #define PROG "acme-hookd"
 #define ERRSTR_SIZE 16384
 
-/* Exit codes besides the runtime's own (0 clean stop, 1 deadline passed, 2 fatal). */
-#define EXIT_STARTUP 1 /* configuration or handlers refused */
-#define EXIT_USAGE 2   /* bad command line */
+/*
+ * Exit status, one meaning each (--help, docs/configuration.md and the
+ * systemd unit's RestartPreventExitStatus= say the same).
+ */
+#define EXIT_CLEAN 0    /* clean stop; --check-config: valid */
+#define EXIT_STARTUP 1  /* configuration, handlers or Kafka clients refused */
+#define EXIT_USAGE 2    /* bad command line */
+#define EXIT_FATAL 3    /* fatal runtime error (the consumer cannot go on) */
+#define EXIT_DEADLINE 4 /* shutdown deadline passed: uncommitted work is redone */
 
 extern char **environ;
 
@@ -113,8 +119,10 @@ static void usage(FILE *out)
             "\n"
             "Signals: SIGTERM or SIGINT stops the worker gracefully within\n"
             "[worker] shutdown_timeout_ms.\n"
-            "Exit status: 0 clean stop, 1 startup refused or shutdown deadline passed,\n"
-            "2 usage error or fatal runtime error.\n"
+            "Exit status: 0 clean stop (--check-config: valid), 1 startup refused\n"
+            "(configuration, handlers or Kafka clients; --check-config: invalid),\n"
+            "2 usage error, 3 fatal runtime error, 4 shutdown deadline passed\n"
+            "(uncommitted work is redone by the next owner).\n"
             "\n"
             "Built-in handlers:");
     for (; names != NULL && *names != NULL; names++)
@@ -250,7 +258,7 @@ static int check_config(const char *path, bool print_config)
         printf("\n");
         hookd_config_dump(cfg, stdout);
     }
-    rc = fflush(stdout) == 0 ? 0 : EXIT_STARTUP;
+    rc = fflush(stdout) == 0 ? EXIT_CLEAN : EXIT_STARTUP;
 
 out:
     if (auth != NULL)
@@ -334,14 +342,22 @@ static int run(const char *path)
     hookd_log_info(PROG " %s started: worker %s, %zu handler(s), group %s, input %s",
                    HOOKD_VERSION, cfg->worker_id, hookd_registry_count(reg), cfg->group_id,
                    cfg->input_topic);
-    rc = hookd_runtime_run(rt, &stop_requested);
-    if (rc == 0)
+    switch (hookd_runtime_run(rt, &stop_requested)) {
+    case 0:
+        rc = EXIT_CLEAN;
         hookd_log_info("stopped cleanly");
-    else
-        hookd_log_error("stopped with status %d%s", rc,
-                        rc == 1 ? " (shutdown deadline passed: uncommitted work is redone by the "
-                                  "next owner)"
-                                : "");
+        break;
+    case 1:
+        rc = EXIT_DEADLINE;
+        hookd_log_error("stopped with status %d (shutdown deadline passed: uncommitted work is "
+                        "redone by the next owner)",
+                        rc);
+        break;
+    default:
+        rc = EXIT_FATAL;
+        hookd_log_error("stopped with status %d (fatal runtime error)", rc);
+        break;
+    }
 
 out:
     /* reverse order of creation; the runtime uses cfg and reg until destroyed */
