@@ -12,7 +12,7 @@ want_tests=0
 
 APT_BUILD=(build-essential cmake ninja-build pkg-config librdkafka-dev libcjson-dev
            libssl-dev libinih-dev libmicrohttpd-dev libjemalloc-dev openssl)
-APT_TEST=(libcriterion-dev kcat valgrind clang libclang-rt-14-dev openjdk-17-jre-headless
+APT_TEST=(libcriterion-dev kcat valgrind clang libclang-rt-14-dev clang-format-14 openjdk-17-jre-headless
           maven nodejs npm python3 python3-venv curl procps jq golang-go)
 
 need=()
