@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The bundled handlers. Every hooks/<name>/<name>.c is built twice:
 #   - as a loadable file, hookd_<name>.so, installed to
 #     ${CMAKE_INSTALL_LIBDIR}/acme-hookd/ and loadable through hooks_file;

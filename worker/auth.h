@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Message authentication: HMAC-SHA256 over a canonical form of an event
  * (key, value and the headers that matter; documented in the README),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Configuration: INI file -> environment overrides -> typed, validated
  * hookd_config_t.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Configuration: an INI file (acme2certifier-compatible [Hooks] section),
  * then environment variables over it, then validation.

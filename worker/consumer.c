@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * librdkafka configuration of the worker's clients (see consumer.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Input events: decoding and validation of the enrollment events a producer
  * publishes. Three wire forms are accepted, all checked against

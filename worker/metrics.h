@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Process-wide counters, histograms and status flags, rendered as
  * Prometheus text exposition by the HTTP endpoint. All functions are

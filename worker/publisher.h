@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The publisher: results and dead letters through one idempotent producer.
  *

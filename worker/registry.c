@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The handler registry: turns `hooks_file` into the chain of handlers the
  * worker runs, fail closed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What the worker publishes about a message: the result event and the
  * context headers of a dead letter.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What the worker publishes: the result event (CloudEvents 1.0 binary mode,
  * value per schemas/result-event.schema.json) and the context headers of a

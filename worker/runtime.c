@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The Kafka runtime (see runtime.h and docs/runtime.md).
  *
@@ -16,6 +17,7 @@
  */
 #include "runtime.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -88,8 +90,9 @@ struct hookd_runtime {
     hookd_auth_t *auth;
     rt_thread_t *threads;
     size_t nthreads;
-    /* Set at shutdown: retry backoffs in handler threads end early. */
-    volatile sig_atomic_t abort_handlers;
+    /* Set at shutdown: retry backoffs in handler threads end early.
+     * Relaxed: a hint that publishes no data. */
+    atomic_int abort_handlers;
 
     pthread_mutex_t lock; /* parts, committed, stats; cond */
     pthread_cond_t cond;  /* stats changed */
@@ -102,6 +105,10 @@ struct hookd_runtime {
     atomic_int waiters; /* threads in hookd_runtime_wait() */
 
     /* Consumer-thread state. */
+#ifndef NDEBUG
+    pthread_t consumer_thread; /* the caller of run(), once it started */
+    bool consumer_thread_set;
+#endif
     uint64_t shutdown_deadline; /* 0 while running */
     uint64_t next_probe;
     uint64_t next_commit; /* no commit request before this time (ms) */
@@ -110,6 +117,14 @@ struct hookd_runtime {
     bool closed;     /* rd_kafka_consumer_close() done */
     bool pool_stuck; /* a handler outlived the shutdown deadline */
 };
+
+/* Debug builds check that consumer-thread-only code runs on that thread. */
+#ifndef NDEBUG
+#define RT_ASSERT_CONSUMER_THREAD(rt)                                                              \
+    assert(!(rt)->consumer_thread_set || pthread_equal((rt)->consumer_thread, pthread_self()))
+#else
+#define RT_ASSERT_CONSUMER_THREAD(rt) ((void)0)
+#endif
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -779,6 +794,7 @@ static void assign_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
     int i;
+    RT_ASSERT_CONSUMER_THREAD(rt);
 
     for (i = 0; i < parts->cnt; i++) {
         int32_t p = parts->elems[i].partition;
@@ -835,6 +851,7 @@ static void revoke_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list
     size_t dropped = 0, abandoned = 0;
     uint64_t *epochs = calloc((size_t)parts->cnt + 1, sizeof(*epochs));
     int i;
+    RT_ASSERT_CONSUMER_THREAD(rt);
 
     if (rt->shutdown_deadline != 0 && rt->shutdown_deadline < deadline)
         deadline = rt->shutdown_deadline;
@@ -952,6 +969,7 @@ static void update_pauses(hookd_runtime_t *rt)
 {
     size_t i, n;
     size_t max = rt->cfg->partition_queue_max > 0 ? (size_t)rt->cfg->partition_queue_max : 1000;
+    RT_ASSERT_CONSUMER_THREAD(rt);
 
     pthread_mutex_lock(&rt->lock);
     n = rt->nparts;
@@ -1011,6 +1029,7 @@ static void on_message(hookd_runtime_t *rt, rd_kafka_message_t *rkm)
     size_t queued;
     hookd_offsets_err_t oerr;
     rt_msg_t *m;
+    RT_ASSERT_CONSUMER_THREAD(rt);
 
     if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -1189,7 +1208,7 @@ static int shutdown_sequence(hookd_runtime_t *rt)
     int rc = 0;
 
     rt->shutdown_deadline = deadline;
-    rt->abort_handlers = 1;
+    atomic_store_explicit(&rt->abort_handlers, 1, memory_order_relaxed);
     hookd_publisher_shutdown_begin(rt->pub);
     hookd_log_info("shutdown: stopping fetch, finishing handlers in flight");
     if (rd_kafka_assignment(rt->rk, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -1231,13 +1250,17 @@ static int shutdown_sequence(hookd_runtime_t *rt)
     return rc;
 }
 
-int hookd_runtime_run(hookd_runtime_t *rt, volatile sig_atomic_t *stop)
+int hookd_runtime_run(hookd_runtime_t *rt, const atomic_int *stop)
 {
     rd_kafka_message_t **batch = malloc(CONSUME_BATCH * sizeof(*batch));
     if (batch == NULL)
         return 2;
+#ifndef NDEBUG
+    rt->consumer_thread = pthread_self();
+    rt->consumer_thread_set = true;
+#endif
     rt->next_probe = 0;
-    while (!*stop && !rt->fatal) {
+    while (!atomic_load_explicit(stop, memory_order_relaxed) && !rt->fatal) {
         ssize_t n, i;
         hookd_status_heartbeat();
         /* A batch call blocks until the batch is full or the timeout
@@ -1350,7 +1373,7 @@ void hookd_runtime_destroy(hookd_runtime_t *rt)
     bool stuck = false;
     if (rt == NULL)
         return;
-    rt->abort_handlers = 1;
+    atomic_store_explicit(&rt->abort_handlers, 1, memory_order_relaxed);
     /* Leave the group first if run() did not: the revoke callback still
      * needs the pool, the publisher and the tracker. */
     if (rt->rk != NULL && rt->pool != NULL && rt->pub != NULL && !rt->closed) {

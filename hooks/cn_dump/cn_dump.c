@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cn_dump: acme2certifier's cn_dump_hooks in C. Every phase appends one
  * JSON line with the subject alternative names of the enrollment to a file

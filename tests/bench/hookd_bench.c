@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The benchmark: acme-hookd side by side with the limit of its stack (a raw
  * librdkafka consume -> produce -> commit passthrough, no JSON, no hooks)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Run deploy/Containerfile's build stage on this host, and check the runtime stage.
 
 No container engine is needed: the build host is Debian 12 like the image,

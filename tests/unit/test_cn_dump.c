@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The cn_dump handler against CSRs and certificates made here with
  * OpenSSL (RSA and EC keys, with and without SANs), tampered and garbage

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Configuration loading: defaults, both separators, booleans, both spellings
  * of the flags, librdkafka pass-through, environment overrides (always

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The input-event codec: every corpus file decodes as its folder says, the
  * error messages name the field, limits hold before parsing, and the three

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Metrics registry: values, label escaping, histogram layout, librdkafka
  * statistics parsing, status flags, and concurrent updates. The exposition

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * acme-hookd: the hook handler contract.
  *
@@ -52,7 +53,7 @@ extern "C" {
 /* What one invocation of a phase callback (or init) tells the worker. */
 typedef enum hookd_outcome {
     HOOKD_OK = 0,    /* done, nothing to report */
-    HOOKD_FAIL = 1,  /* the hook failed: the seed's exception */
+    HOOKD_FAIL = 1,  /* the hook failed: acme2certifier's hook raising an exception */
     HOOKD_RETRY = 2  /* transient failure: run me again after a backoff */
 } hookd_outcome_t;
 
@@ -73,13 +74,25 @@ struct hookd_ctx;
  */
 struct hookd_host {
     uint32_t size;
-    /* Log one line through the worker's logger (the seed's self.logger). */
+    /* Log one line through the worker's logger (acme2certifier's self.logger). */
     void (*logv)(struct hookd_ctx *ctx, hookd_log_level_t level, const char *fmt, va_list ap);
-    /* A key of the handler's configuration ([Hooks] section), or NULL. */
+    /*
+     * A key of the handler's configuration ([Hooks] section), or NULL. The
+     * string is the worker's: do not modify or free it. It stays valid and
+     * unchanged until the fini of the instance that asked returns, so init
+     * may keep the pointer in its state instead of copying it.
+     */
     const char *(*config_get)(struct hookd_ctx *ctx, const char *key);
-    /* The id of the event being processed (the idempotency key); NULL in init/fini. */
+    /*
+     * The id of the event being processed (the idempotency key); NULL in
+     * init/fini. Valid for the duration of the callback only: copy it to
+     * keep it.
+     */
     const char *(*event_id)(struct hookd_ctx *ctx);
-    /* Set the error message reported for this invocation (the seed's exception text). */
+    /*
+     * Set the error message reported for this invocation (the text of the
+     * exception an acme2certifier hook raises). The worker copies it.
+     */
     void (*set_errorv)(struct hookd_ctx *ctx, const char *fmt, va_list ap);
 };
 
@@ -97,9 +110,22 @@ typedef struct hookd_ctx {
  * do" for that phase (and counts as success).
  *
  * Strings are NUL-terminated UTF-8 owned by the worker and valid for the
- * duration of the call. `csr` and `certificate_raw` are base64 DER as in
- * acme2certifier, `certificate` is a PEM chain. `poll_identifier` and
- * `error` may be NULL (the seed's None).
+ * duration of the call only: copy what must outlive it. `csr` and
+ * `certificate_raw` are base64 DER as in acme2certifier, `certificate` is a
+ * PEM chain. `poll_identifier` and `error` may be NULL (acme2certifier's
+ * None).
+ *
+ * The other way round, the pointers a handler hands out (`name`,
+ * `description`, `config_keys` and the strings it lists) are read by the
+ * worker for as long as the handler is loaded, from any thread: they must
+ * be static storage, as the HOOKD_HANDLER_EXPORT initialiser gives them.
+ *
+ * Event data added in later versions (CloudEvents attributes, Kafka
+ * headers, ...) will be offered through new members of struct hookd_host,
+ * each with an inline accessor here that checks host->size, never as new
+ * positional arguments of the phase callbacks: a handler built against ABI
+ * 1.0 keeps working unchanged, and one built later still loads in an older
+ * worker, where the accessor returns NULL.
  */
 typedef struct hookd_handler {
     uint32_t abi_version; /* HOOKD_ABI_VERSION */
