@@ -417,6 +417,30 @@ static int probe(pyh_t *st, hookd_ctx_t *ctx, char *err, size_t errsz)
     pid_t pid, parent = getpid();
     int timed_out = 0;
 
+    if (g_py_pid == parent) {
+        /* the interpreter already runs here (isolation = none, a later
+         * instance): check in it; a fork of this process could not use it */
+        PyGILState_STATE g = PyGILState_Ensure();
+        hookd_ctx_t *saved = t_ctx;
+        PyObject *fn, *r;
+        int rc = 0;
+        t_ctx = ctx;
+        fn = PyDict_GetItemString(g_boot, "probe");
+        r = fn ? PyObject_CallFunction(fn, "ssi", st->module, st->cfgfile, st->log_level) : NULL;
+        if (r == NULL) {
+            exc_text(msg, sizeof(msg));
+            rc = -1;
+        } else if (PyUnicode_Check(r)) {
+            snprintf(msg, sizeof(msg), "%s", PyUnicode_AsUTF8(r));
+            rc = -1;
+        }
+        Py_XDECREF(r);
+        t_ctx = saved;
+        PyGILState_Release(g);
+        if (rc != 0)
+            snprintf(err, errsz, "python_hooks_module '%.100s': %.880s", st->module, msg);
+        return rc;
+    }
     if (pipe2(pfd, O_CLOEXEC) != 0) {
         snprintf(err, errsz, "pipe: %s", strerror(errno));
         return -1;
