@@ -242,7 +242,7 @@ static const char *python_hint(const char *entry)
 {
     size_t n = strlen(entry);
     if (n > 3 && strcmp(entry + n - 3, ".py") == 0)
-        return " (an acme2certifier Python hook file runs through the python handler: "
+        return " (an acme2certifier Python hook file runs through the builtin python handler: "
                "hooks_file = python, python_hooks_module = <the .py file or module>)";
     return "";
 }
