@@ -494,7 +494,7 @@ static void hostile_start(setup_t *s, const char *isolation, const char *extra)
              "save_path = %s\nallow_post_hook_failure = false\n%s",
              dir, extra ? extra : "");
     snprintf(worker, sizeof(worker),
-             "isolation = %s\nhook_timeout_ms = 1500\nhook_rlimit_as_mb = 256\n", isolation);
+             "isolation = %s\nhook_timeout_ms = 8000\nhook_rlimit_as_mb = 256\n", isolation);
     start_ok(s, "hostile", hooks, worker);
 }
 
@@ -542,7 +542,8 @@ Test(python, exceptions_exit_and_interrupt_fail_the_hook_isolated, .timeout = 60
     contained("process");
 }
 
-Test(python, hang_leak_and_exit_are_contained_by_isolation, .timeout = 90)
+/* the deadline leaves room for the first call of a child, which starts its interpreter */
+Test(python, hang_leak_and_exit_are_contained_by_isolation, .timeout = 120)
 {
     setup_t s;
     hookd_decision_t d;
