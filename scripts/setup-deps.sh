@@ -11,7 +11,8 @@ want_tests=0
 [ "${1:-}" = "--tests" ] && want_tests=1
 
 APT_BUILD=(build-essential cmake ninja-build pkg-config librdkafka-dev libcjson-dev
-           libssl-dev libinih-dev libmicrohttpd-dev libjemalloc-dev openssl)
+           libssl-dev libinih-dev libmicrohttpd-dev libjemalloc-dev openssl
+           libpython3-dev)
 APT_TEST=(libcriterion-dev kcat valgrind clang libclang-rt-14-dev clang-format-14 openjdk-17-jre-headless
           maven nodejs npm python3 python3-venv curl procps jq golang-go)
 

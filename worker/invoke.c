@@ -84,12 +84,24 @@ static void host_set_errorv(hookd_ctx_t *ctx, const char *fmt, va_list ap)
         vsnprintf(s->error, HOOKD_ERROR_MAX, fmt, ap);
 }
 
+static const char *host_config_key_at(hookd_ctx_t *ctx, size_t i, const char **value)
+{
+    const call_scope_t *s = ctx->host_data;
+    const hookd_kv_list_t *kv = &s->inv->cfg->hook_keys;
+    if (i >= kv->count)
+        return NULL;
+    if (value)
+        *value = kv->items[i].value;
+    return kv->items[i].key;
+}
+
 static const struct hookd_host host = {
     .size = sizeof(struct hookd_host),
     .logv = host_logv,
     .config_get = host_config_get,
     .event_id = host_event_id,
     .set_errorv = host_set_errorv,
+    .config_key_at = host_config_key_at,
 };
 
 /* ---- calling a handler in this process --------------------------------- */

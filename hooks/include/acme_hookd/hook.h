@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define HOOKD_ABI_MAJOR 1
-#define HOOKD_ABI_MINOR 0
+#define HOOKD_ABI_MINOR 1
 #define HOOKD_ABI_VERSION ((uint32_t)((HOOKD_ABI_MAJOR << 16) | HOOKD_ABI_MINOR))
 #define HOOKD_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
 #define HOOKD_ABI_VERSION_MINOR(v) ((uint32_t)(v)&0xffffu)
@@ -94,6 +94,14 @@ struct hookd_host {
      * exception an acme2certifier hook raises). The worker copies it.
      */
     void (*set_errorv)(struct hookd_ctx *ctx, const char *fmt, va_list ap);
+    /* ABI 1.0 ends here. */
+
+    /*
+     * ABI 1.1: the i-th key of the handlers' [Hooks] configuration (the keys
+     * the worker does not read itself), in file order, or NULL past the
+     * last; *value gets its value. Use hookd_config_key_at().
+     */
+    const char *(*config_key_at)(struct hookd_ctx *ctx, size_t i, const char **value);
 };
 
 /*
@@ -136,7 +144,10 @@ typedef struct hookd_handler {
     /*
      * The configuration keys this handler reads from the [Hooks] section,
      * NULL-terminated (or NULL for none). Keys not declared by any loaded
-     * handler are configuration errors.
+     * handler are configuration errors. The entry "*" (ABI 1.1) accepts
+     * every key: for a handler whose keys are only known at run time (the
+     * python handler hands the section to a module), which then checks them
+     * itself.
      */
     const char *const *config_keys;
 
@@ -247,6 +258,19 @@ static inline int hookd_config_get_bool(hookd_ctx_t *ctx, const char *key, int d
             return 0;
     }
     return dflt;
+}
+
+/*
+ * The i-th [Hooks] key given to handlers, or NULL past the last (and on a
+ * worker older than ABI 1.1); *value (may be NULL) gets its value.
+ */
+static inline const char *hookd_config_key_at(hookd_ctx_t *ctx, size_t i, const char **value)
+{
+    const struct hookd_host *h = ctx->host;
+    if (h->size < offsetof(struct hookd_host, config_key_at) + sizeof(h->config_key_at) ||
+        h->config_key_at == NULL)
+        return NULL;
+    return h->config_key_at(ctx, i, value);
 }
 
 static inline const char *hookd_event_id(hookd_ctx_t *ctx)
