@@ -13,8 +13,9 @@
  *     LEN(name) name  LEN(value) value
  *
  * Signed headers: every header whose name starts with "ce_" or is
- * "content-type" (both matched without regard to case, so a differently
- * cased twin cannot slip past unsigned). A signed header name that appears
+ * "content-type", and the request headers "hookd.flags", "kafka_reply*" and
+ * "kafka_correlationId" (all matched without regard to case, so a
+ * differently cased twin cannot slip past unsigned). A signed header name that appears
  * twice makes the message unverifiable: a reader could take either copy.
  *
  * Header: hookd-signature: v1;kid=<key id>;sig=<base64 of the 32-byte MAC>
@@ -432,7 +433,13 @@ bool hookd_auth_sign_enabled(const hookd_auth_t *a)
 
 static bool header_is_signed(const char *name)
 {
-    return name != NULL && (strncasecmp(name, "ce_", 3) == 0 || strcasecmp(name, "content-type") == 0);
+    /* The request headers decide where a reply goes and which flags decide
+     * the verdict: with [worker] trust_event_flags they are as much a part
+     * of the event as its value. */
+    return name != NULL &&
+           (strncasecmp(name, "ce_", 3) == 0 || strcasecmp(name, "content-type") == 0 ||
+            strcasecmp(name, "hookd.flags") == 0 || strncasecmp(name, "kafka_reply", 11) == 0 ||
+            strcasecmp(name, "kafka_correlationId") == 0);
 }
 
 static int cmp_header_ptr(const void *a, const void *b)

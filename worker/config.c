@@ -94,6 +94,13 @@ typedef struct cfg_key {
 static const cfg_key_t cfg_keys[] = {
     /* [Hooks]: acme2certifier's keys; every other key belongs to a handler. */
     {SEC_HOOKS, "hooks_file", T_STR, OFF(hooks_file), 0, 0, KF_OPTIONAL, NULL},
+    /* acme2certifier 0.46's spelling of hooks_file; it wins when both are set, as there */
+    {SEC_HOOKS, "hooks_module", T_STR, OFF(hooks_module), 0, 0, KF_OPTIONAL, NULL},
+    /* the worker's chain when the file is shared with acme2certifier, whose
+     * hooks_module then names the bridge: see resolve_chain() */
+    {SEC_HOOKS, "hookd_handlers", T_STR, OFF(hookd_handlers), 0, 0, KF_OPTIONAL, NULL},
+    {SEC_HOOKS, "hook_error_details_forward", T_BOOL, OFF(hook_error_details_forward), 0, 0, 0,
+     "false"},
     {SEC_HOOKS, "allow_pre_hook_failure", T_BOOL, ALLOW(HOOKD_PHASE_PRE), 0, 0, 0, "false"},
     {SEC_HOOKS, "ignore_pre_hook_failure", T_BOOL, ALLOW(HOOKD_PHASE_PRE), 0, 0, KF_ALIAS, NULL},
     {SEC_HOOKS, "allow_success_hook_failure", T_BOOL, ALLOW(HOOKD_PHASE_SUCCESS), 0, 0, 0,
@@ -115,6 +122,7 @@ static const cfg_key_t cfg_keys[] = {
      "acme.enrollment.result"},
     {SEC_KAFKA, "dead_letter_topic", T_STR, OFF(dead_letter_topic), 0, 0, KF_NONEMPTY,
      "acme.enrollment.dlq"},
+    {SEC_KAFKA, "reply_topics", T_STR, OFF(reply_topics), 0, 0, KF_OPTIONAL | KF_COMMAS, NULL},
 
     /* [worker] */
     {SEC_WORKER, "worker_id", T_STR, OFF(worker_id), 0, 0, KF_NONEMPTY, NULL},
@@ -134,6 +142,7 @@ static const cfg_key_t cfg_keys[] = {
     {SEC_WORKER, "max_field_bytes", T_SIZE, OFF(limits.max_field_bytes), 64, 104857600, 0,
      "262144"},
     {SEC_WORKER, "max_error_bytes", T_SIZE, OFF(max_error_bytes), 64, HOOKD_ERROR_MAX, 0, "1024"},
+    {SEC_WORKER, "trust_event_flags", T_BOOL, OFF(trust_event_flags), 0, 0, 0, "false"},
     {SEC_WORKER, "isolation", T_ISOLATION, OFF(isolation), 0, 0, 0, "none"},
     {SEC_WORKER, "hook_timeout_ms", T_INT, OFF(hook_timeout_ms), 1, 86400000, 0, "20000"},
     {SEC_WORKER, "hook_rlimit_as_mb", T_LONG, OFF(hook_rlimit_as_mb), 16, 1048576, 0, "512"},
@@ -290,6 +299,63 @@ static const char *skip_space(const char *s)
     return s;
 }
 
+/*
+ * acme2certifier's own sections: acme-hookd reads its acme_srv.cfg as it is
+ * (the [Hooks] section is shared), so these are skipped, not refused. A
+ * CA handler may also have a section of any name; see foreign_section().
+ */
+static const char *const a2c_sections[] = {
+    "DEFAULT",   "Account",     "Authorization", "CAhandler", "Certificate", "Challenge",
+    "DBhandler", "Directory",   "EABhandler",    "Helper",    "Housekeeping", "Message",
+    "Nonce",     "Order",       "Renewalinfo",   "Trigger",   "Logging",     "Profiles",
+};
+
+/* Levenshtein distance of two short names, ignoring case; capped at 9. */
+static int name_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+    int row[65], i, j;
+    if (la > 64 || lb > 64)
+        return 9;
+    for (j = 0; j <= (int)lb; j++)
+        row[j] = j;
+    for (i = 1; i <= (int)la; i++) {
+        int diag = row[0], up;
+        row[0] = i;
+        for (j = 1; j <= (int)lb; j++) {
+            int cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+            up = row[j];
+            row[j] = diag + cost;
+            if (up + 1 < row[j])
+                row[j] = up + 1;
+            if (row[j - 1] + 1 < row[j])
+                row[j] = row[j - 1] + 1;
+            diag = up;
+        }
+    }
+    return row[lb] > 9 ? 9 : row[lb];
+}
+
+/*
+ * A section that is not ours: NULL when it is someone else's (skipped), or
+ * the name of ours it is a likely typo of (refused: a misspelt [wroker]
+ * must not silently drop the settings under it).
+ */
+static const char *foreign_section(const char *name, size_t len)
+{
+    size_t i;
+    for (i = 0; i < sizeof(a2c_sections) / sizeof(a2c_sections[0]); i++)
+        if (strlen(a2c_sections[i]) == len && strncasecmp(a2c_sections[i], name, len) == 0)
+            return NULL;
+    for (i = 0; i < SEC_COUNT; i++) {
+        size_t l = strlen(section_names[i]);
+        int d = name_distance(name, len, section_names[i], l);
+        /* one edit in a short name, two in a longer one */
+        if (d <= (l <= 4 ? 1 : 2))
+            return section_names[i];
+    }
+    return NULL;
+}
+
 static int section_lookup(const char *name, size_t len)
 {
     int i;
@@ -372,7 +438,19 @@ typedef struct loader {
 
     entry_t *entries;
     size_t count;
+
+    hookd_kv_list_t ignored; /* what was skipped and why: handed to the config */
 } loader_t;
+
+static int kv_add(hookd_kv_list_t *l, const char *key, const char *value, int line);
+static void kv_free(hookd_kv_list_t *l);
+
+/* Record something read and deliberately skipped (logged at debug by the daemon). */
+static void note_ignored(loader_t *ld, const char *what, const char *why)
+{
+    if (kv_add(&ld->ignored, what, why, ld->lineno) != 0)
+        ld->oom = true;
+}
 
 static void where(const loader_t *ld, const entry_t *e, char *out, size_t out_size)
 {
@@ -435,6 +513,7 @@ static void loader_free(loader_t *ld)
         free(ld->entries[i].env);
     }
     free(ld->entries);
+    kv_free(&ld->ignored);
     if (ld->data != NULL)
         memset(ld->data, 0, ld->len);
     free(ld->data);
@@ -486,13 +565,22 @@ static void classify(loader_t *ld, const char *line)
             const char *name = skip_space(s + 1), *name_end = end;
             while (name_end > name && isspace((unsigned char)name_end[-1]))
                 name_end--;
-            ld->section = (cfg_section_t)section_lookup(name, (size_t)(name_end - name));
-            if (ld->section == SEC_UNKNOWN)
-                err_add(ld->err,
-                        "%s:%d: unknown section [%.*s] (sections: [Hooks] [kafka] [worker] "
-                        "[http] [log] [auth])",
-                        ld->path, ld->lineno, (int)(name_end - name > 64 ? 64 : name_end - name),
-                        name);
+            size_t nlen = (size_t)(name_end - name);
+            ld->section = (cfg_section_t)section_lookup(name, nlen);
+            if (ld->section == SEC_UNKNOWN) {
+                const char *like = foreign_section(name, nlen);
+                if (like != NULL) {
+                    err_add(ld->err,
+                            "%s:%d: unknown section [%.*s] (did you mean [%s]? sections: "
+                            "[Hooks] [kafka] [worker] [http] [log] [auth])",
+                            ld->path, ld->lineno, (int)(nlen > 64 ? 64 : nlen), name, like);
+                } else {
+                    char label[80];
+                    snprintf(label, sizeof(label), "[%.*s]", (int)(nlen > 64 ? 64 : nlen),
+                             name);
+                    note_ignored(ld, label, "not a section of acme-hookd (acme2certifier's, or another program's)");
+                }
+            }
         }
         ld->have_prev = false;
         ld->last = -1;
@@ -1175,6 +1263,15 @@ static void apply_entries(loader_t *ld, hookd_config_t *cfg)
                         e->key, why);
             continue;
         }
+        if (e->section == SEC_HOOKS && strncmp(e->key, "hookd_", 6) == 0) {
+            /* The acme2certifier bridge's own keys (hookd_bootstrap_servers,
+             * ...) share the file; the worker does not use them. */
+            char what[300];
+            snprintf(what, sizeof(what), "[Hooks] %s", e->key);
+            if (kv_add(&ld->ignored, what, "a setting of the acme2certifier bridge", e->line) != 0)
+                ld->oom = true;
+            continue;
+        }
         if (e->section == SEC_HOOKS) {
             /* a handler's key: checked against the loaded handlers later */
             if (kv_add(&cfg->hook_keys, e->key, e->value, e->line) != 0)
@@ -1196,6 +1293,59 @@ static void apply_entries(loader_t *ld, hookd_config_t *cfg)
     }
     if (scratch != NULL)
         rd_kafka_conf_destroy(scratch);
+}
+
+/* Does a hooks_module / hooks_file value name the acme2certifier bridge? */
+static bool names_bridge(const char *v)
+{
+    const char *base;
+    size_t n;
+    if (v == NULL)
+        return false;
+    if (strcmp(v, "acme_hookd_a2c") == 0)
+        return true;
+    base = strrchr(v, '/');
+    base = base != NULL ? base + 1 : v;
+    n = strlen(base);
+    return strcmp(base, "acme_hookd_a2c.py") == 0 ||
+           (strcmp(base, "__init__.py") == 0 && n < strlen(v) &&
+            strstr(v, "acme_hookd_a2c/__init__.py") != NULL);
+}
+
+/*
+ * The worker's chain. In a file of its own that is hooks_file (or
+ * hooks_module, acme2certifier 0.46's spelling, which wins when both are set,
+ * as it does there). In an acme_srv.cfg shared with acme2certifier,
+ * hooks_module names the bridge that sends the events here, so the worker's
+ * handlers are listed in hookd_handlers, which acme2certifier ignores.
+ */
+static void resolve_chain(loader_t *ld, hookd_config_t *cfg)
+{
+    const char *src = ld->path != NULL ? ld->path : "configuration";
+    const char *chosen = NULL;
+    char *copy;
+
+    if (cfg->hookd_handlers != NULL)
+        chosen = cfg->hookd_handlers;
+    else if (cfg->hooks_module != NULL)
+        chosen = cfg->hooks_module;
+    else
+        chosen = cfg->hooks_file;
+    if (cfg->hookd_handlers == NULL && names_bridge(chosen)) {
+        err_add(ld->err,
+                "%s: [Hooks] %s = %s is acme2certifier's bridge to acme-hookd, not a handler of "
+                "the worker: list the worker's handlers in [Hooks] hookd_handlers",
+                src, cfg->hooks_module != NULL ? "hooks_module" : "hooks_file", chosen);
+        return;
+    }
+    if (chosen == cfg->hooks_file)
+        return;
+    if ((copy = strdup(chosen)) == NULL) {
+        ld->oom = true;
+        return;
+    }
+    free(cfg->hooks_file);
+    cfg->hooks_file = copy;
 }
 
 /* Rules between keys. */
@@ -1256,11 +1406,15 @@ hookd_config_t *hookd_config_load(const char *path, char *const *envp, char *err
         apply_entries(&ld, cfg);
     }
     if (!ld.oom)
+        resolve_chain(&ld, cfg);
+    if (!ld.oom)
         cross_check(&ld, cfg);
     if (ld.oom)
         err_add(&err, "out of memory");
     if (err.count > 0)
         goto error;
+    cfg->ignored = ld.ignored;
+    memset(&ld.ignored, 0, sizeof(ld.ignored)); /* now owned by cfg */
     loader_free(&ld);
     return cfg;
 
@@ -1284,6 +1438,7 @@ void hookd_config_destroy(hookd_config_t *cfg)
             *s = NULL;
         }
     kv_free(&cfg->hook_keys);
+    kv_free(&cfg->ignored);
     kv_free(&cfg->rdkafka);
     kv_free(&cfg->rdkafka_consumer);
     kv_free(&cfg->rdkafka_producer);

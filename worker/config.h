@@ -45,10 +45,16 @@ typedef struct hookd_config {
     char *path; /* the file read, NULL if none */
 
     /* [Hooks] */
-    char *hooks_file;               /* list: paths of handler files and/or builtin names */
+    char *hooks_file;               /* list: paths of handler files and/or builtin names: the
+                                       effective chain (hookd_handlers, else hooks_module, else
+                                       hooks_file) */
+    char *hooks_module;             /* acme2certifier 0.46's spelling of hooks_file */
+    char *hookd_handlers;           /* the chain when hooks_module names the acme2certifier bridge */
+    bool hook_error_details_forward; /* replies carry the handler's error text, else "pre-hook failed" */
     hookd_policy_t policy;          /* allow_*_hook_failure / ignore_*_hook_failure, retries */
     bool allow_unsafe_hooks_file;   /* skip the StrictModes-like permission check */
     hookd_kv_list_t hook_keys;      /* every other [Hooks] key: handler configuration */
+    hookd_kv_list_t ignored;        /* what the file held for others and was skipped: key = what, value = why */
 
     /* [kafka] */
     char *bootstrap_servers;        /* NULL or "": the embedded mock cluster */
@@ -56,6 +62,7 @@ typedef struct hookd_config {
     char *input_topic;              /* default "acme.enrollment" */
     char *result_topic;             /* default "acme.enrollment.result" */
     char *dead_letter_topic;        /* default "acme.enrollment.dlq" */
+    char *reply_topics;             /* allow-list of reply topics (comma-separated), NULL: none */
     hookd_kv_list_t rdkafka;          /* rdkafka.*: both clients */
     hookd_kv_list_t rdkafka_consumer; /* consumer.rdkafka.* */
     hookd_kv_list_t rdkafka_producer; /* producer.rdkafka.* */
@@ -69,6 +76,7 @@ typedef struct hookd_config {
     int partition_queue_max;        /* messages buffered per partition before pausing it, default 1000 */
     hookd_limits_t limits;          /* max_event_bytes, max_field_bytes */
     size_t max_error_bytes;         /* error text in results and dead letters, default 1024 */
+    bool trust_event_flags;         /* an event's hookd.flags header overrides the policy */
     hookd_isolation_t isolation;    /* isolation = none | process */
     int hook_timeout_ms;            /* per-invocation deadline in process isolation, default 20000 (below the shutdown deadline) */
     long hook_rlimit_as_mb;         /* address-space limit of an isolated child, default 512 */

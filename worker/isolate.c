@@ -18,6 +18,19 @@
  * The parent treats the response as untrusted (the child runs foreign
  * code): every field is range-checked, a violation kills the child.
  *
+ * What dies with what. The child leads its own session and process group
+ * and has PR_SET_PDEATHSIG = SIGKILL. At a deadline, at a recycle and at
+ * destroy, the parent SIGKILLs the child's group, which takes everything
+ * the handler forked and left in it. When the worker dies, SIGKILL
+ * included, the child gets its parent-death signal; what the handler left
+ * in the group is then not killed by anyone here, which is why a handler
+ * that starts processes must tie them to itself: the exec handler's guard
+ * (a child with a catchable parent-death signal) kills its command's group
+ * and reaps it when this child dies. The getppid() check after prctl()
+ * closes the race with a worker that died between fork() and prctl(). A
+ * descendant that calls setsid() leaves every group; only a cgroup holds
+ * it (systemd's KillMode=control-group, the end of a Kubernetes pod).
+ *
  * Forking from a multi-threaded process: the child has one thread, and a
  * lock another thread held at fork time stays held in the child. glibc
  * keeps malloc and stdio consistent across fork and the logger writes each
@@ -382,7 +395,11 @@ static void child_main(hookd_isolate_t *iso, int sock, pid_t parent, rlim_t npro
      * group at a deadline, so whatever the handler forked goes too.
      */
     (void)setsid();
-    /* die with the thread that forked us; the check closes the race with its exit */
+    /*
+     * Die with the thread that forked us, SIGKILL of the worker included.
+     * `parent` was taken before fork(): had the worker died before the
+     * prctl, we were re-parented already and getppid() tells.
+     */
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         return;

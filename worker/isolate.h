@@ -12,9 +12,14 @@
  * event fields) answered by outcome + error text. The parent waits at most
  * cfg->hook_timeout_ms; on overrun it SIGKILLs the child's whole process
  * group (the child is a session leader, so grandchildren go too) and reaps
- * it. The child runs under RLIMIT_AS / RLIMIT_CPU / RLIMIT_NOFILE /
- * RLIMIT_NPROC / RLIMIT_CORE=0. See docs/security.md for what this does and
- * does not protect against.
+ * it. The child has PR_SET_PDEATHSIG = SIGKILL, so it dies with the worker
+ * thread that forked it, SIGKILL of the worker included. Processes a
+ * handler runs in a group of their own must end themselves when the child
+ * dies: the exec handler's guard does (hooks/exec/exec.c). A process that
+ * calls setsid() escapes all of this; only a cgroup holds it. The child
+ * runs under RLIMIT_AS / RLIMIT_CPU / RLIMIT_NOFILE / RLIMIT_NPROC /
+ * RLIMIT_CORE=0. See docs/security.md for what this does and does not
+ * protect against.
  */
 #ifndef HOOKD_ISOLATE_H
 #define HOOKD_ISOLATE_H

@@ -281,6 +281,14 @@ static int run(const char *path)
     }
     hookd_log_setup(cfg->log_level, cfg->log_format);
     hookd_metrics_reset();
+    {
+        /* an acme_srv.cfg shared with acme2certifier holds its sections too */
+        size_t i;
+        for (i = 0; i < cfg->ignored.count; i++)
+            hookd_logf(HOOKD_LOG_DEBUG, NULL, "config: %s (line %d) ignored: %s",
+                       cfg->ignored.items[i].key, cfg->ignored.items[i].line,
+                       cfg->ignored.items[i].value);
+    }
 
     /* fail closed: no handlers, no Kafka */
     reg = hookd_registry_load(cfg, NULL, errstr, ERRSTR_SIZE);

@@ -188,9 +188,17 @@ static hookd_family_t hookd_fam_results =
                  "Result events acknowledged by the broker, by verdict.", HOOKD_FAM_COUNTER, 1,
                  "verdict");
 
+static hookd_family_t hookd_fam_replies =
+    HOOKD_FAMILY("hookd_replies_total",
+                 "Replies to requesters (kafka_replyTopic), by outcome: sent (acknowledged), "
+                 "refused (topic not in [kafka] reply_topics, or malformed reply headers), "
+                 "undeliverable (the broker would not take it).",
+                 HOOKD_FAM_COUNTER, 1, "outcome");
+
 static hookd_family_t *const hookd_families[] = {
     &hookd_fam_consumed, &hookd_fam_invocations, &hookd_fam_retries,
     &hookd_fam_duration, &hookd_fam_dead_letters, &hookd_fam_results,
+    &hookd_fam_replies,
 };
 #define HOOKD_NFAMILIES (sizeof(hookd_families) / sizeof(hookd_families[0]))
 
@@ -658,6 +666,12 @@ void hookd_metrics_result_published(const char *verdict)
 {
     const char *v[] = {verdict};
     hookd_family_add(&hookd_fam_results, v, 1);
+}
+
+void hookd_metrics_reply(const char *outcome)
+{
+    const char *v[] = {outcome};
+    hookd_family_add(&hookd_fam_replies, v, 1);
 }
 
 void hookd_metrics_publish_error(void)

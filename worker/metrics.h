@@ -27,6 +27,8 @@ void hookd_metrics_dead_letter(const char *error_class);
 void hookd_metrics_result_published(const char *verdict);
 /* Delivery of a result/dead letter failed and will be retried. */
 void hookd_metrics_publish_error(void);
+/* A reply's fate: "sent", "refused" or "undeliverable". */
+void hookd_metrics_reply(const char *outcome);
 /* The librdkafka statistics JSON (stats_cb) of the consumer: commit positions and lag. */
 void hookd_metrics_kafka_stats(const char *json, size_t len);
 

@@ -37,6 +37,7 @@ typedef struct hookd_publish_job {
     struct hookd_publish_job *prev, *next;
     hookd_record_kind_t kind;
     const char *topic;
+    int32_t partition; /* RD_KAFKA_PARTITION_UA: the partitioner's choice */
     /* key and headers live in the same allocation, after the job; the
      * value in a second one */
     void *key;
@@ -152,7 +153,9 @@ static void wake_sleepers(hookd_publisher_t *pub)
 
 static const char *kind_name(const hookd_publish_job_t *job)
 {
-    return job->kind == HOOKD_RECORD_RESULT ? "result" : "dead letter";
+    return job->kind == HOOKD_RECORD_RESULT  ? "result"
+           : job->kind == HOOKD_RECORD_REPLY ? "reply"
+                                             : "dead letter";
 }
 
 /*
@@ -176,6 +179,7 @@ static rd_kafka_resp_err_t job_produce(hookd_publisher_t *pub, hookd_publish_job
     job->gen = pub->gen;
     job->attempts++;
     err = rd_kafka_producev(pub->rk, RD_KAFKA_V_TOPIC(job->topic),
+                            RD_KAFKA_V_PARTITION(job->partition),
                             RD_KAFKA_V_KEY(job->key, job->key_len),
                             RD_KAFKA_V_VALUE(job->value, job->value_len),
                             /* no copy: the job keeps key and value alive
@@ -190,6 +194,34 @@ static rd_kafka_resp_err_t job_produce(hookd_publisher_t *pub, hookd_publish_job
     return err;
 }
 
+/*
+ * A reply that librdkafka could not deliver. Its own retries already ran
+ * until message.timeout.ms, far past any requester's patience, and the
+ * durable outcome is the result record, which is retried for as long as it
+ * takes: so the reply is given up, counted and logged, and acknowledged to
+ * the offset tracker. A reply partition that does not exist must not hold
+ * the input partition for ever.
+ */
+static void reply_given_up(hookd_publisher_t *pub, hookd_publish_job_t *job, const char *reason)
+{
+    hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+
+    f.partition = job->origin.partition;
+    f.offset = job->origin.offset;
+    pthread_mutex_lock(&pub->lock);
+    pub->counts.failures++;
+    failing_set(pub, job, false);
+    job_unlink(pub, job);
+    pthread_mutex_unlock(&pub->lock);
+    hookd_metrics_reply("undeliverable");
+    hookd_logf(HOOKD_LOG_WARNING, &f, "reply to %s [%d] not delivered: %s; given up", job->topic,
+               (int)job->partition, reason);
+    if (pub->ack != NULL)
+        pub->ack(pub->opaque, &job->origin, job->kind);
+    wake_sleepers(pub);
+    job_free(job);
+}
+
 /* A delivery failed or could not even be queued: retry later. */
 static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, const char *reason)
 {
@@ -199,6 +231,10 @@ static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, const c
     const char *kind = kind_name(job), *topic = job->topic;
     bool drop;
 
+    if (job->kind == HOOKD_RECORD_REPLY) {
+        reply_given_up(pub, job, reason);
+        return;
+    }
     f.partition = job->origin.partition;
     f.offset = job->origin.offset;
     hookd_metrics_publish_error();
@@ -251,12 +287,16 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
     job_unlink(pub, job);
     if (job->kind == HOOKD_RECORD_RESULT)
         pub->counts.results++;
+    else if (job->kind == HOOKD_RECORD_REPLY)
+        pub->counts.replies++;
     else
         pub->counts.dead_letters++;
     pthread_mutex_unlock(&pub->lock);
 
     if (job->kind == HOOKD_RECORD_RESULT)
         hookd_metrics_result_published(job->label);
+    else if (job->kind == HOOKD_RECORD_REPLY)
+        hookd_metrics_reply("sent");
     else
         hookd_metrics_dead_letter(job->label);
     if (pub->ack != NULL)
@@ -428,12 +468,14 @@ error:
     return NULL;
 }
 
-int hookd_publisher_publish(hookd_publisher_t *pub, hookd_record_kind_t kind, const char *topic,
-                            const void *key, size_t key_len, const void *value, size_t value_len,
-                            const hookd_headers_t *headers, const hookd_record_origin_t *origin,
-                            const char *label)
+/* copy_topic: the topic is the caller's (a reply's, read from its request), copy it. */
+static int publish_job(hookd_publisher_t *pub, hookd_record_kind_t kind, const char *topic,
+                       bool copy_topic, int32_t partition, const void *key, size_t key_len,
+                       const void *value, size_t value_len, const hookd_headers_t *headers,
+                       const hookd_record_origin_t *origin, const char *label)
 {
     size_t nh = headers ? hookd_headers_count(headers) : 0, size, i;
+    size_t tl = copy_topic ? strlen(topic) + 1 : 0;
     hookd_publish_job_t *job;
     rd_kafka_resp_err_t err;
     char *p;
@@ -445,7 +487,7 @@ int hookd_publisher_publish(hookd_publisher_t *pub, hookd_record_kind_t kind, co
      * 6.5% of the worker's CPU on the benchmark, under 1% with two
      * allocations small enough for its per-thread caches).
      */
-    size = sizeof(*job) + nh * sizeof(hookd_header_t) + (key ? key_len : 0);
+    size = sizeof(*job) + nh * sizeof(hookd_header_t) + (key ? key_len : 0) + tl;
     for (i = 0; i < nh; i++) {
         const hookd_header_t *h = hookd_headers_get(headers, i);
         size += strlen(h->name) + 1 + (h->value ? h->len : 0);
@@ -461,6 +503,7 @@ int hookd_publisher_publish(hookd_publisher_t *pub, hookd_record_kind_t kind, co
     }
     job->kind = kind;
     job->topic = topic;
+    job->partition = partition;
     job->origin = *origin;
     if (label != NULL) {
         size_t ll = strnlen(label, sizeof(job->label) - 1);
@@ -486,6 +529,11 @@ int hookd_publisher_publish(hookd_publisher_t *pub, hookd_record_kind_t kind, co
         job->key = p;
         job->key_len = key_len;
         p += key_len;
+    }
+    if (copy_topic) {
+        memcpy(p, topic, tl);
+        job->topic = p;
+        p += tl;
     }
     if (value != NULL) {
         memcpy(job->value, value, value_len);
@@ -528,6 +576,24 @@ int hookd_publisher_publish(hookd_publisher_t *pub, hookd_record_kind_t kind, co
         job_failed(pub, job, rd_kafka_err2str(err)); /* retried by the publisher thread */
     }
     return 0;
+}
+
+int hookd_publisher_publish(hookd_publisher_t *pub, hookd_record_kind_t kind, const char *topic,
+                            const void *key, size_t key_len, const void *value, size_t value_len,
+                            const hookd_headers_t *headers, const hookd_record_origin_t *origin,
+                            const char *label)
+{
+    return publish_job(pub, kind, topic, false, RD_KAFKA_PARTITION_UA, key, key_len, value,
+                       value_len, headers, origin, label);
+}
+
+int hookd_publisher_reply(hookd_publisher_t *pub, const char *topic, int32_t partition,
+                          const void *key, size_t key_len, const void *value, size_t value_len,
+                          const hookd_headers_t *headers, const hookd_record_origin_t *origin)
+{
+    return publish_job(pub, HOOKD_RECORD_REPLY, topic, true,
+                       partition < 0 ? RD_KAFKA_PARTITION_UA : partition, key, key_len, value,
+                       value_len, headers, origin, "reply");
 }
 
 void hookd_publisher_shutdown_begin(hookd_publisher_t *pub)

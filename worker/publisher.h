@@ -29,7 +29,8 @@ typedef struct hookd_publisher hookd_publisher_t;
 
 typedef enum hookd_record_kind {
     HOOKD_RECORD_RESULT = 0,
-    HOOKD_RECORD_DEAD_LETTER = 1
+    HOOKD_RECORD_DEAD_LETTER = 1,
+    HOOKD_RECORD_REPLY = 2 /* a copy of the result for a requester: see hookd_publisher_reply */
 } hookd_record_kind_t;
 
 /* The input message a record is the outcome of. */
@@ -49,6 +50,7 @@ typedef bool(hookd_publisher_owned_cb)(void *opaque, int32_t partition, uint64_t
 typedef struct hookd_publisher_counts {
     uint64_t results;        /* acknowledged result records */
     uint64_t dead_letters;   /* acknowledged dead-letter records */
+    uint64_t replies;        /* acknowledged replies */
     uint64_t failures;       /* failed deliveries (each retried) */
     uint64_t recreated;      /* producers replaced after a fatal error */
     size_t outstanding;      /* records not acknowledged yet */
@@ -69,6 +71,19 @@ int hookd_publisher_publish(hookd_publisher_t *pub, hookd_record_kind_t kind, co
                             const void *key, size_t key_len, const void *value, size_t value_len,
                             const hookd_headers_t *headers, const hookd_record_origin_t *origin,
                             const char *label);
+
+/*
+ * Publish a reply: `topic` and `partition` (-1: by key) come from the
+ * request and are copied. Unlike results and dead letters, a reply whose
+ * delivery fails (after librdkafka's own retries, message.timeout.ms) is
+ * not produced again: it is given up, counted (hookd_replies_total
+ * {outcome="undeliverable"}), logged, and acknowledged like a delivered
+ * one, because the result record is the durable outcome and no requester
+ * waits that long. 0, or -1 on ENOMEM.
+ */
+int hookd_publisher_reply(hookd_publisher_t *pub, const char *topic, int32_t partition,
+                          const void *key, size_t key_len, const void *value, size_t value_len,
+                          const hookd_headers_t *headers, const hookd_record_origin_t *origin);
 
 /* Records of `partition` (under `epoch`) not acknowledged yet. */
 size_t hookd_publisher_outstanding(hookd_publisher_t *pub, int32_t partition, uint64_t epoch);

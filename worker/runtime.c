@@ -37,6 +37,7 @@
 #include "offsets.h"
 #include "pool.h"
 #include "publisher.h"
+#include "request.h"
 #include "result.h"
 
 #define CONSUME_BATCH 1000     /* messages per rd_kafka_consume_batch_queue call */
@@ -52,6 +53,7 @@ typedef enum rt_hot {
     HOT_DROPPED,
     HOT_RESULTS,
     HOT_DEAD_LETTERS,
+    HOT_REPLIES,
     HOT_COUNT
 } rt_hot_t;
 
@@ -66,6 +68,7 @@ typedef struct rt_part {
 typedef struct rt_thread {
     hookd_invoke_t *invoke; /* this thread's handler instances */
     hookd_decision_t decision;
+    hookd_decision_t masked; /* the decision as a reply shows it, see reply_decision() */
 } rt_thread_t;
 
 struct hookd_runtime {
@@ -176,7 +179,11 @@ static void on_record_acked(void *opaque, const hookd_record_origin_t *o, hookd_
 {
     hookd_runtime_t *rt = opaque;
     hookd_offsets_ack(rt->offsets, o->partition, o->epoch, o->offset);
-    stats_bump(rt, kind == HOOKD_RECORD_RESULT ? HOT_RESULTS : HOT_DEAD_LETTERS, 1);
+    stats_bump(rt,
+               kind == HOOKD_RECORD_RESULT  ? HOT_RESULTS
+               : kind == HOOKD_RECORD_REPLY ? HOT_REPLIES
+                                            : HOT_DEAD_LETTERS,
+               1);
 }
 
 static bool on_owned(void *opaque, int32_t partition, uint64_t epoch)
@@ -295,13 +302,95 @@ static rt_msg_t *rt_msg_from(const rd_kafka_message_t *rkm)
 }
 
 /*
- * Encode and publish the outcome: the result (when the event has an id)
- * and the dead letter (when decided). The tracker is told how many records
- * to wait for before anything is produced, so no delivery report can come
- * first. Returns the number of records published.
+ * The decision as a reply shows it. acme2certifier tells its client only
+ * "pre-hook failed" (and so on) unless hook_error_details_forward is set;
+ * a requester is that server's proxy, so the handler's own text stays on
+ * the result topic, for operators, and the reply gets the generic words.
+ * The codec's reason for an invalid or forged event is about the
+ * requester's own input and is kept.
+ */
+static const hookd_decision_t *reply_decision(const hookd_decision_t *d, bool details_forward,
+                                              hookd_decision_t *scratch)
+{
+    static const char *const generic[HOOKD_PHASE_COUNT] = {"pre-hook failed",
+                                                            "success-hook failed",
+                                                            "post-hook failed"};
+    size_t i;
+    if (details_forward)
+        return d;
+    memcpy(scratch, d, offsetof(hookd_decision_t, runs) + d->run_count * sizeof(d->runs[0]));
+    for (i = 0; i < scratch->run_count; i++)
+        if (scratch->runs[i].outcome != HOOKD_OK && scratch->runs[i].phase < HOOKD_PHASE_COUNT)
+            snprintf(scratch->runs[i].error, sizeof(scratch->runs[i].error), "%s",
+                     generic[scratch->runs[i].phase]);
+    if (scratch->failed_run >= 0 && scratch->failed_phase < HOOKD_PHASE_COUNT)
+        snprintf(scratch->error, sizeof(scratch->error), "%s", generic[scratch->failed_phase]);
+    return scratch;
+}
+
+/* Where a reply goes, decided before the engine ran. */
+typedef struct rt_reply {
+    char topic[256];   /* "" : no reply */
+    int32_t partition; /* -1: by key */
+    const void *correlation_id;
+    size_t correlation_id_len;
+    bool details_forward;
+} rt_reply_t;
+
+/*
+ * Read the request's reply headers and check them against the allow-list.
+ * A refused reply is counted and logged, and the event is processed all
+ * the same: its result still goes to the result topic.
+ */
+static void reply_prepare(const hookd_config_t *cfg, const rt_msg_t *m, bool forged,
+                          const hookd_log_fields_t *f, rt_reply_t *out)
+{
+    hookd_reply_to_t rt_;
+    char why[256];
+
+    memset(out, 0, sizeof(*out));
+    out->partition = -1;
+    out->details_forward = cfg->hook_error_details_forward;
+    if (hookd_request_reply_to(m->headers, m->header_count, &rt_, why, sizeof(why)) !=
+        HOOKD_REQUEST_OK) {
+        hookd_metrics_reply("refused");
+        hookd_logf(HOOKD_LOG_WARNING, f, "no reply: %s", why);
+        return;
+    }
+    if (rt_.topic == NULL)
+        return;
+    if (forged) {
+        /* answering unauthenticated requests would let anyone write to
+         * the reply topics */
+        hookd_metrics_reply("refused");
+        hookd_logf(HOOKD_LOG_WARNING, f, "no reply to %.*s: the event failed authentication",
+                   (int)rt_.topic_len, rt_.topic);
+        return;
+    }
+    if (!hookd_request_topic_allowed(cfg->reply_topics, rt_.topic, rt_.topic_len)) {
+        hookd_metrics_reply("refused");
+        hookd_logf(HOOKD_LOG_WARNING, f,
+                   "no reply: topic '%.*s' is not in [kafka] reply_topics", (int)rt_.topic_len,
+                   rt_.topic);
+        return;
+    }
+    memcpy(out->topic, rt_.topic, rt_.topic_len); /* <= 249 bytes, checked */
+    out->topic[rt_.topic_len] = '\0';
+    out->partition = rt_.partition;
+    out->correlation_id = rt_.correlation_id;
+    out->correlation_id_len = rt_.correlation_id_len;
+}
+
+/*
+ * Encode and publish the outcome: the result (when the event has an id),
+ * the dead letter (when decided), and the reply (when asked for and
+ * allowed). The tracker is told how many records to wait for before
+ * anything is produced, so no delivery report can come first. Returns the
+ * number of records published.
  */
 static unsigned publish_outcome(hookd_runtime_t *rt, const rt_msg_t *m, uint64_t epoch,
-                                const hookd_event_t *ev, const hookd_decision_t *d)
+                                const hookd_event_t *ev, const hookd_decision_t *d,
+                                const rt_reply_t *reply, hookd_decision_t *scratch)
 {
     const hookd_config_t *cfg = rt->cfg;
     hookd_origin_t origin = {cfg->input_topic, m->partition, m->offset, m->timestamp_ms,
@@ -309,9 +398,10 @@ static unsigned publish_outcome(hookd_runtime_t *rt, const rt_msg_t *m, uint64_t
     hookd_result_info_t info = {ev, &origin, cfg->worker_id, rt->source, cfg->max_error_bytes};
     hookd_record_origin_t ro = {m->partition, epoch, m->offset};
     hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
-    hookd_headers_t *rh = NULL, *dh = NULL;
-    char *value = NULL;
-    size_t value_len = 0, i;
+    hookd_headers_t *rh = NULL, *dh = NULL, *ph = NULL;
+    char *value = NULL, *pvalue = NULL;
+    size_t value_len = 0, pvalue_len = 0, i;
+    bool want_reply = reply->topic[0] != '\0' && ev->id != NULL;
     unsigned acks = 0;
     const void *key = NULL;
     size_t key_len = 0;
@@ -351,6 +441,29 @@ static unsigned publish_outcome(hookd_runtime_t *rt, const rt_msg_t *m, uint64_t
         acks++;
     }
 
+    if (want_reply) {
+        /* The reply is the result event again (or its masked rendering,
+         * with ids and time of its own), plus the correlation id. */
+        const hookd_decision_t *rd = reply_decision(d, reply->details_forward, scratch);
+        size_t n;
+        if ((ph = hookd_headers_new()) == NULL)
+            goto nomem;
+        if (rd == d) {
+            for (n = 0; n < hookd_headers_count(rh); n++) {
+                const hookd_header_t *h = hookd_headers_get(rh, n);
+                if (hookd_headers_add(ph, h->name, h->value, h->len) != 0)
+                    goto nomem;
+            }
+        } else if ((pvalue = hookd_result_encode(&info, rd, ph, &pvalue_len)) == NULL) {
+            goto nomem;
+        }
+        if (reply->correlation_id != NULL &&
+            hookd_headers_add(ph, HOOKD_HDR_CORRELATION_ID, reply->correlation_id,
+                              reply->correlation_id_len) != 0)
+            goto nomem;
+        acks++;
+    }
+
     if ((oerr = hookd_offsets_expect(rt->offsets, m->partition, epoch, m->offset, acks)) !=
         HOOKD_OFFSETS_OK) {
         /* Revoked while we worked (past revoke_timeout_ms): the new owner
@@ -380,6 +493,12 @@ static unsigned publish_outcome(hookd_runtime_t *rt, const rt_msg_t *m, uint64_t
             hookd_logf(HOOKD_LOG_ERROR, &f,
                        "out of memory publishing the dead letter; offset held");
     }
+    if (want_reply) {
+        if (hookd_publisher_reply(rt->pub, reply->topic, reply->partition, key, key_len,
+                                  pvalue != NULL ? pvalue : value,
+                                  pvalue != NULL ? pvalue_len : value_len, ph, &ro) != 0)
+            hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory publishing the reply; offset held");
+    }
     goto done;
 
 nomem:
@@ -388,8 +507,10 @@ error:
     acks = 0;
 done:
     free(value);
+    free(pvalue);
     hookd_headers_destroy(rh);
     hookd_headers_destroy(dh);
+    hookd_headers_destroy(ph);
     return acks;
 }
 
@@ -406,6 +527,8 @@ static void process_message(void *opaque, size_t thread_index, int32_t partition
     char why[512], scratch[512];
     bool forged = false;
     hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+    rt_reply_t reply;
+    hookd_policy_t policy;
 
     memset(&ev, 0, sizeof(ev));
     f.topic = cfg->input_topic;
@@ -424,19 +547,35 @@ static void process_message(void *opaque, size_t thread_index, int32_t partition
                               &cfg->limits, &ev, forged ? scratch : why,
                               forged ? sizeof(scratch) : sizeof(why));
     f.event_id = ev.id;
+    reply_prepare(cfg, m, forged, &f, &reply);
     if (forged) {
         hookd_metrics_event_consumed("invalid");
     } else if (eerr != HOOKD_EVENT_OK) {
         hookd_metrics_event_consumed("invalid");
         hookd_decision_reject(d, HOOKD_ERRCLASS_INVALID_EVENT, why);
     } else {
+        hookd_request_flags_t rflags;
+        bool bad_flags = false;
         hookd_metrics_event_consumed(hookd_event_type_name(ev.type));
-        if (cfg->verify_csr && hookd_x509_check_event(&ev, why, sizeof(why)) != 0) {
+        policy = cfg->policy;
+        if (cfg->trust_event_flags) {
+            if (hookd_request_flags(m->headers, m->header_count, &rflags, why, sizeof(why)) ==
+                HOOKD_REQUEST_OK)
+                hookd_request_apply(&rflags, &cfg->policy, cfg->hook_error_details_forward,
+                                    &policy, &reply.details_forward);
+            else
+                bad_flags = true;
+        }
+        if (bad_flags) {
+            /* a trusted producer sent flags nobody can read: deciding under
+             * the worker's own would be a guess */
+            hookd_decision_reject(d, HOOKD_ERRCLASS_INVALID_EVENT, why);
+        } else if (cfg->verify_csr && hookd_x509_check_event(&ev, why, sizeof(why)) != 0) {
             char reason[600];
             snprintf(reason, sizeof(reason), "x509 check: %s", why);
             hookd_decision_reject(d, HOOKD_ERRCLASS_INVALID_EVENT, reason);
         } else {
-            hookd_engine_run(&ev, hookd_registry_chain(rt->reg), &cfg->policy,
+            hookd_engine_run(&ev, hookd_registry_chain(rt->reg), &policy,
                              hookd_invoke_invoker(t->invoke), d);
             record_invocations(d);
         }
@@ -448,7 +587,7 @@ static void process_message(void *opaque, size_t thread_index, int32_t partition
         hookd_logf(HOOKD_LOG_INFO, &f, "processing interrupted by shutdown; left uncommitted");
         stats_bump(rt, HOT_ABORTED, 1);
     } else {
-        unsigned acks = publish_outcome(rt, m, epoch, &ev, d);
+        unsigned acks = publish_outcome(rt, m, epoch, &ev, d, &reply, &t->masked);
         if (d->dead_letter)
             hookd_logf(HOOKD_LOG_WARNING, &f, "%s: dead-lettered (%s%s%s)",
                        hookd_verdict_name(d->verdict), hookd_error_class_name(d->error_class),
@@ -1105,6 +1244,7 @@ void hookd_runtime_get_stats(hookd_runtime_t *rt, hookd_runtime_stats_t *out)
     out->dropped = atomic_load(&rt->hot[HOT_DROPPED]);
     out->results_acked = atomic_load(&rt->hot[HOT_RESULTS]);
     out->dead_letters_acked = atomic_load(&rt->hot[HOT_DEAD_LETTERS]);
+    out->replies_acked = atomic_load(&rt->hot[HOT_REPLIES]);
     out->publish_failures = pc.failures;
     out->producers_recreated = pc.recreated;
 }

@@ -49,6 +49,7 @@ typedef struct hookd_runtime_stats {
     uint64_t dropped;            /* queued messages dropped unprocessed (revoke, shutdown) */
     uint64_t results_acked;      /* result records acknowledged by the broker */
     uint64_t dead_letters_acked; /* dead-letter records acknowledged by the broker */
+    uint64_t replies_acked;      /* replies acknowledged (or given up, see publisher.h) */
     uint64_t publish_failures;   /* failed deliveries (each retried) */
     uint64_t producers_recreated;/* producers replaced after a fatal error */
     uint64_t commits;            /* successful offset commits */

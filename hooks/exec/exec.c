@@ -18,13 +18,17 @@
  * command's stderr (first exec_max_stderr_bytes bytes). Its stdout is
  * logged. stdin is /dev/null.
  *
- * The command runs in a process group of its own. When it overruns
- * exec_timeout_ms the whole group is killed (SIGKILL) and the hook fails;
- * when it exits, whatever it left running in its group is killed too, so
- * nothing outlives the hook (detach with setsid if you really must). The
- * shell also gets SIGKILL should the worker thread running the hook die
- * (PR_SET_PDEATHSIG): a crashed worker, or an isolation child killed at its
- * deadline, leaves no command behind. It is always reaped: no zombies.
+ * The command runs in a process group of its own, under a guard process
+ * (see "The process tree of one run" below). Nothing the command starts
+ * outlives the hook: when it overruns exec_timeout_ms, when it exits
+ * leaving jobs behind, when the thread running the hook dies (a worker
+ * killed with SIGKILL, an isolation child killed at hook_timeout_ms or
+ * crashed) and when the guard is told to stop (SIGTERM), the guard kills
+ * the whole group with SIGKILL and reaps it; an overrun fails the hook.
+ * Measured by tests/unit/test_exec.c and tests/hostile/hostile_it.c: the
+ * whole tree is gone within 10 ms of the result or of the worker's death.
+ * Only a descendant that leaves the group (setsid) escapes; a cgroup
+ * catches it (docs/security.md). No zombie is left, not even at pid 1.
  * Descriptors of the worker do not leak into it (everything here is
  * O_CLOEXEC, and descriptors from 3 up are closed in the child).
  *
@@ -374,77 +378,280 @@ static int child_exited(pid_t pid)
 typedef struct run_result {
     int spawn_errno; /* != 0: could not start */
     int timed_out;
-    int status;     /* waitpid status */
+    int status;     /* wait status of the shell */
     int wait_errno; /* != 0: the status was lost */
+    int stopped;    /* the guard was stopped from outside before the shell ended */
 } run_result_t;
 
 /*
- * The child between fork() and execve(). The worker is multi-threaded, so
- * only async-signal-safe calls happen here, on data prepared before fork.
- * Signals are blocked on entry (see run_command).
+ * The process tree of one run:
+ *
+ *   hook's thread (worker, or isolation child)
+ *    `- guard   "hookd-exec": a fork that never execs; a process group of
+ *        |       its own; child subreaper; PR_SET_PDEATHSIG = SIGHUP
+ *        `- /bin/sh -c command   leader of the command's process group;
+ *            |                   PR_SET_PDEATHSIG = SIGKILL
+ *            `- whatever the command starts (same process group)
+ *
+ * Why a guard process rather than the shell as the direct child: when the
+ * worker is killed with SIGKILL no code of the worker runs, and a
+ * parent-death signal reaches only the direct child of the thread that
+ * died. With the shell as that child, the shell died and what it had
+ * started ("sleep 41 &", a pipeline, a script's background job) went on
+ * under pid 1. The guard's parent-death signal is a catchable one: it
+ * wakes up, kills the command's process group with SIGKILL and reaps it.
+ * The same happens when the isolation child running the handler dies
+ * (killed at its deadline, crashed), at the hook's own deadline (the hook's
+ * thread sends the guard SIGTERM), and when anyone else sends the guard
+ * SIGTERM, SIGINT, SIGHUP or SIGQUIT (systemd stopping the unit). When the
+ * shell exits by itself, the guard kills the group too, so nothing the
+ * command left running outlives the hook.
+ *
+ * The guard is a child subreaper and never leaves the command's group
+ * before the group's leader (the shell) is reaped: the group id cannot be
+ * reused while it kills, and the members, whose parents die in the same
+ * kill, are re-parented to the guard and reaped there rather than becoming
+ * zombies of pid 1 (which in a container may be the worker itself). It
+ * sends the shell's wait status on the report pipe and exits 0. The guard
+ * is not in the command's group, so a command that signals its own group
+ * ("kill 0") cannot take the guard along; and it is not in the group of
+ * the isolation child either, so the group kill at the isolation deadline
+ * wakes it (parent-death signal) instead of killing it.
+ *
+ * The guard runs only async-signal-safe code (it is a fork of a
+ * multi-threaded process) and forks the shell with _Fork(), which runs no
+ * atfork handlers. The cost is one more fork per command, less than the
+ * fork and execve of /bin/sh that follow.
+ *
+ * What a process group cannot hold: a descendant that calls setsid() (or
+ * joins another group) leaves it, and only a cgroup catches it (see
+ * docs/security.md). Neither survives a guard killed with SIGKILL by
+ * someone else (the OOM killer): the shell dies with it, its children do
+ * not.
  */
-__attribute__((noreturn)) static void child_exec(int devnull, int out_w, int err_w,
-                                                 int status_w, pid_t parent, char *const argv[],
-                                                 char *const envp[], int max_fd)
+
+/* Records on the report pipe; each is written with one write(2). */
+enum { REPORT_EXEC_ERRNO = 1, REPORT_STATUS = 2 };
+
+typedef struct report {
+    int kind;
+    int value;
+} report_t;
+
+/* What the guard and the shell need, prepared before fork(). */
+typedef struct spawn_args {
+    int devnull, out_w, err_w, report_w;
+    pid_t hook_pid; /* the process running the hook: the guard's parent */
+    char *const *argv;
+    char *const *envp;
+    int max_fd;
+} spawn_args_t;
+
+static void report_write(int fd, int kind, int value)
 {
-    struct sigaction sa;
+    report_t r;
+    r.kind = kind;
+    r.value = value;
+    (void)!write(fd, &r, sizeof(r));
+}
+
+/* Close descriptors lo..hi (async-signal-safe). */
+static void close_span(unsigned lo, unsigned hi, int max_fd)
+{
+    int fd;
+    if (lo > hi)
+        return;
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, lo, hi, 0u) == 0)
+        return;
+#endif
+    for (fd = (int)lo; fd < max_fd && (unsigned)fd <= hi; fd++)
+        (void)close(fd);
+}
+
+/*
+ * Close every descriptor from 3 up except the (at most 4) in keep[]:
+ * descriptors of the worker opened without O_CLOEXEC (by a library, say),
+ * broker sockets, and other threads' command pipes must reach neither the
+ * guard, which never execs, nor the command.
+ */
+static void close_all_but(const int *keep, int n, int max_fd)
+{
+    int sorted[4], i, j;
+    unsigned lo = 3;
+    for (i = 0; i < n && i < 4; i++) {
+        int v = keep[i];
+        for (j = i; j > 0 && sorted[j - 1] > v; j--)
+            sorted[j] = sorted[j - 1];
+        sorted[j] = v;
+    }
+    for (i = 0; i < n && i < 4; i++) {
+        if (sorted[i] < 0 || (unsigned)sorted[i] < lo)
+            continue;
+        if ((unsigned)sorted[i] > lo)
+            close_span(lo, (unsigned)sorted[i] - 1u, max_fd);
+        lo = (unsigned)sorted[i] + 1u;
+    }
+    close_span(lo, ~0u, max_fd);
+}
+
+/* The shell, a child of the guard. Async-signal-safe. */
+__attribute__((noreturn)) static void shell_exec(const spawn_args_t *a, pid_t guard)
+{
     sigset_t none;
-    int s, e;
+    int e;
 
-    /* Its own process group, so that the command and everything it starts
-     * can be killed as one. */
+    /* The command's group, led by the shell (the guard does it too, so the
+     * group exists whichever runs first). */
     (void)setpgid(0, 0);
-    /* Dies with the thread that runs the hook: if the worker (or the
-     * isolation child running this handler) is killed, the command does
-     * not live on. */
+    /* Dies with the guard, whatever kills it. */
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
+    if (getppid() != guard)
         _exit(127);
+    /* The guard reset every disposition; signals are still blocked. */
+    sigemptyset(&none);
+    (void)sigprocmask(SIG_SETMASK, &none, NULL);
+    if (dup2(a->devnull, 0) < 0 || dup2(a->out_w, 1) < 0 || dup2(a->err_w, 2) < 0)
+        _exit(127);
+    /* The report pipe stays: it is O_CLOEXEC, so a successful execve closes it. */
+    close_all_but(&a->report_w, 1, a->max_fd);
+    execve(EXEC_SHELL, a->argv, a->envp);
+    e = errno;
+    report_write(a->report_w, REPORT_EXEC_ERRNO, e);
+    _exit(127);
+}
 
-    /* The worker's handlers mean nothing here; ignored signals (SIGPIPE)
-     * would be inherited through exec. Everything back to the default,
-     * then unblocked. */
+/*
+ * Kill the command's group (`shell` is its leader, not yet reaped), reap
+ * the leader (its status in *status) and every member that comes to us.
+ */
+static void guard_end_group(pid_t shell, int *status)
+{
+    (void)kill(-shell, SIGKILL);
+    while (waitpid(shell, status, 0) < 0 && errno == EINTR)
+        ;
+    /* Members whose parents died in the kill are re-parented to us (child
+     * subreaper): when no child of ours is left in the group, none is. */
+    for (;;) {
+        pid_t r = waitpid(-shell, NULL, 0);
+        if (r < 0 && errno != EINTR)
+            break;
+    }
+}
+
+/*
+ * The guard, between fork() and its end: it never execs. Only
+ * async-signal-safe calls, on data prepared before fork. Signals are
+ * blocked on entry (see run_command) and stay blocked: they are taken with
+ * sigwaitinfo().
+ */
+__attribute__((noreturn)) static void guard_main(const spawn_args_t *a)
+{
+    const int keep[4] = {a->devnull, a->out_w, a->err_w, a->report_w};
+    struct sigaction sa;
+    sigset_t wake;
+    pid_t self, shell;
+    int s, st = 0;
+
+    /* A group of its own: out of the isolation child's group, which is
+     * killed at the isolation deadline, and out of the worker's. */
+    (void)setpgid(0, 0);
+    /* Woken when the thread running the hook dies (a killed worker, an
+     * isolation child killed at its deadline); the check closes the race
+     * with a death before this call. */
+    (void)prctl(PR_SET_PDEATHSIG, SIGHUP);
+    if (getppid() != a->hook_pid)
+        _exit(127);
+    (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
+    (void)prctl(PR_SET_NAME, "hookd-exec");
+
+    /* The worker's handlers mean nothing here, and ignored signals
+     * (SIGPIPE) would be inherited through execve; SIGCHLD must not be
+     * ignored, or the shell's status is lost. Everything back to the
+     * default. */
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;
     for (s = 1; s < NSIG; s++)
         if (s != SIGKILL && s != SIGSTOP)
             (void)sigaction(s, &sa, NULL);
-    sigemptyset(&none);
-    (void)sigprocmask(SIG_SETMASK, &none, NULL);
+    close_all_but(keep, 4, a->max_fd);
 
-    if (dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
+    self = getpid();
+    shell = _Fork();
+    if (shell == 0)
+        shell_exec(a, self);
+    if (shell < 0) {
+        report_write(a->report_w, REPORT_EXEC_ERRNO, errno);
         _exit(127);
-    /* Descriptors of the worker opened without O_CLOEXEC (by a library,
-     * say) must not reach the command either. The status pipe stays: it is
-     * O_CLOEXEC, so a successful execve closes it. */
-#ifdef SYS_close_range
-    if (status_w <= 3 || syscall(SYS_close_range, 3u, (unsigned)status_w - 1u, 0u) != 0 ||
-        syscall(SYS_close_range, (unsigned)status_w + 1u, ~0u, 0u) != 0)
-#endif
-    {
-        for (s = 3; s < max_fd; s++)
-            if (s != status_w)
-                (void)close(s);
     }
-    execve(EXEC_SHELL, argv, envp);
-    e = errno;
-    (void)!write(status_w, &e, sizeof(e));
-    _exit(127);
+    (void)setpgid(shell, shell);
+    (void)close(a->devnull);
+    (void)close(a->out_w);
+    (void)close(a->err_w);
+
+    sigemptyset(&wake);
+    sigaddset(&wake, SIGCHLD);
+    sigaddset(&wake, SIGHUP);
+    sigaddset(&wake, SIGINT);
+    sigaddset(&wake, SIGTERM);
+    sigaddset(&wake, SIGQUIT);
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&wake, &si);
+        if (sig < 0)
+            continue; /* EINTR: a stop and continue */
+        if (sig != SIGCHLD) {
+            /* The hook's thread is gone, its deadline passed, or we are
+             * told to stop: no status to report. */
+            guard_end_group(shell, &st);
+            _exit(0);
+        }
+        /* Look without reaping: the group is killed while its id is safe. */
+        memset(&si, 0, sizeof(si));
+        if (waitid(P_PID, (id_t)shell, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+            si.si_pid == shell)
+            break;
+    }
+    guard_end_group(shell, &st);
+    report_write(a->report_w, REPORT_STATUS, st);
+    _exit(0);
+}
+
+/* Read report records; 0 on EOF, 1 if more may come. */
+static int report_read(int fd, report_t *rep, size_t *got, size_t cap_bytes)
+{
+    char tmp[64];
+    ssize_t n;
+
+    if (*got < cap_bytes)
+        n = read(fd, (char *)rep + *got, cap_bytes - *got);
+    else
+        n = read(fd, tmp, sizeof(tmp)); /* more than expected: dropped */
+    if (n < 0)
+        return (errno == EINTR || errno == EAGAIN) ? 1 : 0;
+    if (n == 0)
+        return 0;
+    if (*got < cap_bytes)
+        *got += (size_t)n;
+    return 1;
 }
 
 /*
- * Fork the shell, capture its output under the deadline, end its process
- * group, reap it.
+ * Fork the guard (which forks the shell), capture the output under the
+ * deadline, end the process group, reap the guard.
  */
 static void run_command(const exec_handler_t *ex, const char *command, char **env,
                         capture_t *out, capture_t *err, run_result_t *res)
 {
-    int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1}, status_pipe[2] = {-1, -1};
-    int pidfd = -1, devnull = -1, out_open, err_open, leader_gone = 0, max_fd, exec_errno;
-    ssize_t n_status;
+    int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1}, report_pipe[2] = {-1, -1};
+    int pidfd = -1, devnull = -1, out_open, err_open, report_open, leader_gone = 0, max_fd;
+    int guard_status = 0, guard_waited = 0, have_status = 0;
     char *argv[] = {"sh", "-c", (char *)command, NULL};
+    report_t rep[4];
+    size_t rep_got = 0, i;
+    spawn_args_t a;
     sigset_t all, old;
-    pid_t pid = -1, self = getpid();
+    pid_t pid = -1;
     uint64_t deadline = now_ms() + (uint64_t)ex->timeout_ms, drain_until = 0;
     long open_max = sysconf(_SC_OPEN_MAX);
     int rc;
@@ -452,18 +659,26 @@ static void run_command(const exec_handler_t *ex, const char *command, char **en
     memset(res, 0, sizeof(*res));
     max_fd = open_max > 0 && open_max < 65536 ? (int)open_max : 65536;
     if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0 ||
-        pipe2(status_pipe, O_CLOEXEC) != 0 ||
+        pipe2(report_pipe, O_CLOEXEC) != 0 ||
         (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
         res->spawn_errno = errno;
         goto done;
     }
+    a.devnull = devnull;
+    a.out_w = out_pipe[1];
+    a.err_w = err_pipe[1];
+    a.report_w = report_pipe[1];
+    a.hook_pid = getpid();
+    a.argv = argv;
+    a.envp = env;
+    a.max_fd = max_fd;
 
     /* No signal handler may run in the child before it resets them. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pid = fork();
     if (pid == 0)
-        child_exec(devnull, out_pipe[1], err_pipe[1], status_pipe[1], self, argv, env, max_fd);
+        guard_main(&a);
     rc = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
@@ -473,53 +688,41 @@ static void run_command(const exec_handler_t *ex, const char *command, char **en
     /* Also from this side, so the group exists before any kill below. */
     (void)setpgid(pid, pid);
 
-    /* EOF: execve succeeded (the pipe is O_CLOEXEC); an int: its errno. */
-    close(status_pipe[1]);
-    status_pipe[1] = -1;
-    do
-        n_status = read(status_pipe[0], &exec_errno, sizeof(exec_errno));
-    while (n_status < 0 && errno == EINTR);
-    if (n_status == (ssize_t)sizeof(exec_errno)) {
-        res->spawn_errno = exec_errno ? exec_errno : ENOEXEC;
-        while (waitpid(pid, &res->status, 0) < 0 && errno == EINTR)
-            ;
-        goto done;
-    }
-
     close(out_pipe[1]);
     close(err_pipe[1]);
+    close(report_pipe[1]);
     close(devnull);
-    out_pipe[1] = err_pipe[1] = devnull = -1;
+    out_pipe[1] = err_pipe[1] = report_pipe[1] = devnull = -1;
     out->fd = out_pipe[0];
     err->fd = err_pipe[0];
-    out_open = err_open = 1;
+    out_open = err_open = report_open = 1;
 
 #ifdef SYS_pidfd_open
-    /* A descriptor that becomes readable when the child exits; without it
+    /* A descriptor that becomes readable when the guard exits; without it
      * (old kernel) the loop below checks in short steps. */
     pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 #endif
 
-    while (out_open || err_open || !leader_gone) {
-        struct pollfd pfd[3];
+    while (out_open || err_open || report_open || !leader_gone) {
+        struct pollfd pfd[4];
         nfds_t n = 0;
-        int wait_ms, o_idx = -1, e_idx = -1, p_idx = -1;
+        int wait_ms, o_idx = -1, e_idx = -1, r_idx = -1;
         uint64_t now = now_ms(), limit = drain_until ? drain_until : deadline;
 
         if (now >= limit) {
             if (drain_until)
                 break; /* something escaped the group and holds a pipe: stop reading */
+            /* The guard kills the command's group, reaps it and exits. */
             res->timed_out = 1;
-            kill(-pid, SIGKILL);
+            kill(pid, SIGTERM);
             deadline = now;
             drain_until = now + EXEC_DRAIN_MS;
             continue;
         }
         if (!leader_gone && child_exited(pid)) {
-            /* The leader is a zombie, so its pid (= the group id) cannot be
-             * reused yet: the group kill below reaches only its leftovers. */
+            /* The guard has ended the command's group: what still holds a
+             * pipe escaped it (setsid), and gets EXEC_DRAIN_MS. */
             leader_gone = 1;
-            kill(-pid, SIGKILL);
             if (!drain_until)
                 drain_until = now + EXEC_DRAIN_MS;
             continue;
@@ -534,16 +737,21 @@ static void run_command(const exec_handler_t *ex, const char *command, char **en
             pfd[n].events = POLLIN;
             e_idx = (int)n++;
         }
+        if (report_open) {
+            pfd[n].fd = report_pipe[0];
+            pfd[n].events = POLLIN;
+            r_idx = (int)n++;
+        }
         if (!leader_gone && pidfd >= 0) {
             pfd[n].fd = pidfd;
             pfd[n].events = POLLIN;
-            p_idx = (int)n++;
+            n++;
         }
         wait_ms = (int)(limit - now);
         if (!leader_gone && pidfd < 0 && wait_ms > 20)
             wait_ms = 20;
         if (n == 0) {
-            /* Pipes closed, leader still running: only the pidfd-less
+            /* Pipes closed, guard still running: only the pidfd-less
              * fallback gets here, and waits in short steps. */
             poll(NULL, 0, wait_ms);
             continue;
@@ -557,20 +765,51 @@ static void run_command(const exec_handler_t *ex, const char *command, char **en
             out_open = capture_read(out);
         if (e_idx >= 0 && pfd[e_idx].revents)
             err_open = capture_read(err);
-        (void)p_idx; /* a readable pidfd is seen by child_exited() next round */
+        if (r_idx >= 0 && pfd[r_idx].revents)
+            report_open = report_read(report_pipe[0], rep, &rep_got, sizeof(rep));
+        /* a readable pidfd is seen by child_exited() next round */
     }
 
+    /* Only a guard stuck in the kill (a member in uninterruptible sleep)
+     * is still there: the shell gets SIGKILL with it (parent-death signal). */
     if (!leader_gone)
-        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
     for (;;) {
-        if (waitpid(pid, &res->status, 0) == pid)
+        if (waitpid(pid, &guard_status, 0) == pid) {
+            guard_waited = 1;
             break;
+        }
         if (errno != EINTR) {
             /* ECHILD: SIGCHLD is ignored in this process and the kernel
-             * reaped the child itself, taking its status along. */
+             * reaped the guard itself. The shell's status came on the
+             * report pipe all the same. */
             res->wait_errno = errno;
             break;
         }
+    }
+    /* Records still buffered when a drain that stopped early ended the loop. */
+    while (report_open) {
+        struct pollfd p = {report_pipe[0], POLLIN, 0};
+        if (poll(&p, 1, 0) <= 0)
+            break;
+        report_open = report_read(report_pipe[0], rep, &rep_got, sizeof(rep));
+    }
+
+    for (i = 0; i < rep_got / sizeof(rep[0]); i++) {
+        if (rep[i].kind == REPORT_EXEC_ERRNO && !res->spawn_errno)
+            res->spawn_errno = rep[i].value ? rep[i].value : ENOEXEC;
+        else if (rep[i].kind == REPORT_STATUS && !have_status) {
+            res->status = rep[i].value;
+            have_status = 1;
+        }
+    }
+    if (have_status || res->spawn_errno || res->timed_out) {
+        res->wait_errno = 0;
+    } else if (guard_waited || !res->wait_errno) {
+        /* The guard ended the command without a status: it was told to
+         * stop (SIGTERM from outside) or killed. */
+        res->stopped = 1;
+        res->wait_errno = 0;
     }
 
 done:
@@ -578,10 +817,10 @@ done:
         close(pidfd);
     if (devnull >= 0)
         close(devnull);
-    if (status_pipe[0] >= 0)
-        close(status_pipe[0]);
-    if (status_pipe[1] >= 0)
-        close(status_pipe[1]);
+    if (report_pipe[0] >= 0)
+        close(report_pipe[0]);
+    if (report_pipe[1] >= 0)
+        close(report_pipe[1]);
     if (out_pipe[0] >= 0)
         close(out_pipe[0]);
     if (out_pipe[1] >= 0)
@@ -629,6 +868,9 @@ static hookd_outcome_t exec_phase(hookd_ctx_t *ctx, exec_handler_t *ex, int p,
     } else if (res.wait_errno) {
         hookd_set_error(ctx, "exec: exit status of the %s command lost: %s", what,
                         strerror(res.wait_errno));
+    } else if (res.stopped) {
+        hookd_set_error(ctx, "exec: %s command killed: its guard process was stopped%s%s", what,
+                        err.len ? ": " : "", err.buf);
     } else if (res.timed_out) {
         hookd_set_error(ctx, "exec: %s command timed out after %ld ms and was killed%s%s", what,
                         ex->timeout_ms, err.len ? ": " : "", err.buf);

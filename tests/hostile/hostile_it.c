@@ -14,6 +14,16 @@
  *            dead letters of class hook_crashed / hook_timeout, the events
  *            around them complete, nothing is lost, the worker stays up,
  *            leaves no zombie, and stops cleanly on SIGTERM.
+ * orphans_process, orphans_none:
+ *            the exec handler with a command that starts two background
+ *            sleeps and waits (isolation = process with hook_timeout_ms,
+ *            or none with exec_timeout_ms as the deadline). After the
+ *            hook_timeout result, no process of that invocation is left
+ *            within 2 s; then, with the same command running again, the
+ *            worker gets SIGKILL, and within 2 s no process of its tree
+ *            is left. The trees are recorded from /proc while they run
+ *            (pid and start time, so a reused pid is no survivor), and
+ *            the process groups and sessions they led are searched too.
  * Exit 0 when the scenario passes.
  */
 #include <dirent.h>
@@ -34,6 +44,7 @@
 #include "config.h"
 #include "itkit.h"
 #include "result.h"
+#include "../unit/proc_tree.h"
 
 #define MAX_EVENTS 16
 
@@ -447,6 +458,62 @@ static int scn_isolation(scene_t *s, const char *hostile)
     return 0;
 }
 
+static int scn_orphans(scene_t *s, bool isolated)
+{
+    /* a sub-shell with two background sleeps: the shell's children are
+     * what a parent-death signal on the direct child does not reach */
+    static const char hooks[] =
+        "hooks_file = exec\n"
+        "exec_pre_command = case \"$HOOKD_CERTIFICATE_NAME\" in slow*) "
+        "sh -c 'sleep 41 & sleep 42 & wait';; esac\n";
+    char hooks_all[600], worker[400];
+    static char cfg[600];
+    pt_set_t tree;
+    long long gone;
+    int scale = itk_time_scale();
+
+    snprintf(hooks_all, sizeof(hooks_all), "%sexec_timeout_ms = %d\n", hooks,
+             isolated ? 600000 : 2000 * scale);
+    snprintf(worker, sizeof(worker), "threads = 1\nisolation = %s\nhook_timeout_ms = %d\n",
+             isolated ? "process" : "none", isolated ? 2000 * scale : 600000);
+    snprintf(cfg, sizeof(cfg), "%s/worker0.ini", s->r->workdir);
+    if (itk_write_config(s->r, cfg, "orphans.w0", hooks_all, NULL, worker) || setup_clients(s))
+        return fail(s, "setup");
+
+    /* 1. the deadline: the isolation child's (hook_timeout), or exec's own
+     * (a failure of the handler: hook_failed, "timed out ... killed") */
+    produce(s, "slow-1", "slow-1", SIGN_NONE, "failed", isolated ? "hook_timeout" : "hook_failed");
+    rd_kafka_flush(s->producer, 30000);
+    if (itk_worker_start(s->r, 0, cfg))
+        return fail(s, "cannot start the worker");
+    if (!pt_wait_descendants(s->r->workers[0].pid, "sleep", 2, &tree, 60000 * scale))
+        return fail(s, "the command's two sleeps never ran");
+    itk_note(s->r, "deadline: %zu processes of the invocation recorded", tree.n);
+    collect(s, 60000);
+    if (s->r->failures)
+        return -1;
+    gone = pt_wait_gone(&tree, 2000);
+    if (gone < 0)
+        return fail(s, "processes of the invocation outlived its deadline result by 2 s");
+    itk_note(s->r, "deadline: all %zu processes gone %lld ms after the result", tree.n, gone);
+
+    /* 2. SIGKILL of the worker in the middle of the same command */
+    produce(s, "slow-2", "slow-2", SIGN_NONE, "failed", NULL);
+    rd_kafka_flush(s->producer, 30000);
+    if (!pt_wait_descendants(s->r->workers[0].pid, "sleep", 2, &tree, 60000 * scale))
+        return fail(s, "the second command's two sleeps never ran");
+    itk_note(s->r, "SIGKILL: %zu processes under the worker recorded", tree.n);
+    itk_proc_signal(&s->r->workers[0], SIGKILL);
+    if (!itk_proc_wait(&s->r->workers[0], 10000))
+        return fail(s, "the worker did not die of SIGKILL");
+    gone = pt_wait_gone(&tree, 2000);
+    if (gone < 0)
+        return fail(s, "processes of the worker outlived its SIGKILL by 2 s");
+    itk_note(s->r, "SIGKILL: all %zu processes gone %lld ms after the worker was reaped", tree.n,
+             gone);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *worker = NULL, *hostile = NULL, *name = NULL;
@@ -464,8 +531,10 @@ int main(int argc, char **argv)
             name = argv[i];
     }
     if (!worker || !hostile || !name ||
-        (strcmp(name, "auth") != 0 && strcmp(name, "isolation") != 0)) {
-        fprintf(stderr, "usage: hookd_hostile_it --worker PATH --hostile PATH auth|isolation\n");
+        (strcmp(name, "auth") != 0 && strcmp(name, "isolation") != 0 &&
+         strcmp(name, "orphans_process") != 0 && strcmp(name, "orphans_none") != 0)) {
+        fprintf(stderr, "usage: hookd_hostile_it --worker PATH --hostile PATH "
+                        "auth|isolation|orphans_process|orphans_none\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -483,8 +552,10 @@ int main(int argc, char **argv)
     itk_note(s.r, "mock cluster %s, work directory %s", cl->bootstraps, s.r->workdir);
     if (strcmp(name, "auth") == 0)
         scn_auth(&s, hostile);
-    else
+    else if (strcmp(name, "isolation") == 0)
         scn_isolation(&s, hostile);
+    else
+        scn_orphans(&s, strcmp(name, "orphans_process") == 0);
     fails = s.r->failures;
     if (fails)
         itk_proc_print_tail(&s.r->workers[0], 30);

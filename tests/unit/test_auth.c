@@ -258,6 +258,27 @@ static void flip_ce_header(msg_t *m)
         }
     }
 }
+static void add_flags(msg_t *m)
+{
+    m->arr[m->n].name = "hookd.flags";
+    m->arr[m->n].value = "allow_pre_hook_failure=true";
+    m->arr[m->n].len = strlen("allow_pre_hook_failure=true");
+    m->n++;
+}
+static void add_reply_topic(msg_t *m)
+{
+    m->arr[m->n].name = "kafka_replyTopic";
+    m->arr[m->n].value = "elsewhere";
+    m->arr[m->n].len = 9;
+    m->n++;
+}
+static void add_correlation_id(msg_t *m)
+{
+    m->arr[m->n].name = "kafka_correlationId";
+    m->arr[m->n].value = "x";
+    m->arr[m->n].len = 1;
+    m->n++;
+}
 static void flip_content_type(msg_t *m)
 {
     for (size_t i = 0; i < m->n; i++)
@@ -344,6 +365,19 @@ Test(auth, an_added_ce_header_is_a_forgery)
 Test(auth, a_removed_ce_header_is_a_forgery)
 {
     expect_forged(drop_ce_header, "does not match");
+}
+/* The request headers decide flags and reply routing: they are signed too. */
+Test(auth, added_flags_are_a_forgery)
+{
+    expect_forged(add_flags, "does not match");
+}
+Test(auth, an_added_reply_topic_is_a_forgery)
+{
+    expect_forged(add_reply_topic, "does not match");
+}
+Test(auth, an_added_correlation_id_is_a_forgery)
+{
+    expect_forged(add_correlation_id, "does not match");
 }
 Test(auth, a_differently_cased_twin_header_is_refused)
 {

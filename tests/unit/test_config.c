@@ -587,7 +587,7 @@ Test(config, broken_files)
 Test(config, example_files_load)
 {
     static const char *const files[] = {"acme2certifier.ini", "full.ini", "secrets.ini",
-                                        "missing-hooks-file.ini"};
+                                        "missing-hooks-file.ini", "acme_srv.cfg"};
     size_t i;
     for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         char path[512];
@@ -658,6 +658,79 @@ Test(config, acme2certifier_style_file)
     cr_assert_eq(hookd_config_check_hook_keys(cfg, declares_cn_dump_keys, NULL, errbuf,
                                               sizeof(errbuf)),
                  0, "%s", errbuf);
+    hookd_config_destroy(cfg);
+}
+
+/*
+ * acme2certifier's own acme_srv.cfg, shared: its sections are skipped (and
+ * said so), the bridge's hookd_* keys are not handler keys, hookd_handlers
+ * is the chain, and its flags and hook_error_details_forward are read.
+ */
+Test(config, acme_srv_cfg_shared_with_acme2certifier)
+{
+    static const char *const skipped[] = {"[DEFAULT]",     "[Nonce]",   "[CAhandler]",
+                                           "[DBhandler]",   "[Certificate]", "[Challenge]",
+                                           "[Account]",     "[Order]",   "[Hooks] hookd_bootstrap_servers",
+                                           "[Hooks] hookd_verdict_timeout",
+                                           "[Hooks] hookd_rdkafka.security.protocol"};
+    hookd_config_t *cfg =
+        hookd_config_load(CONFIG_DIR "/acme_srv.cfg", NULL, errbuf, sizeof(errbuf));
+    size_t i, k;
+
+    cr_assert_not_null(cfg, "%s", errbuf);
+    cr_assert_str_eq(cfg->hooks_file, "cn_dump, exception_test");
+    cr_assert_str_eq(cfg->hooks_module, "acme_hookd_a2c");
+    cr_assert_eq(cfg->policy.allow_failure[HOOKD_PHASE_PRE], false);
+    cr_assert_eq(cfg->policy.allow_failure[HOOKD_PHASE_SUCCESS], true);
+    cr_assert_eq(cfg->policy.allow_failure[HOOKD_PHASE_POST], true); /* the default */
+    cr_assert_eq(cfg->hook_error_details_forward, true);
+    cr_assert_eq(cfg->trust_event_flags, true);
+    cr_assert_str_eq(cfg->reply_topics, "acme.enrollment.reply");
+    for (k = 0; k < sizeof(skipped) / sizeof(skipped[0]); k++) {
+        for (i = 0; i < cfg->ignored.count; i++)
+            if (strcmp(cfg->ignored.items[i].key, skipped[k]) == 0)
+                break;
+        cr_expect_lt(i, cfg->ignored.count, "%s not reported as skipped", skipped[k]);
+    }
+    /* hookd_handlers is the worker's key, not the bridge's: not skipped */
+    for (i = 0; i < cfg->ignored.count; i++)
+        cr_expect_null(strstr(cfg->ignored.items[i].key, "hookd_handlers"));
+    /* the handler keys remain, and no bridge key is among them */
+    for (i = 0; i < cfg->hook_keys.count; i++)
+        cr_expect_neq(strncmp(cfg->hook_keys.items[i].key, "hookd_", 6), 0, "%s",
+                      cfg->hook_keys.items[i].key);
+    cr_assert_str_eq(hookd_config_hook_value(cfg, "save_path"), "/tmp");
+    hookd_config_destroy(cfg);
+}
+
+/* hooks_module is hooks_file's newer spelling, and wins over it as in acme2certifier. */
+Test(config, hooks_module_spelling)
+{
+    hookd_config_t *cfg = must_load("[Hooks]\nhooks_module = skeleton\n", NULL);
+    cr_assert_str_eq(cfg->hooks_file, "skeleton");
+    hookd_config_destroy(cfg);
+    cfg = must_load("[Hooks]\nhooks_file = cn_dump\nhooks_module = skeleton\n", NULL);
+    cr_assert_str_eq(cfg->hooks_file, "skeleton");
+    hookd_config_destroy(cfg);
+    cfg = must_load("[Hooks]\nhooks_module = acme_hookd_a2c\nhookd_handlers = cn_dump\n", NULL);
+    cr_assert_str_eq(cfg->hooks_file, "cn_dump");
+    hookd_config_destroy(cfg);
+    must_fail("[Hooks]\nhooks_file = /usr/lib/python3/dist-packages/acme_hookd_a2c.py\n", NULL,
+              "is acme2certifier's bridge to acme-hookd");
+}
+
+/* A section close to one of ours is a typo and refused; others are skipped. */
+Test(config, section_typos_refused_foreign_sections_skipped)
+{
+    hookd_config_t *cfg;
+    must_fail("[Hooks]\n[kafak]\nbootstrap_servers = x:1\n", NULL,
+              "unknown section [kafak] (did you mean [kafka]?");
+    must_fail("[Hook]\nhooks_file = skeleton\n", NULL, "did you mean [Hooks]?");
+    must_fail("[htp]\nlisten = :8080\n", NULL, "did you mean [http]?");
+    cfg = must_load("[Hooks]\n[Zerossl]\nanything = 1\n[Order]\nx = 1\n", NULL);
+    cr_assert_eq(cfg->ignored.count, 2);
+    cr_assert_str_eq(cfg->ignored.items[0].key, "[Zerossl]");
+    cr_assert_str_eq(cfg->ignored.items[1].key, "[Order]");
     hookd_config_destroy(cfg);
 }
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "config.h"
 #include "fake_host.h"
 #include "invoke.h"
+#include "proc_tree.h"
 #include "registry.h"
 
 static hookd_registry_t *reg;
@@ -93,6 +95,37 @@ static void assert_no_children(void)
     errno = 0;
     cr_assert_eq(waitpid(-1, &status, WNOHANG), -1, "a child is left over");
     cr_assert_eq(errno, ECHILD);
+}
+
+/* HOOKD_TEST_TIME_SCALE (valgrind): deadlines of the tests stretch by it. */
+static int time_scale(void)
+{
+    const char *v = getenv("HOOKD_TEST_TIME_SCALE");
+    int n = v ? atoi(v) : 1;
+    return n > 0 ? n : 1;
+}
+
+/*
+ * The command writes "PID STARTTIME" of a process it started into `path`
+ * (see PID_RECORD); wait (bounded) until that very process is gone.
+ */
+#define PID_RECORD(var) "echo " var " $(cut -d' ' -f22 /proc/" var "/stat)"
+
+static long long wait_recorded_gone(const char *path, int timeout_ms)
+{
+    char *text = slurp(path);
+    pt_set_t s;
+    unsigned long long start = 0;
+    int pid = 0;
+
+    memset(&s, 0, sizeof(s));
+    cr_assert_eq(sscanf(text, "%d %llu", &pid, &start), 2, "pid record: '%s'", text);
+    free(text);
+    cr_assert_gt(pid, 0);
+    s.p[0].pid = (pid_t)pid;
+    s.p[0].start = start;
+    s.n = 1;
+    return pt_wait_gone(&s, timeout_ms);
 }
 
 Test(exec, the_event_is_in_the_environment)
@@ -235,60 +268,84 @@ Test(exec, stderr_is_cleaned_to_valid_utf8)
 
 Test(exec, timeout_kills_the_process_group)
 {
-    char pidfile[PATH_MAX + 16], cmd[PATH_MAX + 64];
+    char pidfile[PATH_MAX + 16], cmd[PATH_MAX + 128];
     const char *cfg[] = {"exec_pre_command", cmd, "exec_timeout_ms", "300", NULL};
     fake_host_t fh;
     void *st;
-    char *pid_text;
-    pid_t orphan;
-    int status;
 
-    /* Orphans of the command come to us, so their end can be awaited. */
-    cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
     snprintf(pidfile, sizeof(pidfile), "%s/pid", dir);
-    snprintf(cmd, sizeof(cmd), "sleep 120 & echo $! > '%s'; echo waiting >&2; wait", pidfile);
+    snprintf(cmd, sizeof(cmd), "sleep 120 & " PID_RECORD("$!") " > '%s'; echo waiting >&2; wait",
+             pidfile);
     st = start(&fh, cfg);
 
     cr_assert_eq(h->pre_hook(&fh.ctx, st, "c", "o", "csr"), HOOKD_FAIL);
     cr_assert(strstr(fh.error, "timed out after 300 ms"), "%s", fh.error);
     cr_assert(strstr(fh.error, "waiting"), "stderr so far is kept: %s", fh.error);
-
-    pid_text = slurp(pidfile);
-    orphan = (pid_t)atoi(pid_text);
-    free(pid_text);
-    cr_assert_gt(orphan, 0);
-    /* The background sleep was in the group: it is dead (or dying) now,
-     * and this wait returns instead of lasting 120 s. */
-    cr_assert_eq(waitpid(orphan, &status, 0), orphan);
-    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    /* The background sleep was in the group: it is gone now, not in 120 s. */
+    cr_assert_geq(wait_recorded_gone(pidfile, 2000), 0, "the background job outlived the hook");
     h->fini(&fh.ctx, st);
     assert_no_children();
 }
 
 Test(exec, leftovers_of_a_finished_command_are_killed)
 {
-    char pidfile[PATH_MAX + 16], cmd[PATH_MAX + 64];
+    char pidfile[PATH_MAX + 16], cmd[PATH_MAX + 128];
     const char *cfg[] = {"exec_pre_command", cmd, NULL};
     fake_host_t fh;
     void *st;
-    char *pid_text;
-    pid_t orphan;
-    int status;
 
-    cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
     snprintf(pidfile, sizeof(pidfile), "%s/pid", dir);
     /* The background job keeps stdout/stderr open: the hook must not wait
      * for it, nor leave it running. */
-    snprintf(cmd, sizeof(cmd), "sleep 120 & echo $! > '%s'; exit 0", pidfile);
+    snprintf(cmd, sizeof(cmd), "sleep 120 & " PID_RECORD("$!") " > '%s'; exit 0", pidfile);
     st = start(&fh, cfg);
     cr_assert_eq(h->pre_hook(&fh.ctx, st, "c", "o", "csr"), HOOKD_OK, "%s", fh.error);
-
-    pid_text = slurp(pidfile);
-    orphan = (pid_t)atoi(pid_text);
-    free(pid_text);
-    cr_assert_eq(waitpid(orphan, &status, 0), orphan);
-    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    cr_assert_geq(wait_recorded_gone(pidfile, 2000), 0, "the background job outlived the hook");
     h->fini(&fh.ctx, st);
+    assert_no_children();
+}
+
+/* A hook run on its own thread, so that the test can watch its processes. */
+typedef struct hook_thread {
+    fake_host_t fh;
+    void *st;
+    hookd_outcome_t rc;
+} hook_thread_t;
+
+static void *run_pre_hook(void *arg)
+{
+    hook_thread_t *t = arg;
+    t->rc = h->pre_hook(&t->fh.ctx, t->st, "c", "o", "csr");
+    return NULL;
+}
+
+/*
+ * The exec deadline (isolation = none): every process of the command
+ * (shell, sub-shell, two background sleeps, the guard) is gone within 2 s
+ * of the result.
+ */
+Test(exec, a_deadline_kills_every_process_the_command_started)
+{
+    char timeout[32];
+    const char *cfg[] = {"exec_pre_command", "sh -c 'sleep 41 & sleep 42 & wait'; echo never",
+                         "exec_timeout_ms", timeout, NULL};
+    hook_thread_t t;
+    pthread_t th;
+    pt_set_t tree;
+    long long gone;
+
+    snprintf(timeout, sizeof(timeout), "%d", 1000 * time_scale());
+    t.st = start(&t.fh, cfg);
+    cr_assert_eq(pthread_create(&th, NULL, run_pre_hook, &t), 0);
+    cr_assert(pt_wait_descendants(getpid(), "sleep", 2, &tree, 5000 * time_scale()),
+              "the command's two sleeps never ran");
+    cr_assert_eq(pthread_join(th, NULL), 0);
+    cr_assert_eq(t.rc, HOOKD_FAIL);
+    cr_assert(strstr(t.fh.error, "timed out"), "%s", t.fh.error);
+    gone = pt_wait_gone(&tree, 2000);
+    cr_assert_geq(gone, 0, "processes of the command outlived its deadline");
+    cr_log_info("exec timeout: %zu processes, all gone %lld ms after the result", tree.n, gone);
+    h->fini(&t.fh.ctx, t.st);
     assert_no_children();
 }
 
@@ -421,22 +478,17 @@ Test(exec, configuration_errors_stop_init)
 }
 
 /*
- * The hook's thread dies mid-command (a crashed worker, an isolation child
- * killed at its deadline): the command must not live on.
+ * The hook's thread dies mid-command (a worker killed with SIGKILL, an
+ * isolation child killed at its deadline): neither the command nor what it
+ * started may live on.
  */
-Test(exec, the_command_dies_with_the_hook_thread)
+Test(exec, the_command_and_its_children_die_with_the_hook_thread)
 {
-    char fifo[PATH_MAX + 16], cmd[PATH_MAX + 64], buf[32] = "";
-    const char *cfg[] = {"exec_pre_command", cmd, NULL};
-    pid_t runner, command_pid;
-    int fd, status;
-    ssize_t n;
-
-    cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-    snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
-    cr_assert_eq(mkfifo(fifo, 0600), 0);
-    /* dash execs a simple command in place: the pid is the shell's. */
-    snprintf(cmd, sizeof(cmd), "echo $$ > '%s'; exec sleep 120", fifo);
+    const char *cfg[] = {"exec_pre_command", "sh -c 'sleep 41 & sleep 42 & wait'", NULL};
+    pt_set_t tree;
+    pid_t runner;
+    long long gone;
+    int status;
 
     runner = fork();
     cr_assert(runner >= 0);
@@ -449,20 +501,15 @@ Test(exec, the_command_dies_with_the_hook_thread)
         h->pre_hook(&fh.ctx, st, "c", "o", "csr"); /* killed in here */
         _exit(3);
     }
-    fd = open(fifo, O_RDONLY); /* returns once the command has opened it */
-    cr_assert(fd >= 0);
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    cr_assert_gt(n, 0);
-    command_pid = (pid_t)atoi(buf);
-    cr_assert_gt(command_pid, 0);
-
+    cr_assert(pt_wait_descendants(runner, "sleep", 2, &tree, 5000 * time_scale()),
+              "the command's two sleeps never ran");
     cr_assert_eq(kill(runner, SIGKILL), 0);
     cr_assert_eq(waitpid(runner, &status, 0), runner);
     cr_assert(WIFSIGNALED(status));
-    /* Orphaned to us (subreaper): it ends now, not in 120 s. */
-    cr_assert_eq(waitpid(command_pid, &status, 0), command_pid);
-    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    gone = pt_wait_gone(&tree, 2000);
+    cr_assert_geq(gone, 0, "processes of the command outlived the hook's thread");
+    cr_log_info("SIGKILL of the hook's process: %zu processes, all gone %lld ms later", tree.n,
+                gone);
     assert_no_children();
 }
 
@@ -493,85 +540,104 @@ Test(exec, fields_too_large_for_the_environment_are_reported)
 
 /* ---- through the worker's invoke seam ------------------------------------ */
 
-/*
- * The handler as the worker runs it: keys from the [Hooks] configuration,
- * in-process and in a process-isolation child, whose deadline kill must
- * take the command along.
- */
-static void run_through_invoke(hookd_isolation_t isolation)
-{
-    char pidfile[PATH_MAX + 16], out_file[PATH_MAX + 16], cmd[3 * PATH_MAX];
-    hookd_kv_t keys[] = {
-        {"exec_pre_command", cmd, 1},
-        {"exec_timeout_ms", "60000", 2},
-    };
+typedef struct seam {
+    char cmd[3 * PATH_MAX];
+    hookd_kv_t keys[2];
     hookd_config_t cfg;
-    hookd_registry_t *r;
+    hookd_registry_t *reg;
     hookd_invoke_t *inv;
     const hookd_invoker_t *invoker;
     hookd_event_t ev;
     hookd_invocation_t out;
+} seam_t;
+
+/*
+ * The handler as the worker runs it: keys from the [Hooks] configuration,
+ * in-process or in a process-isolation child. Certificate "slow": a
+ * command that starts two background sleeps and waits for them; anything
+ * else: record the event and ask for a retry.
+ */
+static void seam_open(seam_t *s, hookd_isolation_t isolation, const char *out_file)
+{
     char err[512];
+
+    memset(s, 0, sizeof(*s));
+    snprintf(s->cmd, sizeof(s->cmd),
+             "if [ \"$HOOKD_CERTIFICATE_NAME\" = slow ]; then sh -c 'sleep 41 & sleep 42 & wait'; "
+             "fi; echo \"$HOOKD_EVENT_ID $HOOKD_PHASE\" > '%s'; exit 75",
+             out_file);
+    s->keys[0] = (hookd_kv_t){"exec_pre_command", s->cmd, 1};
+    s->keys[1] = (hookd_kv_t){"exec_timeout_ms", "60000", 2};
+    s->cfg.hooks_file = "exec";
+    hookd_policy_defaults(&s->cfg.policy);
+    s->cfg.hook_keys.items = s->keys;
+    s->cfg.hook_keys.count = 2;
+    s->cfg.isolation = isolation;
+    s->cfg.hook_timeout_ms = 1000 * time_scale();
+    s->cfg.hook_rlimit_as_mb = 512;
+    s->cfg.hook_rlimit_cpu_s = 60;
+    s->cfg.hook_rlimit_nofile = 64;
+    s->reg = hookd_registry_load(&s->cfg, NULL, err, sizeof(err));
+    cr_assert_not_null(s->reg, "%s", err);
+    s->inv = hookd_invoke_create(s->reg, &s->cfg, NULL, err, sizeof(err));
+    cr_assert_not_null(s->inv, "%s", err);
+    s->invoker = hookd_invoke_invoker(s->inv);
+    s->ev.type = HOOKD_EVENT_REQUESTED;
+    s->ev.id = "ev-invoke";
+    s->ev.time = "2026-01-01T00:00:00Z";
+    s->ev.certificate_name = "cert-1";
+    s->ev.order_name = "order-1";
+    s->ev.csr = "Q1NS";
+}
+
+static void seam_close(seam_t *s)
+{
+    hookd_invoke_destroy(s->inv);
+    hookd_registry_destroy(s->reg);
+}
+
+static void *seam_invoke(void *arg)
+{
+    seam_t *s = arg;
+    s->invoker->invoke(s->invoker->opaque, 0, HOOKD_PHASE_PRE, &s->ev, &s->out);
+    return NULL;
+}
+
+static void run_through_invoke(hookd_isolation_t isolation)
+{
+    char out_file[PATH_MAX + 16];
+    seam_t s;
     char *written;
-    pid_t command_pid;
-    int status;
 
-    cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-    snprintf(pidfile, sizeof(pidfile), "%s/pid", dir);
     snprintf(out_file, sizeof(out_file), "%s/out", dir);
-    /* certificate "slow": report the pid and hang; anything else: record
-     * the event and ask for a retry. */
-    snprintf(cmd, sizeof(cmd),
-             "if [ \"$HOOKD_CERTIFICATE_NAME\" = slow ]; then echo $$ > '%s'; exec sleep 120; fi; "
-             "echo \"$HOOKD_EVENT_ID $HOOKD_PHASE\" > '%s'; exit 75",
-             pidfile, out_file);
-
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.hooks_file = "exec";
-    hookd_policy_defaults(&cfg.policy);
-    cfg.hook_keys.items = keys;
-    cfg.hook_keys.count = 2;
-    cfg.isolation = isolation;
-    cfg.hook_timeout_ms = 1000;
-    cfg.hook_rlimit_as_mb = 512;
-    cfg.hook_rlimit_cpu_s = 60;
-    cfg.hook_rlimit_nofile = 64;
-    r = hookd_registry_load(&cfg, NULL, err, sizeof(err));
-    cr_assert_not_null(r, "%s", err);
-    inv = hookd_invoke_create(r, &cfg, NULL, err, sizeof(err));
-    cr_assert_not_null(inv, "%s", err);
-    invoker = hookd_invoke_invoker(inv);
-
-    memset(&ev, 0, sizeof(ev));
-    ev.type = HOOKD_EVENT_REQUESTED;
-    ev.id = "ev-invoke";
-    ev.time = "2026-01-01T00:00:00Z";
-    ev.certificate_name = "cert-1";
-    ev.order_name = "order-1";
-    ev.csr = "Q1NS";
-    invoker->invoke(invoker->opaque, 0, HOOKD_PHASE_PRE, &ev, &out);
-    cr_assert_eq(out.outcome, HOOKD_RETRY, "outcome %d: %s", out.outcome, out.error);
-    cr_assert(strstr(out.error, "retry"), "%s", out.error);
+    seam_open(&s, isolation, out_file);
+    seam_invoke(&s);
+    cr_assert_eq(s.out.outcome, HOOKD_RETRY, "outcome %d: %s", s.out.outcome, s.out.error);
+    cr_assert(strstr(s.out.error, "retry"), "%s", s.out.error);
     written = slurp(out_file);
     cr_assert_str_eq(written, "ev-invoke pre\n");
     free(written);
 
     if (isolation == HOOKD_ISOLATION_PROCESS) {
-        /* The isolation deadline (1 s) comes long before exec's (60 s). */
-        ev.certificate_name = "slow";
-        invoker->invoke(invoker->opaque, 0, HOOKD_PHASE_PRE, &ev, &out);
-        cr_assert_eq(out.outcome, HOOKD_FAIL);
-        cr_assert_eq(out.error_class, HOOKD_ERRCLASS_HOOK_TIMEOUT, "%s", out.error);
-        written = slurp(pidfile);
-        command_pid = (pid_t)atoi(written);
-        free(written);
-        cr_assert_gt(command_pid, 0, "the command had started");
-        /* Reparented to us when the isolation child died; it dies too. */
-        cr_assert_eq(waitpid(command_pid, &status, 0), command_pid);
-        cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        /* The isolation deadline (1 s) comes long before exec's (60 s);
+         * the isolation child, the guard, the shells and the sleeps are
+         * gone within 2 s of the hook_timeout result. */
+        pthread_t th;
+        pt_set_t tree;
+        long long gone;
+        s.ev.certificate_name = "slow";
+        cr_assert_eq(pthread_create(&th, NULL, seam_invoke, &s), 0);
+        cr_assert(pt_wait_descendants(getpid(), "sleep", 2, &tree, 5000 * time_scale()),
+                  "the command's two sleeps never ran");
+        cr_assert_eq(pthread_join(th, NULL), 0);
+        cr_assert_eq(s.out.outcome, HOOKD_FAIL);
+        cr_assert_eq(s.out.error_class, HOOKD_ERRCLASS_HOOK_TIMEOUT, "%s", s.out.error);
+        gone = pt_wait_gone(&tree, 2000);
+        cr_assert_geq(gone, 0, "processes of the command outlived the isolation deadline");
+        cr_log_info("isolation deadline: %zu processes, all gone %lld ms after the result",
+                    tree.n, gone);
     }
-    hookd_invoke_destroy(inv);
-    hookd_registry_destroy(r);
+    seam_close(&s);
 }
 
 Test(exec, through_the_invoke_seam_in_process)
@@ -583,4 +649,40 @@ Test(exec, through_the_invoke_seam_in_process)
 Test(exec, through_the_invoke_seam_with_process_isolation)
 {
     run_through_invoke(HOOKD_ISOLATION_PROCESS);
+}
+
+/*
+ * SIGKILL of the process that runs the hooks (the worker's part here),
+ * with the command running in an isolation child: the isolation child, the
+ * guard, the shells and the sleeps are all gone within 2 s.
+ */
+Test(exec, sigkill_of_the_worker_leaves_no_process_behind_with_process_isolation)
+{
+    char out_file[PATH_MAX + 16];
+    pt_set_t tree;
+    pid_t worker;
+    long long gone;
+    int status;
+
+    snprintf(out_file, sizeof(out_file), "%s/out", dir);
+    worker = fork();
+    cr_assert(worker >= 0);
+    if (worker == 0) {
+        seam_t s;
+        seam_open(&s, HOOKD_ISOLATION_PROCESS, out_file);
+        s.cfg.hook_timeout_ms = 60000;
+        s.ev.certificate_name = "slow";
+        seam_invoke(&s); /* killed in here */
+        _exit(3);
+    }
+    cr_assert(pt_wait_descendants(worker, "sleep", 2, &tree, 5000 * time_scale()),
+              "the command's two sleeps never ran");
+    cr_assert_eq(kill(worker, SIGKILL), 0);
+    cr_assert_eq(waitpid(worker, &status, 0), worker);
+    cr_assert(WIFSIGNALED(status));
+    gone = pt_wait_gone(&tree, 2000);
+    cr_assert_geq(gone, 0, "processes of the worker's hook outlived it");
+    cr_log_info("SIGKILL with process isolation: %zu processes, all gone %lld ms later", tree.n,
+                gone);
+    assert_no_children();
 }
