@@ -563,7 +563,10 @@ class KafkaTransport:
         while not self._stop.is_set():
             try:
                 self.producer.poll(0)
-                msgs = self.consumer.consume(256, timeout=0.05)
+                # poll() returns at the first reply (consume() would wait for
+                # a full batch or the whole timeout); then drain what is there.
+                first = self.consumer.poll(0.05)
+                msgs = [first] + self.consumer.consume(256, timeout=0) if first is not None else []
             except Exception as e:  # a closed client at interpreter exit
                 if self._stop.is_set():
                     return
