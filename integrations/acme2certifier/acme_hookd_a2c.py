@@ -93,13 +93,13 @@ DEFAULT_VERDICT_TIMEOUT = 10.0
 
 # librdkafka settings for request-reply latency; hookd_rdkafka.* overrides.
 PRODUCER_DEFAULTS = {
-    "linger.ms": 1,
+    "linger.ms": 0,
     "acks": "all",
     "enable.idempotence": True,
     "socket.nagle.disable": True,
 }
 CONSUMER_DEFAULTS = {
-    "fetch.wait.max.ms": 10,
+    "fetch.wait.max.ms": 5,
     "fetch.error.backoff.ms": 50,
     "enable.auto.commit": False,
     "enable.auto.offset.store": False,

@@ -215,7 +215,7 @@ class Setup:
     the bundled handlers)."""
 
     def __init__(self, name, ca, mode, raise_phases=(), ignore=None, topics=None,
-                 extra_hooks=None, hooks_key="hooks_module", worker_id=None):
+                 extra_hooks=None, hooks_key="hooks_module", worker_id=None, verdict_timeout=8):
         self.name = name
         self.mode = mode
         self.dir = os.path.join(workdir(), name)
@@ -234,7 +234,7 @@ class Setup:
             else:
                 hooks["hooks_file"] = BRIDGE_FILE
             hooks.update({"hookd_bootstrap_servers": bootstrap(), "hookd_topic": topics.input,
-                          "hookd_reply_topic": topics.reply, "hookd_verdict_timeout": 8,
+                          "hookd_reply_topic": topics.reply, "hookd_verdict_timeout": verdict_timeout,
                           "hookd_handlers": "cn_dump, exception_test"})
         hooks.update({"save_path": self.save_path, "cn_dump_san_only": "true"})
         for ph in ("pre", "success", "post"):
@@ -266,7 +266,10 @@ class Setup:
                                  "input_topic": topics.input, "result_topic": topics.result,
                                  "dead_letter_topic": topics.dlq, "reply_topics": topics.reply,
                                  "consumer.rdkafka.session.timeout.ms": 6000,
-                                 "consumer.rdkafka.heartbeat.interval.ms": 1000}
+                                 "consumer.rdkafka.heartbeat.interval.ms": 1000,
+                                 # request-reply latency (see integrations/acme2certifier/README.md)
+                                 "consumer.rdkafka.fetch.wait.max.ms": 5,
+                                 "producer.rdkafka.linger.ms": 0}
             sections["worker"] = {"worker_id": worker_id or name, "threads": 2,
                                   "trust_event_flags": "true", "shutdown_timeout_ms": 10000}
             sections["log"] = {"level": "info"}
@@ -329,7 +332,9 @@ class Server:
             os.unlink(self.port_file)
         env = dict(os.environ, ACME2CERTIFIER_I_KNOW_THE_RISK="1", ACME_SRV_CONFIGFILE=self.setup.cfg,
                    PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
-        env.pop("XDG_RUNTIME_DIR", None)
+        # the bridge of this source tree, ahead of the copy installed in the venv
+        env["PYTHONPATH"] = os.path.dirname(BRIDGE_FILE) + (
+            os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         self.proc = _popen([PY, SERVE, self.setup.cfg, self.port_file], self.log_path, env)
 
         def up():

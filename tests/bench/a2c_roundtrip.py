@@ -24,6 +24,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "a2c"))
+# the bridge of this source tree, ahead of the copy installed in the venv
+sys.path.insert(0, os.path.join(HERE, "..", "..", "integrations", "acme2certifier"))
 import a2c_harness as h  # noqa: E402
 
 
@@ -70,8 +72,8 @@ def main():
     ap.add_argument("--requests", type=int, default=400, help="pre_hook calls per concurrency level")
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--concurrency", default="1,8")
-    ap.add_argument("--linger-ms", default="1", help="producer linger.ms of bridge and worker")
-    ap.add_argument("--fetch-wait-ms", default="10", help="fetch.wait.max.ms of the worker (the bridge's is 10)")
+    ap.add_argument("--linger-ms", default="0", help="producer linger.ms of bridge and worker")
+    ap.add_argument("--fetch-wait-ms", default="5", help="fetch.wait.max.ms of the worker (the bridge's is 5)")
     args = ap.parse_args()
     os.environ["HOOKD_BIN"] = args.hookd
     os.environ.setdefault("HOOKD_A2C_WORKDIR", tempfile.mkdtemp(prefix="a2c-bench-"))
