@@ -303,6 +303,61 @@ def _popen(argv, logpath, env=None):
     return p
 
 
+_ZYGOTE = {"path": None}
+
+
+def start_zygote():
+    """Start the fork server (zygote.py): later servers and certbot runs of
+    this test are forked from it instead of started from scratch."""
+    path = os.path.join(workdir(), "zygote.sock")
+    p = _popen([PY, os.path.join(HERE, "zygote.py"), path], os.path.join(workdir(), "zygote.log"),
+               dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+    wait_until(lambda: check(p.poll() is None, "zygote.py exited") or os.path.exists(path), 60,
+               "the zygote's socket")
+    _ZYGOTE["path"] = path
+
+
+class ZygoteProc:
+    """A child of the zygote, with the part of Popen's interface used here."""
+
+    def __init__(self, kind, argv, env, logpath):
+        import socket
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(_ZYGOTE["path"])
+        self.sock.sendall(json.dumps({"kind": kind, "argv": argv, "env": env, "log": logpath}).encode() + b"\n")
+        self.buf = b""
+        self.pid = json.loads(self._line(60))["pid"]
+        self.returncode = None
+        _PROCS.append(self)
+
+    def _line(self, timeout):
+        import select
+        deadline = time.monotonic() + (timeout if timeout is not None else 1e9)
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left < 0 or not select.select([self.sock], [], [], left)[0]:
+                raise subprocess.TimeoutExpired("zygote child %s" % getattr(self, "pid", "?"), timeout)
+            data = self.sock.recv(4096)
+            if not data:
+                raise TestFailure("the zygote went away")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line
+
+    def poll(self):
+        if self.returncode is None:
+            try:
+                self.returncode = json.loads(self._line(0))["rc"]
+            except subprocess.TimeoutExpired:
+                return None
+        return self.returncode
+
+    def wait(self, timeout=None):
+        if self.returncode is None:
+            self.returncode = json.loads(self._line(timeout))["rc"]
+        return self.returncode
+
+
 def _stop(p, timeout=15):
     if p is None or p.poll() is not None:
         return p.returncode if p is not None else None
@@ -335,7 +390,10 @@ class Server:
         # the bridge of this source tree, ahead of the copy installed in the venv
         env["PYTHONPATH"] = os.path.dirname(BRIDGE_FILE) + (
             os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        self.proc = _popen([PY, SERVE, self.setup.cfg, self.port_file], self.log_path, env)
+        if _ZYGOTE["path"]:
+            self.proc = ZygoteProc("server", [self.setup.cfg, self.port_file], env, self.log_path)
+        else:
+            self.proc = _popen([PY, SERVE, self.setup.cfg, self.port_file], self.log_path, env)
 
         def up():
             check(self.proc.poll() is None, "acme2certifier exited (%s): %s" % (self.proc.returncode, self.tail()))
@@ -437,14 +495,25 @@ def certbot(server, domain, tag, timeout=120):
             "--no-random-sleep-on-renew", "-d", domain]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     t0 = time.monotonic()
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
-    out = p.stdout + p.stderr
+    if _ZYGOTE["path"]:
+        outf = os.path.join(d, "certbot.out")
+        z = ZygoteProc("certbot", argv[1:], env, outf)
+        try:
+            rc = z.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _stop(z, 5)
+            raise TestFailure("certbot %s did not finish in %d s" % (tag, timeout))
+        with open(outf, errors="replace") as f:
+            out = f.read()
+    else:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+        rc, out = p.returncode, p.stdout + p.stderr
     logf = os.path.join(d, "logs", "letsencrypt.log")
-    if p.returncode != 0 and os.path.exists(logf):
+    if rc != 0 and os.path.exists(logf):
         with open(logf) as f:
             out += "\n" + f.read()[-6000:]
     cert = os.path.join(d, "config", "live", tag, "cert.pem")
-    e = Enrollment(p.returncode, out, cert if os.path.exists(cert) else None, domain)
+    e = Enrollment(rc, out, cert if os.path.exists(cert) else None, domain)
     log("certbot %s %s -> %s (%.1f s)" % (tag, domain, e.outcome(), time.monotonic() - t0))
     return e
 

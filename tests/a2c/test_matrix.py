@@ -10,7 +10,9 @@ configurations gets fresh processes: an in-process server, a bridge server
 and a worker, all reading the same acme_srv.cfg. Both outcomes run on each
 configuration at once (the CA refuses *.no.test at enrollment time, after
 pre_hook), so one configuration is 4 certbot runs in parallel. The 64
-configurations run in HOOKD_A2C_LANES parallel lanes (default 6).
+configurations run in HOOKD_A2C_LANES parallel lanes (default 6). The
+Python processes are forked from a zygote that has imported certbot and
+acme2certifier once (zygote.py; HOOKD_A2C_ZYGOTE=0 starts each from scratch).
 
 Besides agreeing with each other, both sides must agree with the model of
 acme2certifier 0.46.3's hook handling (certificate.py), so a setup in which
@@ -122,6 +124,8 @@ def main():
     t0 = time.monotonic()
     lanes = int(os.environ.get("HOOKD_A2C_LANES", "6"))
     ca = h.CA(os.path.join(h.workdir(), "ca"))
+    if os.environ.get("HOOKD_A2C_ZYGOTE", "1") != "0":
+        h.start_zygote()
     configs = []
     for r in range(8):
         raises = {p for i, p in enumerate(PHASES) if r >> i & 1}
@@ -130,9 +134,8 @@ def main():
             configs.append((len(configs), raises, ignore))
     topics = {}
     for lane in range(lanes):
-        for c in configs:
-            t = LaneTopics(lane, c[0])
-            topics.update({t.result: 1, t.dlq: 1, t.reply: 1})
+        t = LaneTopics(lane, 0)
+        topics.update({t.result: 1, t.dlq: 1, t.reply: 1})
     for c in configs:
         topics[LaneTopics(0, c[0]).input] = 1
     h.create_topics(topics)
