@@ -507,6 +507,25 @@ def claim_partition(lock_dir, topic, candidates, logger=None):
 
 
 
+def _retrying(fn, seconds, what):
+    """fn() until it does not raise a retriable Kafka error (a new topic's
+    leader not known yet, a leader moving) or `seconds` have passed."""
+    from confluent_kafka import KafkaException  # noqa: deferred import
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return fn()
+        except KafkaException as e:
+            err = e.args[0] if e.args else None
+            retriable = getattr(err, "retriable", lambda: False)() or getattr(err, "code", lambda: None)() in (
+                6, 5, 3)  # NOT_LEADER_FOR_PARTITION, LEADER_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PART
+            if not retriable or time.monotonic() > deadline:
+                raise
+            LOG.debug("acme_hookd_a2c: %s: %s; retrying", what, e)
+            time.sleep(0.1)
+
+
 class KafkaTransport:
     """The process's producer and reply reader (confluent-kafka)."""
 
@@ -548,7 +567,8 @@ class KafkaTransport:
             # The high watermark before the first request is sent: every reply
             # to this process comes after it, and nothing older (a
             # predecessor's replies) is ever read.
-            _lo, hi = self.consumer.get_watermark_offsets(tp, timeout=deadline)
+            hi = _retrying(lambda: self.consumer.get_watermark_offsets(tp, timeout=deadline)[1],
+                           deadline, "the high watermark of %s[%d]" % (settings.reply_topic, self.partition))
             self.consumer.assign([TopicPartition(settings.reply_topic, self.partition, hi)])
         except Exception:
             self.close()
