@@ -269,7 +269,8 @@ class Setup:
                                  "consumer.rdkafka.heartbeat.interval.ms": 1000,
                                  # request-reply latency (see integrations/acme2certifier/README.md)
                                  "consumer.rdkafka.fetch.wait.max.ms": 5,
-                                 "producer.rdkafka.linger.ms": 0}
+                                 "producer.rdkafka.linger.ms": 0,
+                                 "rdkafka.socket.nagle.disable": "true"}
             sections["worker"] = {"worker_id": worker_id or name, "threads": 2,
                                   "trust_event_flags": "true", "shutdown_timeout_ms": 10000}
             sections["log"] = {"level": "info"}

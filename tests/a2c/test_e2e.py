@@ -99,8 +99,24 @@ def main():
                                     ignore={"post": False}, hooks_key="hooks_file")
     check(e.acme_error() == "post_hook_error :: post-hook failed", "post-fails-flag-off: %r" % e.outcome())
 
+    details_forwarded(ca)
     worker_stopped(ca)
     three_processes(ca)
+
+
+def details_forwarded(ca):
+    """hook_error_details_forward = True: the client sees the handler's text
+    (prefixed with the handler's name by the bridge), not the generic one."""
+    topics = h.Topics("details")
+    setup = h.Setup("details-forwarded", ca, "hookd", raise_phases={"pre"}, topics=topics,
+                    extra_hooks={"hook_error_details_forward": True})
+    worker = h.Worker(setup).start()
+    server = h.Server(setup).start()
+    e = h.certbot(server, "details.ok.test", "details")
+    check(e.acme_error() == "pre_hook_error :: exception_test: raise_pre_hook_exception",
+          "details forwarded: certbot said %r" % e.outcome())
+    server.stop()
+    worker.stop()
 
 
 def worker_stopped(ca):

@@ -74,6 +74,7 @@ def main():
     ap.add_argument("--concurrency", default="1,8")
     ap.add_argument("--linger-ms", default="0", help="producer linger.ms of bridge and worker")
     ap.add_argument("--fetch-wait-ms", default="5", help="fetch.wait.max.ms of the worker (the bridge's is 5)")
+    ap.add_argument("--nagle-disable", default="true", help="socket.nagle.disable of the worker")
     args = ap.parse_args()
     os.environ["HOOKD_BIN"] = args.hookd
     os.environ.setdefault("HOOKD_A2C_WORKDIR", tempfile.mkdtemp(prefix="a2c-bench-"))
@@ -101,7 +102,8 @@ def main():
                       "input_topic": topics.input, "result_topic": topics.result,
                       "dead_letter_topic": topics.dlq, "reply_topics": topics.reply,
                       "consumer.rdkafka.fetch.wait.max.ms": args.fetch_wait_ms,
-                      "producer.rdkafka.linger.ms": args.linger_ms},
+                      "producer.rdkafka.linger.ms": args.linger_ms,
+                      "rdkafka.socket.nagle.disable": args.nagle_disable},
             "worker": {"worker_id": "bench", "threads": 2, "trust_event_flags": "true"},
             "log": {"level": "warning"},
         }))
@@ -134,8 +136,8 @@ def main():
             rows.append((c, n, inproc, bridge, wall))
         st = acme_hookd_a2c.stats()
         print()
-        print("verdict round trip, pre_hook call to return (ms); linger.ms=%s fetch.wait.max.ms=%s"
-              % (args.linger_ms, args.fetch_wait_ms))
+        print("verdict round trip, pre_hook call to return (ms); worker linger.ms=%s fetch.wait.max.ms=%s "
+              "socket.nagle.disable=%s" % (args.linger_ms, args.fetch_wait_ms, args.nagle_disable))
         print("%-12s %-9s %-34s %-28s %s" % ("concurrency", "requests", "acme2certifier in-process p50/p99",
                                              "acme-hookd p50 / p99 / max", "verdicts/s"))
         for c, n, inproc, bridge, wall in rows:

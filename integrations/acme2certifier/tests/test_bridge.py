@@ -509,3 +509,27 @@ def test_acme2certifier_loads_the_bridge(key):
         sys.modules.pop("Hooks", None)
         if saved is not None:
             sys.modules["Hooks"] = saved
+
+
+def test_retriable_kafka_errors_are_retried_until_the_deadline():
+    from confluent_kafka import KafkaError, KafkaException
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise KafkaException(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION))
+        return 42
+    assert a2c._retrying(flaky, 5, "x") == 42 and len(calls) == 3
+
+    def broken():
+        raise KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED))
+    with pytest.raises(KafkaException):
+        a2c._retrying(broken, 5, "x")
+
+    def always():
+        raise KafkaException(KafkaError(KafkaError.LEADER_NOT_AVAILABLE))
+    t0 = time.monotonic()
+    with pytest.raises(KafkaException):
+        a2c._retrying(always, 0.3, "x")
+    assert time.monotonic() - t0 < 2
