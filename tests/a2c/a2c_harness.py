@@ -30,7 +30,6 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("HOOKD_SOURCE_DIR", os.path.normpath(os.path.join(HERE, "..", "..")))
 BRIDGE_FILE = os.path.join(SOURCE_DIR, "integrations", "acme2certifier", "acme_hookd_a2c.py")
-CHAIN_HOOKS = os.path.join(HERE, "chain_hooks.py")
 SERVE = os.path.join(HERE, "serve_a2c.py")
 PY = sys.executable
 CERTBOT = os.path.join(os.path.dirname(PY), "certbot")
@@ -226,7 +225,12 @@ class Setup:
         self.topics = topics
         hooks = {}
         if mode == "inprocess":
-            hooks["hooks_file"] = CHAIN_HOOKS
+            # hooks_module, not hooks_file: acme2certifier 0.46.3 registers a
+            # file-loaded module in sys.modules before running it, so a
+            # second request loading hooks at the same time can get the
+            # half-made module, log "Enrollment hooks could not be loaded"
+            # and run without hooks.
+            hooks["hooks_module"] = "chain_hooks"
         else:
             check(topics is not None, "a hookd setup needs topics")
             if hooks_key == "hooks_module":
@@ -389,7 +393,8 @@ class Server:
         env = dict(os.environ, ACME2CERTIFIER_I_KNOW_THE_RISK="1", ACME_SRV_CONFIGFILE=self.setup.cfg,
                    PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
         # the bridge of this source tree, ahead of the copy installed in the venv
-        env["PYTHONPATH"] = os.path.dirname(BRIDGE_FILE) + (
+        # (and chain_hooks, the in-process reference hooks, beside this file)
+        env["PYTHONPATH"] = os.path.dirname(BRIDGE_FILE) + os.pathsep + HERE + (
             os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         if _ZYGOTE["path"]:
             self.proc = ZygoteProc("server", [self.setup.cfg, self.port_file], env, self.log_path)

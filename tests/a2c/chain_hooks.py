@@ -1,7 +1,8 @@
 """acme2certifier's own test hooks, chained in-process: for each phase,
 cn_dump_hooks first, then exception_test_hooks (the order of
 `hookd_handlers = cn_dump, exception_test` on the worker). The reference
-side of the differential tests; loaded with `[Hooks] hooks_file`."""
+side of the differential tests; loaded with `[Hooks] hooks_module: chain_hooks`
+(tests/a2c on PYTHONPATH)."""
 from acme2certifier.hookhandlers import cn_dump_hooks, exception_test_hooks
 
 
