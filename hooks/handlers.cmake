@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The bundled handlers. Every hooks/<name>/<name>.c is built twice:
 #   - as a loadable file, hookd_<name>.so, installed to
 #     ${CMAKE_INSTALL_LIBDIR}/acme-hookd/ and loadable through hooks_file;
@@ -5,10 +6,32 @@
 #     -DHOOKD_BUILTIN_SYMBOL=hookd_builtin_<name> so that HOOKD_HANDLER_EXPORT
 #     defines a unique symbol, listed in a generated registry table the worker
 #     resolves builtin names from.
-# A handler's extra libraries are declared in HOOKD_HANDLER_LIBS_<name>.
+# A handler's extra libraries are declared in HOOKD_HANDLER_LIBS_<name>, its
+# extra definitions in HOOKD_HANDLER_DEFS_<name>.
 
 set(HOOKD_BUNDLED_HANDLERS skeleton cn_dump exception_test exec)
 set(HOOKD_HANDLER_LIBS_cn_dump PkgConfig::OPENSSL PkgConfig::CJSON)
+
+# python (hooks/python): embeds CPython (Debian: libpython3-dev, pkg-config
+# python3-embed). AUTO builds it when the library is there; OFF keeps the
+# worker free of libpython (the default container image).
+set(HOOKD_PYTHON AUTO CACHE STRING "Build the python handler (ON, OFF, AUTO)")
+set_property(CACHE HOOKD_PYTHON PROPERTY STRINGS ON OFF AUTO)
+if(NOT HOOKD_PYTHON STREQUAL "OFF")
+  if(HOOKD_PYTHON STREQUAL "ON")
+    pkg_check_modules(PYTHON REQUIRED IMPORTED_TARGET GLOBAL python3-embed)
+  else()
+    pkg_check_modules(PYTHON IMPORTED_TARGET GLOBAL python3-embed)
+  endif()
+  if(PYTHON_FOUND)
+    list(APPEND HOOKD_BUNDLED_HANDLERS python)
+    set(HOOKD_HANDLER_LIBS_python PkgConfig::PYTHON)
+    # The interpreter's prefix (its standard library), unless PYTHONHOME says otherwise.
+    pkg_get_variable(HOOKD_PYTHON_HOME python3-embed prefix)
+    set(HOOKD_HANDLER_DEFS_python HOOKD_PYTHON_HOME="${HOOKD_PYTHON_HOME}")
+  endif()
+endif()
+set(HOOKD_HAVE_PYTHON_HANDLER ${PYTHON_FOUND} CACHE INTERNAL "")
 
 set(HOOKD_HANDLER_DIR ${CMAKE_INSTALL_LIBDIR}/acme-hookd)
 # Where the build tree keeps the loadable files (tests load them from here).
@@ -37,10 +60,12 @@ foreach(name ${HOOKD_BUNDLED_HANDLERS})
   target_compile_options(hookd_${name} PRIVATE ${HOOKD_WARNINGS})
   target_link_options(hookd_${name} PRIVATE ${HOOKD_MODULE_LINK_OPTIONS})
   target_link_libraries(hookd_${name} PRIVATE hookd_headers ${HOOKD_HANDLER_LIBS_${name}})
+  target_compile_definitions(hookd_${name} PRIVATE ${HOOKD_HANDLER_DEFS_${name}})
   install(TARGETS hookd_${name} LIBRARY DESTINATION ${HOOKD_HANDLER_DIR})
 
   add_library(hookd_builtin_${name} OBJECT ${src})
-  target_compile_definitions(hookd_builtin_${name} PRIVATE HOOKD_BUILTIN_SYMBOL=hookd_builtin_${name})
+  target_compile_definitions(hookd_builtin_${name} PRIVATE HOOKD_BUILTIN_SYMBOL=hookd_builtin_${name}
+                             ${HOOKD_HANDLER_DEFS_${name}})
   target_compile_options(hookd_builtin_${name} PRIVATE ${HOOKD_WARNINGS})
   target_link_libraries(hookd_builtin_${name} PRIVATE hookd_headers ${HOOKD_HANDLER_LIBS_${name}})
   list(APPEND _builtin_objects $<TARGET_OBJECTS:hookd_builtin_${name}>)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The demo: on a fresh Debian 12 machine, installs the build dependencies,
 # builds acme-hookd and runs a short scenario on the embedded broker
 # (librdkafka's mock cluster, in-process): six sample enrollment events
@@ -17,7 +18,7 @@ build=${HOOKD_BUILD_DIR:-$here/build}
 # without it, configure the build without the tests.
 tests=()
 pkg-config --exists criterion 2>/dev/null || tests=(-DHOOKD_TESTS=OFF)
-cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${tests[@]}" >/dev/null
+(cd "$here" && cmake --preset release -B "$build" "${tests[@]}" >/dev/null)
 # At most two compile jobs: the demo must not starve a shared machine.
 ninja -C "$build" -j2 acme-hookd-demo >/dev/null
 exec "$build/worker/acme-hookd-demo" "$@"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the libFuzzer targets (clang, ASan + UBSan) in a build directory of
 # their own and runs each one for a bounded time over its seed corpus.
 #
@@ -36,9 +37,8 @@ if [ -f "$build/CMakeCache.txt" ] &&
    ! grep -qxF "CMAKE_HOME_DIRECTORY:INTERNAL=$here" "$build/CMakeCache.txt"; then
   rm -rf "$build"
 fi
-cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_COMPILER=clang -DHOOKD_FUZZ=ON -DHOOKD_SANITIZE=OFF -DHOOKD_JEMALLOC=OFF \
-  -DCMAKE_C_FLAGS="$san" >"$build.cmake.log" 2>&1 \
+# The preset `fuzz` holds the same flags; passed again for FUZZ_EXTRA_CFLAGS.
+(cd "$here" && cmake --preset fuzz -B "$build" -DCMAKE_C_FLAGS="$san") >"$build.cmake.log" 2>&1 \
   || { cat "$build.cmake.log" >&2; echo "fuzz.sh: configure failed" >&2; exit 2; }
 ninja -C "$build" -j "$jobs" "${targets[@]}" || { echo "fuzz.sh: build failed" >&2; exit 2; }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the AddressSanitizer + UndefinedBehaviorSanitizer variant
-# (-DHOOKD_SANITIZE=ON) in a build directory of its own and runs the unit
+# (CMake preset asan-ubsan) in a build directory of its own and runs the unit
 # and integration suites there.
 #
 #   scripts/sanitize.sh [extra ctest args...]
@@ -26,8 +27,7 @@ if [ -f "$build/CMakeCache.txt" ] &&
    ! grep -qxF "CMAKE_HOME_DIRECTORY:INTERNAL=$here" "$build/CMakeCache.txt"; then
   rm -rf "$build"
 fi
-cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHOOKD_SANITIZE=ON \
-  -DHOOKD_JEMALLOC=OFF >/dev/null
+(cd "$here" && cmake --preset asan-ubsan -B "$build" >/dev/null)
 ninja -C "$build" -j "$jobs"
 
 # abort_on_error: a report ends the process with SIGABRT, which no test can

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs everything the build, the demo and the test suite need on a fresh
 # Debian 12 machine, and is quick when it is all there already.
 #   scripts/setup-deps.sh          build + demo dependencies (apt)
@@ -10,8 +11,9 @@ want_tests=0
 [ "${1:-}" = "--tests" ] && want_tests=1
 
 APT_BUILD=(build-essential cmake ninja-build pkg-config librdkafka-dev libcjson-dev
-           libssl-dev libinih-dev libmicrohttpd-dev libjemalloc-dev openssl)
-APT_TEST=(libcriterion-dev kcat valgrind clang libclang-rt-14-dev openjdk-17-jre-headless
+           libssl-dev libinih-dev libmicrohttpd-dev libjemalloc-dev openssl
+           libpython3-dev)
+APT_TEST=(libcriterion-dev kcat valgrind clang libclang-rt-14-dev clang-format-14 openjdk-17-jre-headless
           maven nodejs npm python3 python3-venv curl procps jq golang-go)
 
 need=()

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The whole test suite, from a fresh machine:
 #   scripts/test.sh            install what is missing, build, run every suite
 #   scripts/test.sh --quick    only the build + ctest (unit, schema, cli, handlers,
@@ -6,6 +7,8 @@
 #                              valgrind or fuzz passes
 # Suites that need Apache Kafka get it through tests/kafka (fetched from Maven
 # Central, started and stopped by ctest fixtures).
+# Each stage prints its duration when it ends, and a table of all of them is
+# printed at the end, also when a stage failed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${HOOKD_BUILD_DIR:-$here/build}
@@ -13,13 +16,42 @@ quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 jobs=$(nproc 2>/dev/null || echo 2)
 
-step() { printf '\n==== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
+stage_names=() stage_secs=()
+stage="" stage_start=0
+# Close the running stage (its duration) and open the next one, if any.
+step() {
+  local now
+  now=$(date +%s)
+  if [ -n "$stage" ]; then
+    stage_names+=("$stage")
+    stage_secs+=($((now - stage_start)))
+    printf '==== %s: %d s\n' "$stage" $((now - stage_start))
+  fi
+  stage="$*" stage_start=$now
+  [ -n "$stage" ] && printf '\n==== %s (%s)\n' "$stage" "$(date -u +%H:%M:%S)"
+  return 0
+}
+summary() {
+  local rc=$? i total=0
+  local failed=$stage
+  step
+  printf '\n%-50s %8s\n' "stage" "seconds"
+  for i in "${!stage_names[@]}"; do
+    printf '%-50s %8d%s\n' "${stage_names[$i]}" "${stage_secs[$i]}" \
+      "$([ $rc -ne 0 ] && [ "${stage_names[$i]}" = "$failed" ] && echo "  FAILED")"
+    total=$((total + stage_secs[i]))
+  done
+  printf '%-50s %8d\n' "total" "$total"
+  [ $rc -eq 0 ] && printf '\nall suites passed\n'
+  exit $rc
+}
+trap summary EXIT
 
 step "dependencies"
 "$here/scripts/setup-deps.sh" --tests
 
 step "build ($build)"
-cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+(cd "$here" && cmake --preset release -B "$build" >/dev/null)
 ninja -C "$build" -j"$jobs"
 
 step "ctest"
@@ -31,10 +63,11 @@ step "ctest"
 step "AddressSanitizer + UndefinedBehaviorSanitizer"
 "$here/scripts/sanitize.sh"
 
+step "ThreadSanitizer"
+"$here/scripts/tsan.sh"
+
 step "valgrind memcheck"
 "$here/scripts/valgrind.sh"
 
 step "fuzzing (${FUZZ_SECONDS:=60} s per target)"
 FUZZ_SECONDS=$FUZZ_SECONDS "$here/scripts/fuzz.sh"
-
-step "all suites passed"

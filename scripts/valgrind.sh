@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs the unit and integration tests once under valgrind memcheck and
 # fails on any memory error or definite leak in any process they start.
 #
@@ -33,8 +34,7 @@ if [ -f "$build/CMakeCache.txt" ] &&
   rm -rf "$build"
 fi
 # memcheck replaces malloc in libc: the daemon keeps glibc's allocator here
-cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHOOKD_SANITIZE=OFF \
-  -DHOOKD_JEMALLOC=OFF >/dev/null
+(cd "$here" && cmake --preset valgrind -B "$build" >/dev/null)
 ninja -C "$build" -j "$jobs"
 
 logs="$build/valgrind-logs"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Message authentication (HMAC-SHA256 over a canonical form of a Kafka
  * message) and the optional X.509 checks done before the hooks.

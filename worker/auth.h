@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Message authentication: HMAC-SHA256 over a canonical form of an event
  * (key, value and the headers that matter; documented in the README),
@@ -23,6 +24,9 @@ extern "C" {
 #endif
 
 typedef struct hookd_auth hookd_auth_t;
+
+/* The header that carries the signature (the same definition as auth.c's). */
+#define HOOKD_AUTH_HEADER "hookd-signature"
 
 /* Load the keys named by cfg (auth_keys). NULL with errstr on failure. */
 hookd_auth_t *hookd_auth_create(const hookd_config_t *cfg, char *errstr, size_t errstr_size);

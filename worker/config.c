@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Configuration: INI file -> environment overrides -> typed, validated
  * hookd_config_t.
@@ -133,16 +134,19 @@ static const cfg_key_t cfg_keys[] = {
     {SEC_WORKER, "publish_retry_backoff_ms", T_INT, OFF(publish_retry_backoff_ms), 10, 600000, 0,
      "1000"},
     {SEC_WORKER, "partition_queue_max", T_INT, OFF(partition_queue_max), 1, 1000000, 0, "1000"},
+    {SEC_WORKER, "commit_interval_ms", T_INT, OFF(commit_interval_ms), 10, 600000, 0, "200"},
     {SEC_WORKER, "retry_max_attempts", T_U32, OFF(policy.retry_max_attempts), 1, 100, 0, "3"},
     {SEC_WORKER, "retry_initial_backoff_ms", T_U32, OFF(policy.retry_initial_ms), 0, 3600000, 0,
      "200"},
     {SEC_WORKER, "retry_max_backoff_ms", T_U32, OFF(policy.retry_max_ms), 0, 3600000, 0, "5000"},
     {SEC_WORKER, "max_event_bytes", T_SIZE, OFF(limits.max_event_bytes), 1024, 104857600, 0,
-     "1048576"},
+     "983040"},
     {SEC_WORKER, "max_field_bytes", T_SIZE, OFF(limits.max_field_bytes), 64, 104857600, 0,
      "262144"},
     {SEC_WORKER, "max_error_bytes", T_SIZE, OFF(max_error_bytes), 64, HOOKD_ERROR_MAX, 0, "1024"},
     {SEC_WORKER, "trust_event_flags", T_BOOL, OFF(trust_event_flags), 0, 0, 0, "false"},
+    {SEC_WORKER, "dead_letter_max_value_bytes", T_SIZE, OFF(dead_letter_max_value_bytes), 0,
+     104857600, 0, "0"},
     {SEC_WORKER, "isolation", T_ISOLATION, OFF(isolation), 0, 0, 0, "none"},
     {SEC_WORKER, "hook_timeout_ms", T_INT, OFF(hook_timeout_ms), 1, 86400000, 0, "20000"},
     {SEC_WORKER, "hook_rlimit_as_mb", T_LONG, OFF(hook_rlimit_as_mb), 16, 1048576, 0, "512"},

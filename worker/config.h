@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Configuration: an INI file (acme2certifier-compatible [Hooks] section),
  * then environment variables over it, then validation.
@@ -74,9 +75,11 @@ typedef struct hookd_config {
     int revoke_timeout_ms;          /* time to finish revoked partitions' in-flight work, default 10000 */
     int publish_retry_backoff_ms;   /* re-publish delay after a failed delivery, default 1000 */
     int partition_queue_max;        /* messages buffered per partition before pausing it, default 1000 */
+    int commit_interval_ms;         /* least time between two offset commit requests, default 200 */
     hookd_limits_t limits;          /* max_event_bytes, max_field_bytes */
     size_t max_error_bytes;         /* error text in results and dead letters, default 1024 */
     bool trust_event_flags;         /* an event's hookd.flags header overrides the policy */
+    size_t dead_letter_max_value_bytes; /* dead-letter values are cut to this; 0 (default): what fits under the producer's message.max.bytes */
     hookd_isolation_t isolation;    /* isolation = none | process */
     int hook_timeout_ms;            /* per-invocation deadline in process isolation, default 20000 (below the shutdown deadline) */
     long hook_rlimit_as_mb;         /* address-space limit of an isolated child, default 512 */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * librdkafka configuration of the worker's clients (see consumer.h).
  *
@@ -20,9 +21,10 @@ typedef struct hookd_kafka_default {
 /*
  * Consumer defaults.
  * - Offsets are stored by the worker only once an outcome is durable
- *   (enable.auto.offset.store=false); librdkafka's auto-commit then commits
- *   what was stored, every second, and the runtime commits synchronously on
- *   revoke and shutdown.
+ *   (enable.auto.offset.store=false), and committed by the runtime itself:
+ *   asynchronously as soon as they moved, at most every commit_interval_ms
+ *   (runtime.c, commit_if_due, says why not with librdkafka's auto-commit
+ *   timer), and synchronously on revoke and shutdown.
  * - cooperative-sticky: a rebalance only moves the partitions that change
  *   owner, the others keep being processed.
  * - earliest: a new group must not skip the enrollment events already
@@ -43,8 +45,7 @@ static const hookd_kafka_default_t consumer_defaults[] = {
     {"client.id", "acme-hookd"},
     {"partition.assignment.strategy", "cooperative-sticky"},
     {"enable.auto.offset.store", "false"},
-    {"enable.auto.commit", "true"},
-    {"auto.commit.interval.ms", "1000"},
+    {"enable.auto.commit", "false"},
     {"auto.offset.reset", "earliest"},
     {"enable.partition.eof", "false"},
     {"queued.min.messages", "100000"},

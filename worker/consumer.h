@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Kafka client configuration shared by the consumer and the publisher, and
  * the consumer side of the runtime: librdkafka defaults chosen for the

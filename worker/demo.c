@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * acme-hookd-demo: the worker end to end on the embedded broker, in seconds.
  *
@@ -15,6 +16,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -490,7 +492,7 @@ static int read_committed(const char *bootstraps, const char *topic, const commi
 
 typedef struct runner {
     hookd_runtime_t *rt;
-    volatile sig_atomic_t stop;
+    atomic_int stop; /* set by main, read by the worker thread */
     int rc;
 } runner_t;
 
@@ -635,7 +637,7 @@ int main(int argc, char **argv)
     if (collect_outcomes(bootstraps, cfg, samples, errstr, sizeof(errstr)) != 0)
         goto error;
 
-    /* Every input offset committed (auto-commit of the stored offsets). */
+    /* Every input offset committed (the runtime's commits of the stored offsets). */
     goal.rt = runner.rt;
     for (p = 0; p < MAX_PARTITIONS; p++)
         goal.end[p] = -1;
@@ -649,7 +651,7 @@ int main(int argc, char **argv)
     }
 
     /* Stop as SIGTERM would. */
-    runner.stop = 1;
+    atomic_store(&runner.stop, 1);
     pthread_join(thread, NULL);
     thread_started = false;
     if (runner.rc != 0) {
@@ -712,7 +714,7 @@ error:
     fprintf(stderr, "acme-hookd-demo: %s\n", errstr);
 done:
     if (thread_started) {
-        runner.stop = 1;
+        atomic_store(&runner.stop, 1);
         pthread_join(thread, NULL);
     }
     hookd_runtime_destroy(runner.rt);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The embedded broker: librdkafka's mock cluster, in-process. Used when no
  * bootstrap servers are configured (the default and the demo) and by tests.

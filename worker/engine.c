@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The phase engine. Pure: everything it learns about handlers comes through
  * the invoker seam, everything it decides goes into the decision.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The phase engine: a pure function from (event, handler chain, policy,
  * handler outcomes) to a decision. It knows nothing of Kafka. Handler

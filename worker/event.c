@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Input events: the codec behind schemas/input-event.schema.json.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Input events: decoding and validation of the enrollment events a producer
  * publishes. Three wire forms are accepted, all checked against
@@ -51,7 +52,13 @@ typedef struct hookd_limits {
     size_t max_field_bytes; /* any one string field, csr and certificate included */
 } hookd_limits_t;
 
-#define HOOKD_DEFAULT_MAX_EVENT_BYTES (1024 * 1024)
+/*
+ * 960 KiB: below the producer's default message.max.bytes (1,000,000) with
+ * room for the dead-letter context headers, so an event within the limit
+ * that fails later is dead-lettered whole. Larger ones are refused up front
+ * and dead-lettered with their value cut (see publisher.h).
+ */
+#define HOOKD_DEFAULT_MAX_EVENT_BYTES (960 * 1024)
 #define HOOKD_DEFAULT_MAX_FIELD_BYTES (256 * 1024)
 
 /*

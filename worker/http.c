@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The operations endpoint, served by libmicrohttpd from its own internal
  * thread so a busy or stuck main loop cannot delay a probe (and a stuck main

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The operations endpoint: /healthz, /readyz, /metrics (libmicrohttpd, its
  * own thread). Off when [http] listen is unset.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The invoke seam. Owns one worker thread's handler instances and is the
  * only code that calls into a handler. The services handlers reach through
@@ -14,9 +15,7 @@
 
 #include "log.h"
 
-#ifdef HOOKD_HAVE_ISOLATE
 #include "isolate.h"
-#endif
 
 /* What the context of one call points at (ctx->host_data). */
 typedef struct call_scope {
@@ -30,14 +29,12 @@ typedef struct call_scope {
 struct hookd_invoke {
     const hookd_registry_t *reg;
     const hookd_config_t *cfg;
-    volatile sig_atomic_t *stop;
+    const atomic_int *stop; /* the runtime's abort flag, or NULL */
     size_t count;
     void *state[HOOKD_CHAIN_MAX];
     bool initialised[HOOKD_CHAIN_MAX];
     hookd_invoker_t invoker;
-#ifdef HOOKD_HAVE_ISOLATE
     hookd_isolate_t *isolate; /* non-NULL in process isolation */
-#endif
 };
 
 uint64_t hookd_now_us(void)
@@ -87,12 +84,24 @@ static void host_set_errorv(hookd_ctx_t *ctx, const char *fmt, va_list ap)
         vsnprintf(s->error, HOOKD_ERROR_MAX, fmt, ap);
 }
 
+static const char *host_config_key_at(hookd_ctx_t *ctx, size_t i, const char **value)
+{
+    const call_scope_t *s = ctx->host_data;
+    const hookd_kv_list_t *kv = &s->inv->cfg->hook_keys;
+    if (i >= kv->count)
+        return NULL;
+    if (value)
+        *value = kv->items[i].value;
+    return kv->items[i].key;
+}
+
 static const struct hookd_host host = {
     .size = sizeof(struct hookd_host),
     .logv = host_logv,
     .config_get = host_config_get,
     .event_id = host_event_id,
     .set_errorv = host_set_errorv,
+    .config_key_at = host_config_key_at,
 };
 
 /* ---- calling a handler in this process --------------------------------- */
@@ -149,12 +158,10 @@ static void seam_invoke(void *opaque, size_t idx, hookd_phase_t phase, const hoo
                         hookd_invocation_t *out)
 {
     hookd_invoke_t *inv = opaque;
-#ifdef HOOKD_HAVE_ISOLATE
     if (inv->isolate) {
         hookd_isolate_call(inv->isolate, idx, phase, ev, out);
         return;
     }
-#endif
     hookd_invoke_call_local(inv, idx, phase, ev, out);
 }
 
@@ -168,7 +175,7 @@ static bool seam_backoff(void *opaque, uint32_t delay_ms)
         uint64_t now = hookd_now_ms();
         uint64_t step;
         struct timespec ts;
-        if (inv->stop && *inv->stop)
+        if (inv->stop && atomic_load_explicit(inv->stop, memory_order_relaxed))
             return false;
         if (now >= end)
             return true;
@@ -189,7 +196,7 @@ static uint64_t seam_now_us(void *opaque)
 /* ---- lifecycle ---------------------------------------------------------- */
 
 hookd_invoke_t *hookd_invoke_create(const hookd_registry_t *reg, const hookd_config_t *cfg,
-                                    volatile sig_atomic_t *stop, char *errstr,
+                                    const atomic_int *stop, char *errstr,
                                     size_t errstr_size)
 {
     hookd_invoke_t *inv = calloc(1, sizeof(*inv));
@@ -226,14 +233,12 @@ hookd_invoke_t *hookd_invoke_create(const hookd_registry_t *reg, const hookd_con
         inv->initialised[i] = true;
     }
 
-#ifdef HOOKD_HAVE_ISOLATE
     if (cfg->isolation == HOOKD_ISOLATION_PROCESS) {
         /* Children are forked from this pre-initialised state, so init runs once. */
         inv->isolate = hookd_isolate_create(inv, cfg, errstr, errstr_size);
         if (inv->isolate == NULL)
             goto error;
     }
-#endif
 
     inv->invoker.invoke = seam_invoke;
     inv->invoker.backoff = seam_backoff;
@@ -250,9 +255,7 @@ void hookd_invoke_destroy(hookd_invoke_t *inv)
 {
     if (inv == NULL)
         return;
-#ifdef HOOKD_HAVE_ISOLATE
     hookd_isolate_destroy(inv->isolate);
-#endif
     /* fini in reverse order of init, like stacked modules. */
     for (size_t i = inv->count; i-- > 0;) {
         const hookd_handler_t *h = hookd_registry_handler(inv->reg, i);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The invoke seam: the one place a handler is called. One hookd_invoke_t per
  * worker thread holds that thread's handler instances (init at create, fini
@@ -11,7 +12,7 @@
 #ifndef HOOKD_INVOKE_H
 #define HOOKD_INVOKE_H
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "config.h"
@@ -26,11 +27,12 @@ typedef struct hookd_invoke hookd_invoke_t;
 
 /*
  * Create one instance of every handler of `reg`. `stop` (may be NULL) is the
- * process's shutdown flag: a retry backoff returns early when it is set.
+ * process's shutdown flag: a retry backoff returns early when it is set
+ * (read with relaxed order: it publishes no data).
  * Returns NULL with "handler '<name>' (<origin>): init failed: <error>".
  */
 hookd_invoke_t *hookd_invoke_create(const hookd_registry_t *reg, const hookd_config_t *cfg,
-                                    volatile sig_atomic_t *stop, char *errstr,
+                                    const atomic_int *stop, char *errstr,
                                     size_t errstr_size);
 void hookd_invoke_destroy(hookd_invoke_t *inv);
 

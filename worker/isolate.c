@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Process isolation: each handler invocation runs in a child process forked
  * from the pre-initialised worker, under a deadline and resource limits.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Process isolation of handler invocations (cfg->isolation = process).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Logging: one record per line on stderr. Each record is formatted into a
  * local buffer and written with a single write(2), so lines from several

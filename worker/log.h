@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Logging: one line per record on stderr, a JSON object (default) or plain
  * text. Records may carry the event id / topic / partition / offset /

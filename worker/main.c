@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * acme-hookd: the daemon's command line and lifecycle.
  *
@@ -13,6 +14,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,19 +40,32 @@
 #define PROG "acme-hookd"
 #define ERRSTR_SIZE 16384
 
-/* Exit codes besides the runtime's own (0 clean stop, 1 deadline passed, 2 fatal). */
-#define EXIT_STARTUP 1 /* configuration or handlers refused */
-#define EXIT_USAGE 2   /* bad command line */
+/*
+ * Exit status, one meaning each (--help, docs/configuration.md and the
+ * systemd unit's RestartPreventExitStatus= say the same).
+ */
+#define EXIT_CLEAN 0    /* clean stop; --check-config: valid */
+#define EXIT_STARTUP 1  /* configuration, handlers or Kafka clients refused */
+#define EXIT_USAGE 2    /* bad command line */
+#define EXIT_FATAL 3    /* fatal runtime error (the consumer cannot go on) */
+#define EXIT_DEADLINE 4 /* shutdown deadline passed: uncommitted work is redone */
 
 extern char **environ;
 
-/* Set by SIGTERM/SIGINT; the runtime polls it between short waits. */
-static volatile sig_atomic_t stop_requested;
+/*
+ * Set by SIGTERM/SIGINT; the runtime polls it between short waits. An
+ * atomic rather than a volatile sig_atomic_t because the runtime reads it
+ * on the consumer thread, not necessarily the one the signal interrupts;
+ * a lock-free atomic is async-signal-safe (C11 7.14.1.1). Relaxed: it
+ * publishes no data.
+ */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomic_int must be lock-free to be set from a signal handler");
+static atomic_int stop_requested;
 
 static void on_stop_signal(int sig)
 {
     (void)sig;
-    stop_requested = 1;
+    atomic_store_explicit(&stop_requested, 1, memory_order_relaxed);
 }
 
 static int install_signals(void)
@@ -104,8 +119,10 @@ static void usage(FILE *out)
             "\n"
             "Signals: SIGTERM or SIGINT stops the worker gracefully within\n"
             "[worker] shutdown_timeout_ms.\n"
-            "Exit status: 0 clean stop, 1 startup refused or shutdown deadline passed,\n"
-            "2 usage error or fatal runtime error.\n"
+            "Exit status: 0 clean stop (--check-config: valid), 1 startup refused\n"
+            "(configuration, handlers or Kafka clients; --check-config: invalid),\n"
+            "2 usage error, 3 fatal runtime error, 4 shutdown deadline passed\n"
+            "(uncommitted work is redone by the next owner).\n"
             "\n"
             "Built-in handlers:");
     for (; names != NULL && *names != NULL; names++)
@@ -241,7 +258,7 @@ static int check_config(const char *path, bool print_config)
         printf("\n");
         hookd_config_dump(cfg, stdout);
     }
-    rc = fflush(stdout) == 0 ? 0 : EXIT_STARTUP;
+    rc = fflush(stdout) == 0 ? EXIT_CLEAN : EXIT_STARTUP;
 
 out:
     if (auth != NULL)
@@ -325,14 +342,22 @@ static int run(const char *path)
     hookd_log_info(PROG " %s started: worker %s, %zu handler(s), group %s, input %s",
                    HOOKD_VERSION, cfg->worker_id, hookd_registry_count(reg), cfg->group_id,
                    cfg->input_topic);
-    rc = hookd_runtime_run(rt, &stop_requested);
-    if (rc == 0)
+    switch (hookd_runtime_run(rt, &stop_requested)) {
+    case 0:
+        rc = EXIT_CLEAN;
         hookd_log_info("stopped cleanly");
-    else
-        hookd_log_error("stopped with status %d%s", rc,
-                        rc == 1 ? " (shutdown deadline passed: uncommitted work is redone by the "
-                                  "next owner)"
-                                : "");
+        break;
+    case 1:
+        rc = EXIT_DEADLINE;
+        hookd_log_error("stopped with status %d (shutdown deadline passed: uncommitted work is "
+                        "redone by the next owner)",
+                        rc);
+        break;
+    default:
+        rc = EXIT_FATAL;
+        hookd_log_error("stopped with status %d (fatal runtime error)", rc);
+        break;
+    }
 
 out:
     /* reverse order of creation; the runtime uses cfg and reg until destroyed */

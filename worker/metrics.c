@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Process-wide metrics and status flags.
  *
@@ -195,10 +196,17 @@ static hookd_family_t hookd_fam_replies =
                  "undeliverable (the broker would not take it).",
                  HOOKD_FAM_COUNTER, 1, "outcome");
 
+static hookd_family_t hookd_fam_fallbacks = HOOKD_FAMILY(
+    "hookd_publish_fallbacks_total",
+    "Records the broker or producer refused for good, rewritten into a smaller form, by "
+    "record and form (value_truncated, minimal, result_compacted, result_dead_lettered).",
+    HOOKD_FAM_COUNTER, 2, "record", "form");
+
 static hookd_family_t *const hookd_families[] = {
     &hookd_fam_consumed, &hookd_fam_invocations, &hookd_fam_retries,
     &hookd_fam_duration, &hookd_fam_dead_letters, &hookd_fam_results,
     &hookd_fam_replies,
+    &hookd_fam_fallbacks,
 };
 #define HOOKD_NFAMILIES (sizeof(hookd_families) / sizeof(hookd_families[0]))
 
@@ -425,6 +433,8 @@ static void hookd_family_render(hookd_family_t *f, hookd_sbuf_t *b)
 
 static atomic_uint_fast64_t hookd_publish_errors;
 static atomic_uint_fast64_t hookd_stats_received;
+/* Offset commits answered by the group coordinator: [0] failed, [1] ok. */
+static atomic_uint_fast64_t hookd_offset_commits[2];
 
 typedef struct hookd_partition_gauge {
     char *topic;
@@ -674,9 +684,20 @@ void hookd_metrics_reply(const char *outcome)
     hookd_family_add(&hookd_fam_replies, v, 1);
 }
 
+void hookd_metrics_publish_fallback(const char *record, const char *form)
+{
+    const char *v[] = {strcmp(record, "dead letter") == 0 ? "dead_letter" : record, form};
+    hookd_family_add(&hookd_fam_fallbacks, v, 1);
+}
+
 void hookd_metrics_publish_error(void)
 {
     atomic_fetch_add(&hookd_publish_errors, 1);
+}
+
+void hookd_metrics_offset_commit(bool ok)
+{
+    atomic_fetch_add(&hookd_offset_commits[ok ? 1 : 0], 1);
 }
 
 void hookd_metrics_reset(void)
@@ -685,6 +706,8 @@ void hookd_metrics_reset(void)
         hookd_family_clear(hookd_families[i]);
     atomic_store(&hookd_publish_errors, 0);
     atomic_store(&hookd_stats_received, 0);
+    atomic_store(&hookd_offset_commits[0], 0);
+    atomic_store(&hookd_offset_commits[1], 0);
     pthread_mutex_lock(&hookd_parts_lock);
     hookd_parts_free(hookd_parts, hookd_parts_count);
     hookd_parts = NULL;
@@ -720,6 +743,14 @@ char *hookd_metrics_render(size_t *len)
                         "librdkafka statistics snapshots received from the consumer.", "counter");
     hookd_sbuf_printf(&b, "hookd_kafka_stats_total %" PRIuFAST64 "\n",
                       (uint_fast64_t)atomic_load(&hookd_stats_received));
+
+    hookd_render_header(&b, "hookd_consumer_commits_total",
+                        "Offset commits of the consumer answered by the group coordinator.",
+                        "counter");
+    hookd_sbuf_printf(&b, "hookd_consumer_commits_total{result=\"ok\"} %" PRIuFAST64 "\n",
+                      (uint_fast64_t)atomic_load(&hookd_offset_commits[1]));
+    hookd_sbuf_printf(&b, "hookd_consumer_commits_total{result=\"failed\"} %" PRIuFAST64 "\n",
+                      (uint_fast64_t)atomic_load(&hookd_offset_commits[0]));
 
     hookd_render_partitions(&b);
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Process-wide counters, histograms and status flags, rendered as
  * Prometheus text exposition by the HTTP endpoint. All functions are
@@ -29,8 +30,13 @@ void hookd_metrics_result_published(const char *verdict);
 void hookd_metrics_publish_error(void);
 /* A reply's fate: "sent", "refused" or "undeliverable". */
 void hookd_metrics_reply(const char *outcome);
+/* A record refused for good was rewritten: record "result|dead letter", form
+ * "value_truncated|minimal|result_compacted|result_dead_lettered". */
+void hookd_metrics_publish_fallback(const char *record, const char *form);
 /* The librdkafka statistics JSON (stats_cb) of the consumer: commit positions and lag. */
 void hookd_metrics_kafka_stats(const char *json, size_t len);
+/* An offset commit request of the consumer was answered: ok, or failed. */
+void hookd_metrics_offset_commit(bool ok);
 
 /* Prometheus text exposition, malloc'd; *len set. */
 char *hookd_metrics_render(size_t *len);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The offset tracker (see offsets.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The offset tracker: per input partition, which consumed messages have a
  * durable outcome, and so how far the consumer may commit.

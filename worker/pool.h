@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The handler thread pool: per-partition FIFO queues served by a fixed set
  * of threads.

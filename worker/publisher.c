@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The publisher (see publisher.h).
  *
@@ -13,6 +14,11 @@
  * a fatal error) under a write lock; producing threads hold the read lock.
  * Each produce records the producer generation, so after a swap the jobs
  * the old producer still held can be found and produced again.
+ *
+ * A fallback (job_fallback) rewrites a job in place while no one else
+ * touches it: it is in flight, and either its produce just failed or its
+ * delivery report is being served, so librdkafka no longer refers to it
+ * and neither forget() nor the retry scan takes it.
  */
 #include "publisher.h"
 
@@ -25,7 +31,9 @@
 #include <time.h>
 
 #include <librdkafka/rdkafka.h>
+#include <openssl/evp.h>
 
+#include "auth.h"
 #include "consumer.h"
 #include "invoke.h"
 #include "log.h"
@@ -53,7 +61,20 @@ typedef struct hookd_publish_job {
     uint64_t gen;       /* producer generation of the last produce */
     uint64_t retry_at;  /* ms, monotonic, when waiting */
     uint32_t attempts;
+    uint8_t level;      /* fallbacks applied: 0 as published, see job_fallback */
+    void *extra;        /* headers rebuilt by a fallback (own allocation) */
 } hookd_publish_job_t;
+
+/* Fallback levels of a job. */
+#define LEVEL_AS_IS 0
+#define LEVEL_REDUCED 1 /* dead letter: value cut; result: compacted */
+#define LEVEL_MINIMAL 2 /* dead letter: no value, key or original headers */
+
+/* Per record besides key, value and header bytes, as librdkafka counts a
+ * message against message.max.bytes (MessageV2 overhead, varints of each
+ * header), with room to spare. */
+#define WIRE_OVERHEAD 128
+#define WIRE_PER_HEADER 12
 
 struct hookd_publisher {
     const hookd_config_t *cfg;
@@ -64,6 +85,7 @@ struct hookd_publisher {
 
     pthread_rwlock_t rk_lock;
     rd_kafka_t *rk;
+    size_t max_msg_bytes; /* the producer's effective message.max.bytes */
     uint64_t gen;
     atomic_int fatal; /* set by error_cb, handled by the thread */
 
@@ -86,6 +108,7 @@ struct hookd_publisher {
 static void job_free(hookd_publish_job_t *job)
 {
     free(job->value); /* the value has its own allocation, see publish() */
+    free(job->extra);
     free(job);
 }
 
@@ -222,13 +245,237 @@ static void reply_given_up(hookd_publisher_t *pub, hookd_publish_job_t *job, con
     job_free(job);
 }
 
+hookd_produce_err_class_t hookd_publisher_classify(int err)
+{
+    switch ((rd_kafka_resp_err_t)err) {
+    /* The record itself is wrong for the broker or for the producer: a
+     * retry sends the same bytes and gets the same answer. */
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:     /* local (message.max.bytes) or broker */
+    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:       /* broker: bad message size */
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:  /* broker: batch over segment size */
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:         /* broker: e.g. no key on a compacted topic */
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:            /* broker: CORRUPT_MESSAGE */
+        return HOOKD_PRODUCE_ERR_PERMANENT;
+    default:
+        /* Everything else is either transient (timeouts, leadership,
+         * broker down, queue full) or affects every record alike
+         * (authorization, unknown topic, policy, timestamps, unsupported
+         * format): retried, with the partition blocked and /readyz not
+         * ready until it clears. */
+        return HOOKD_PRODUCE_ERR_TRANSIENT;
+    }
+}
+
+/* What the record costs against message.max.bytes, value excluded. */
+static size_t job_wire_rest(const hookd_publish_job_t *job, size_t extra_header_bytes)
+{
+    size_t n = WIRE_OVERHEAD + (job->key ? job->key_len : 0) + extra_header_bytes;
+    for (size_t i = 0; i < job->header_count; i++)
+        n += WIRE_PER_HEADER + strlen(job->headers[i].name) + job->headers[i].len;
+    return n;
+}
+
+/* Replace the job's headers by a copy of `h` in one allocation (job->extra). */
+static int job_set_headers(hookd_publish_job_t *job, const hookd_headers_t *h)
+{
+    size_t nh = hookd_headers_count(h), size = nh * sizeof(hookd_header_t), i;
+    hookd_header_t *items;
+    char *p;
+
+    for (i = 0; i < nh; i++) {
+        const hookd_header_t *x = hookd_headers_get(h, i);
+        size += strlen(x->name) + 1 + (x->value ? x->len : 0);
+    }
+    if ((items = malloc(size ? size : 1)) == NULL)
+        return -1;
+    p = (char *)(items + nh);
+    for (i = 0; i < nh; i++) {
+        const hookd_header_t *x = hookd_headers_get(h, i);
+        size_t nl = strlen(x->name) + 1;
+        memcpy(p, x->name, nl);
+        items[i].name = p;
+        p += nl;
+        items[i].len = x->value ? x->len : 0;
+        items[i].value = x->value ? p : NULL;
+        if (x->value && x->len)
+            memcpy(p, x->value, x->len);
+        p += items[i].len;
+    }
+    free(job->extra);
+    job->extra = items;
+    job->headers = items;
+    job->header_count = nh;
+    return 0;
+}
+
+static bool is_context_header(const char *name)
+{
+    return strncmp(name, "hookd.dlq.", 10) == 0 || strncmp(name, "__connect.errors.", 17) == 0;
+}
+
+/* Size of the three headers that say a value was cut (names, values, overhead). */
+#define TRUNCATION_HEADER_BYTES (3 * WIRE_PER_HEADER + 80 + 20 + 64)
+
+/*
+ * Cut a dead letter's value to `cap` bytes (or less, to what fits), with
+ * the truncation headers. LEVEL_MINIMAL also drops the key and every header
+ * but the context ones. The SHA-256 is of the value as it is now (the
+ * original, unless an earlier level cut it: then its headers are kept).
+ */
+static int dead_letter_cut(hookd_publisher_t *pub, hookd_publish_job_t *job, size_t cap,
+                           uint8_t level)
+{
+    hookd_headers_t *h = hookd_headers_new();
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char hex[2 * EVP_MAX_MD_SIZE + 1], orig[24];
+    bool already = false;
+    size_t i, rest, fit;
+    int rc = -1;
+
+    if (h == NULL)
+        return -1;
+    for (i = 0; i < job->header_count; i++)
+        if (strcmp(job->headers[i].name, "hookd.dlq.value_truncated") == 0)
+            already = true;
+    if (!already) {
+        if (EVP_Digest(job->value ? job->value : "", job->value_len, md, &mdlen, EVP_sha256(),
+                       NULL) != 1)
+            goto done;
+        for (i = 0; i < mdlen; i++)
+            snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        snprintf(orig, sizeof(orig), "%zu", job->value_len);
+    }
+    for (i = 0; i < job->header_count; i++) {
+        const hookd_header_t *x = &job->headers[i];
+        if (level >= LEVEL_MINIMAL && !is_context_header(x->name))
+            continue;
+        if (hookd_headers_add(h, x->name, x->value, x->len) != 0)
+            goto done;
+    }
+    if (!already && (hookd_headers_add_str(h, "hookd.dlq.value_truncated", "true") != 0 ||
+                     hookd_headers_add_str(h, "hookd.dlq.value_original_bytes", orig) != 0 ||
+                     hookd_headers_add_str(h, "hookd.dlq.value_sha256", hex) != 0))
+        goto done;
+    if (job_set_headers(job, h) != 0)
+        goto done;
+    if (level >= LEVEL_MINIMAL) {
+        job->key = NULL;
+        job->key_len = 0;
+        cap = 0;
+    }
+    rest = job_wire_rest(job, 0);
+    fit = pub->max_msg_bytes > rest ? pub->max_msg_bytes - rest : 0;
+    if (cap > fit)
+        cap = fit;
+    if (job->value_len > cap)
+        job->value_len = cap; /* the buffer stays; only fewer bytes are produced */
+    job->level = level;
+    rc = 0;
+done:
+    hookd_headers_destroy(h);
+    return rc;
+}
+
+/* The configured cut of dead-letter values, or no cut (0). */
+static size_t dead_letter_cap(const hookd_publisher_t *pub)
+{
+    return pub->cfg->dead_letter_max_value_bytes > 0 ? pub->cfg->dead_letter_max_value_bytes
+                                                     : SIZE_MAX;
+}
+
+/* A result the broker refuses in its compact form: a dead letter instead. */
+static int result_to_dead_letter(hookd_publisher_t *pub, hookd_publish_job_t *job,
+                                 const char *reason)
+{
+    const hookd_config_t *cfg = pub->cfg;
+    hookd_origin_t o = {cfg->input_topic, job->origin.partition, job->origin.offset, -1,
+                        cfg->group_id};
+    hookd_headers_t *h = hookd_headers_new();
+    int rc = -1;
+
+    if (h == NULL || hookd_deadletter_refused_headers(&o, cfg->worker_id, "result", reason, h) != 0 ||
+        job_set_headers(job, h) != 0)
+        goto done;
+    job->kind = HOOKD_RECORD_DEAD_LETTER;
+    job->topic = cfg->dead_letter_topic;
+    job->key = NULL;
+    job->key_len = 0;
+    snprintf(job->label, sizeof(job->label), "publish_refused");
+    rc = dead_letter_cut(pub, job, dead_letter_cap(pub), LEVEL_REDUCED);
+done:
+    hookd_headers_destroy(h);
+    return rc;
+}
+
+/*
+ * The record was refused for good: rewrite it into its next smaller form.
+ * Returns the name of the form, NULL when there is none left (or ENOMEM):
+ * then it is retried as it is, like a transient error.
+ */
+static const char *job_fallback(hookd_publisher_t *pub, hookd_publish_job_t *job,
+                                const char *reason)
+{
+    bool signed_result = false;
+    size_t i;
+
+    if (job->kind == HOOKD_RECORD_DEAD_LETTER) {
+        if (job->level < LEVEL_REDUCED && job->value_len > 0) {
+            size_t cap = dead_letter_cap(pub), rest = job_wire_rest(job, TRUNCATION_HEADER_BYTES);
+            size_t fit = pub->max_msg_bytes > rest ? pub->max_msg_bytes - rest : 0;
+            /* Under the producer's limit yet refused: the topic's own
+             * max.message.bytes is lower, and not known here. A quarter
+             * first, then nothing (LEVEL_MINIMAL). */
+            if (job->value_len <= cap && job->value_len <= fit)
+                cap = job->value_len / 4;
+            return dead_letter_cut(pub, job, cap, LEVEL_REDUCED) == 0 ? "value_truncated" : NULL;
+        }
+        if (job->level < LEVEL_MINIMAL)
+            return dead_letter_cut(pub, job, 0, LEVEL_MINIMAL) == 0 ? "minimal" : NULL;
+        return NULL;
+    }
+
+    /* A result. A signed one is not compacted (its signature covers the
+     * value): it goes to the dead-letter topic at once. */
+    for (i = 0; i < job->header_count; i++)
+        if (strcmp(job->headers[i].name, HOOKD_AUTH_HEADER) == 0)
+            signed_result = true;
+    if (job->level < LEVEL_REDUCED && !signed_result) {
+        size_t len = 0;
+        char *v = job->value ? hookd_result_compact(job->value, job->value_len, &len) : NULL;
+        hookd_headers_t *h = hookd_headers_new();
+        bool ok = v != NULL && h != NULL;
+
+        /* the order name goes from the headers too (ce_subject) */
+        for (i = 0; ok && i < job->header_count; i++)
+            if (strcmp(job->headers[i].name, "ce_subject") != 0 &&
+                hookd_headers_add(h, job->headers[i].name, job->headers[i].value,
+                                  job->headers[i].len) != 0)
+                ok = false;
+        ok = ok && job_set_headers(job, h) == 0;
+        hookd_headers_destroy(h);
+        if (!ok) {
+            free(v);
+            return NULL;
+        }
+        free(job->value);
+        job->value = v;
+        job->value_len = len;
+        job->level = LEVEL_REDUCED;
+        return "result_compacted";
+    }
+    return result_to_dead_letter(pub, job, reason) == 0 ? "result_dead_lettered" : NULL;
+}
+
 /* A delivery failed or could not even be queued: retry later. */
-static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, const char *reason)
+static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, rd_kafka_resp_err_t err)
 {
     /* Everything the log line needs is read now: once the job is waiting
      * and the lock released, the publisher thread may produce and free it. */
     hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
-    const char *kind = kind_name(job), *topic = job->topic;
+    const char *kind = kind_name(job), *topic = job->topic, *reason = rd_kafka_err2str(err);
+    const char *form = NULL;
+    size_t before = job->value_len;
     bool drop;
 
     if (job->kind == HOOKD_RECORD_REPLY) {
@@ -237,9 +484,30 @@ static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, const c
     }
     f.partition = job->origin.partition;
     f.offset = job->origin.offset;
-    hookd_metrics_publish_error();
     drop = pub->owned != NULL &&
            !pub->owned(pub->opaque, job->origin.partition, job->origin.epoch);
+    if (!drop && hookd_publisher_classify(err) == HOOKD_PRODUCE_ERR_PERMANENT &&
+        (form = job_fallback(pub, job, reason)) != NULL) {
+        /* Not a failure to wait out: the smaller form goes at once. */
+        hookd_metrics_publish_fallback(kind, form);
+        hookd_logf(HOOKD_LOG_WARNING, &f,
+                   "%s to %s refused for good (%s): %s; %s (%zu of %zu value bytes) to %s", kind,
+                   topic, rd_kafka_err2name(err), reason,
+                   strcmp(form, "result_compacted") == 0 ? "publishing it compacted"
+                   : strcmp(form, "result_dead_lettered") == 0
+                       ? "dead-lettering it as publish_refused"
+                       : "publishing it with its value cut",
+                   job->value_len, before, job->topic);
+        pthread_mutex_lock(&pub->lock);
+        pub->counts.fallbacks++;
+        failing_set(pub, job, false);
+        job->state = JOB_WAITING;
+        pub->waiting++;
+        job->retry_at = 0;
+        pthread_mutex_unlock(&pub->lock);
+        return;
+    }
+    hookd_metrics_publish_error();
     pthread_mutex_lock(&pub->lock);
     pub->counts.failures++;
     if (drop) {
@@ -278,7 +546,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
          * again on the new one by the recreate path. */
         if (rk != pub->rk)
             return;
-        job_failed(pub, job, rd_kafka_err2str(rkm->err));
+        job_failed(pub, job, rkm->err);
         return;
     }
 
@@ -327,6 +595,15 @@ static rd_kafka_t *producer_new(hookd_publisher_t *pub, char *errstr, size_t err
                                 errstr_size);
     if (conf == NULL)
         return NULL;
+    {
+        /* What a record may weigh: the dead-letter cut is computed from it. */
+        char v[32];
+        size_t vs = sizeof(v);
+        long mmb = 0;
+        if (rd_kafka_conf_get(conf, "message.max.bytes", v, &vs) == RD_KAFKA_CONF_OK)
+            mmb = strtol(v, NULL, 10);
+        pub->max_msg_bytes = mmb > 0 ? (size_t)mmb : 1000000;
+    }
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
     rd_kafka_conf_set_error_cb(conf, producer_error_cb);
     rd_kafka_conf_set_opaque(conf, pub);
@@ -412,7 +689,7 @@ static void retry_due(hookd_publisher_t *pub)
             return;                    /* let the queue drain first */
         }
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-            job_failed(pub, job, rd_kafka_err2str(err));
+            job_failed(pub, job, err);
     }
 }
 
@@ -540,6 +817,27 @@ static int publish_job(hookd_publisher_t *pub, hookd_record_kind_t kind, const c
         job->value_len = value_len;
     }
     job->state = JOB_IN_FLIGHT;
+    if (kind == HOOKD_RECORD_DEAD_LETTER &&
+        (job->value_len > dead_letter_cap(pub) ||
+         job->value_len + job_wire_rest(job, 0) > pub->max_msg_bytes)) {
+        /* Known before producing: it would be refused (or is over the
+         * configured cut). Cut now instead of waiting for the refusal. */
+        size_t before = job->value_len;
+        hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+        f.partition = origin->partition;
+        f.offset = origin->offset;
+        if (dead_letter_cut(pub, job, dead_letter_cap(pub), LEVEL_REDUCED) == 0) {
+            hookd_metrics_publish_fallback(kind_name(job), "value_truncated");
+            hookd_logf(HOOKD_LOG_WARNING, &f,
+                       "dead letter to %s: value of %zu bytes cut to %zu (producer limit %zu "
+                       "bytes, dead_letter_max_value_bytes %zu)",
+                       topic, before, job->value_len, pub->max_msg_bytes,
+                       pub->cfg->dead_letter_max_value_bytes);
+            pthread_mutex_lock(&pub->lock);
+            pub->counts.fallbacks++;
+            pthread_mutex_unlock(&pub->lock);
+        }
+    }
 
     pthread_mutex_lock(&pub->lock);
     job->prev = pub->tail;
@@ -573,7 +871,7 @@ static int publish_job(hookd_publisher_t *pub, hookd_record_kind_t kind, const c
          * thread produces it as soon as there is. */
         job_requeue(pub, job, 0);
     else if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        job_failed(pub, job, rd_kafka_err2str(err)); /* retried by the publisher thread */
+        job_failed(pub, job, err); /* retried (or cut) by the publisher thread */
     }
     return 0;
 }

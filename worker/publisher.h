@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The publisher: results and dead letters through one idempotent producer.
  *
@@ -10,6 +11,24 @@
  *
  * Delivery reports are served by the publisher's own thread; `ack` is
  * called there, once per acknowledged record, in any order.
+ *
+ * Errors a retry cannot fix for *this record* (hookd_publisher_classify:
+ * too large, invalid or corrupt record), reported by the delivery report or
+ * returned at once by produce, are not retried as they are: the record
+ * falls back to a form the broker can take, and the fallback is produced
+ * instead (counted in hookd_publish_fallbacks_total, logged once):
+ *   - a dead letter: its value cut to what fits (or to
+ *     dead_letter_max_value_bytes), with hookd.dlq.value_truncated,
+ *     hookd.dlq.value_original_bytes and hookd.dlq.value_sha256; refused
+ *     again, it loses its value, key and original headers (the context
+ *     headers stay);
+ *   - a result: compacted first (hookd_result_compact), then, refused
+ *     again, written to the dead-letter topic with error class
+ *     publish_refused and its value cut the same way.
+ * Only when even the last form is refused does the record block like a
+ * transient error. A dead letter whose value is over the limit is cut
+ * before its first produce. Errors that affect every record (broker down,
+ * authorization, unknown topic, timeouts) are retried as before.
  */
 #ifndef HOOKD_PUBLISHER_H
 #define HOOKD_PUBLISHER_H
@@ -26,6 +45,15 @@ extern "C" {
 #endif
 
 typedef struct hookd_publisher hookd_publisher_t;
+
+/* What a failed produce or delivery means for the record. */
+typedef enum hookd_produce_err_class {
+    HOOKD_PRODUCE_ERR_TRANSIENT = 0, /* retry the same record (blocks its partition meanwhile) */
+    HOOKD_PRODUCE_ERR_PERMANENT = 1  /* this record can never be accepted: fall back */
+} hookd_produce_err_class_t;
+
+/* Classify a librdkafka error (rd_kafka_resp_err_t). Pure; see docs/runtime.md. */
+hookd_produce_err_class_t hookd_publisher_classify(int err);
 
 typedef enum hookd_record_kind {
     HOOKD_RECORD_RESULT = 0,
@@ -53,6 +81,7 @@ typedef struct hookd_publisher_counts {
     uint64_t replies;        /* acknowledged replies */
     uint64_t failures;       /* failed deliveries (each retried) */
     uint64_t recreated;      /* producers replaced after a fatal error */
+    uint64_t fallbacks;      /* records cut, compacted or redirected (permanent errors) */
     size_t outstanding;      /* records not acknowledged yet */
 } hookd_publisher_counts_t;
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The handler registry: turns `hooks_file` into the chain of handlers the
  * worker runs, fail closed.
@@ -242,8 +243,8 @@ static const char *python_hint(const char *entry)
 {
     size_t n = strlen(entry);
     if (n > 3 && strcmp(entry + n - 3, ".py") == 0)
-        return " (acme2certifier Python hook files cannot be loaded: use a compiled handler "
-               "or a builtin name such as cn_dump, exception_test, exec)";
+        return " (an acme2certifier Python hook file runs through the builtin python handler: "
+               "hooks_file = python, python_hooks_module = <the .py file or module>)";
     return "";
 }
 
@@ -436,7 +437,7 @@ bool hookd_registry_declares_key(const char *key, void *registry)
     for (i = 0; i < r->count; i++) {
         const char *const *keys = r->entries[i].handler.config_keys;
         for (k = 0; keys && keys[k]; k++)
-            if (strcasecmp(keys[k], key) == 0)
+            if (strcasecmp(keys[k], key) == 0 || strcmp(keys[k], "*") == 0)
                 return true;
     }
     return false;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The handler registry: resolves `hooks_file` into a chain of handlers,
  * compiled-in ones (by name) and files loaded with dlopen (by path), in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What a requester asks of one event, read from its Kafka headers: where to
  * send a reply, and which failure flags decide its verdict. Pure parsing,

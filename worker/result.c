@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What the worker publishes about a message: the result event and the
  * context headers of a dead letter.
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
 #include <openssl/rand.h>
 
 #define RESULT_DEFAULT_MAX_ERROR_BYTES 1024
@@ -740,4 +742,85 @@ done:
     free(msg);
     free(trace);
     return rc;
+}
+
+/* ---- fallbacks for records the broker refuses ------------------------------ */
+
+char *hookd_result_compact(const void *value, size_t value_len, size_t *len)
+{
+    static const char *const drop[] = {"certificate_name", "order_name"};
+    char cut[HOOKD_RESULT_COMPACT_ERROR_BYTES + 1];
+    cJSON *root = cJSON_ParseWithLength(value, value_len), *item;
+    char *out = NULL;
+
+    if (!cJSON_IsObject(root) || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "verdict")))
+        goto done;
+    for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(root, drop[i]);
+    if ((item = cJSON_CreateArray()) == NULL ||
+        !cJSON_ReplaceItemInObjectCaseSensitive(root, "runs", item)) {
+        cJSON_Delete(item);
+        goto done;
+    }
+    item = cJSON_GetObjectItemCaseSensitive(root, "error");
+    if (cJSON_IsString(item) && strlen(item->valuestring) > HOOKD_RESULT_COMPACT_ERROR_BYTES) {
+        clean_text(cut, HOOKD_RESULT_COMPACT_ERROR_BYTES, item->valuestring);
+        if ((item = cJSON_CreateString(cut)) == NULL ||
+            !cJSON_ReplaceItemInObjectCaseSensitive(root, "error", item)) {
+            cJSON_Delete(item);
+            goto done;
+        }
+    }
+    if ((out = cJSON_PrintUnformatted(root)) != NULL)
+        *len = strlen(out);
+done:
+    cJSON_Delete(root);
+    return out;
+}
+
+int hookd_deadletter_refused_headers(const hookd_origin_t *o, const char *worker_id,
+                                     const char *record, const char *reason,
+                                     hookd_headers_t *headers)
+{
+    size_t mark = hookd_headers_count(headers);
+    const char *topic = o && o->topic ? o->topic : "";
+    const char *group = o && o->group_id ? o->group_id : NULL;
+    const char *worker = worker_id ? worker_id : "";
+    char partition[16], offset[24], timestamp[24], now[40], msg[RESULT_DEFAULT_MAX_ERROR_BYTES + 1];
+    char text[RESULT_DEFAULT_MAX_ERROR_BYTES + 64];
+
+    snprintf(partition, sizeof(partition), "%" PRId32, o ? o->partition : -1);
+    snprintf(offset, sizeof(offset), "%" PRId64, o ? o->offset : -1);
+    snprintf(timestamp, sizeof(timestamp), "%" PRId64, o ? o->timestamp_ms : -1);
+    now_rfc3339(now, sizeof(now));
+    snprintf(text, sizeof(text), "%s not accepted by the broker: %s", record,
+             reason && reason[0] ? reason : "refused");
+    clean_text(msg, RESULT_DEFAULT_MAX_ERROR_BYTES, text);
+
+    if (hookd_headers_add_str(headers, "hookd.dlq.topic", topic) ||
+        hookd_headers_add_str(headers, "hookd.dlq.partition", partition) ||
+        hookd_headers_add_str(headers, "hookd.dlq.offset", offset) ||
+        (o && o->timestamp_ms >= 0 &&
+         hookd_headers_add_str(headers, "hookd.dlq.timestamp", timestamp)) ||
+        (group && hookd_headers_add_str(headers, "hookd.dlq.group", group)) ||
+        hookd_headers_add_str(headers, "hookd.dlq.record", record) ||
+        hookd_headers_add_str(headers, "hookd.dlq.error.class", "publish_refused") ||
+        hookd_headers_add_str(headers, "hookd.dlq.error.message", msg) ||
+        hookd_headers_add_str(headers, "hookd.dlq.worker", worker) ||
+        hookd_headers_add_str(headers, "hookd.dlq.time", now) ||
+        hookd_headers_add_str(headers, "__connect.errors.topic", topic) ||
+        hookd_headers_add_str(headers, "__connect.errors.partition", partition) ||
+        hookd_headers_add_str(headers, "__connect.errors.offset", offset) ||
+        hookd_headers_add_str(headers, "__connect.errors.connector.name",
+                              group ? group : "acme-hookd") ||
+        hookd_headers_add_str(headers, "__connect.errors.task.id", worker) ||
+        hookd_headers_add_str(headers, "__connect.errors.stage", "KAFKA_PRODUCE") ||
+        hookd_headers_add_str(headers, "__connect.errors.class.name", "hookd.publisher") ||
+        hookd_headers_add_str(headers, "__connect.errors.exception.class.name",
+                              "publish_refused") ||
+        hookd_headers_add_str(headers, "__connect.errors.exception.message", msg)) {
+        headers_truncate(headers, mark);
+        return -1;
+    }
+    return 0;
 }

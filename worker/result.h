@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What the worker publishes: the result event (CloudEvents 1.0 binary mode,
  * value per schemas/result-event.schema.json) and the context headers of a
@@ -64,6 +65,31 @@ char *hookd_result_encode(const hookd_result_info_t *info, const hookd_decision_
  */
 int hookd_deadletter_headers(const hookd_result_info_t *info, const hookd_decision_t *d,
                              hookd_headers_t *headers);
+
+/*
+ * The compact form of an encoded result, for a result the broker refuses as
+ * it is (too large): the optional parts go, the rest is kept. Dropped: the
+ * `runs` detail (an empty array; the handlers' own error texts are the
+ * largest part), `certificate_name` and `order_name`; `error` is cut to
+ * HOOKD_RESULT_COMPACT_ERROR_BYTES. Kept: event_id, event_type, verdict,
+ * dead_lettered, error_class, input, worker_id, time. Still valid against
+ * schemas/result-event.schema.json. NULL when `value` is not a result object
+ * or on ENOMEM; *len set.
+ */
+#define HOOKD_RESULT_COMPACT_ERROR_BYTES 256
+char *hookd_result_compact(const void *value, size_t value_len, size_t *len);
+
+/*
+ * Context headers of the dead letter that replaces a record the broker can
+ * never accept even in its smallest form (a result whose required parts are
+ * too large): the hookd.dlq.* and __connect.errors.* headers of `origin`,
+ * error class `publish_refused`, stage KAFKA_PRODUCE, class name
+ * hookd.publisher, the broker's `reason` as the message, and
+ * hookd.dlq.record = `record` ("result"). Returns 0, -1 on ENOMEM.
+ */
+int hookd_deadletter_refused_headers(const hookd_origin_t *origin, const char *worker_id,
+                                     const char *record, const char *reason,
+                                     hookd_headers_t *headers);
 
 #ifdef __cplusplus
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The Kafka runtime (see runtime.h and docs/runtime.md).
  *
@@ -16,6 +17,7 @@
  */
 #include "runtime.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -88,8 +90,9 @@ struct hookd_runtime {
     hookd_auth_t *auth;
     rt_thread_t *threads;
     size_t nthreads;
-    /* Set at shutdown: retry backoffs in handler threads end early. */
-    volatile sig_atomic_t abort_handlers;
+    /* Set at shutdown: retry backoffs in handler threads end early.
+     * Relaxed: a hint that publishes no data. */
+    atomic_int abort_handlers;
 
     pthread_mutex_t lock; /* parts, committed, stats; cond */
     pthread_cond_t cond;  /* stats changed */
@@ -102,12 +105,26 @@ struct hookd_runtime {
     atomic_int waiters; /* threads in hookd_runtime_wait() */
 
     /* Consumer-thread state. */
+#ifndef NDEBUG
+    pthread_t consumer_thread; /* the caller of run(), once it started */
+    bool consumer_thread_set;
+#endif
     uint64_t shutdown_deadline; /* 0 while running */
     uint64_t next_probe;
+    uint64_t next_commit; /* no commit request before this time (ms) */
+    bool commit_due;      /* the watermark moved since the last commit request */
     bool fatal;
     bool closed;     /* rd_kafka_consumer_close() done */
     bool pool_stuck; /* a handler outlived the shutdown deadline */
 };
+
+/* Debug builds check that consumer-thread-only code runs on that thread. */
+#ifndef NDEBUG
+#define RT_ASSERT_CONSUMER_THREAD(rt)                                                              \
+    assert(!(rt)->consumer_thread_set || pthread_equal((rt)->consumer_thread, pthread_self()))
+#else
+#define RT_ASSERT_CONSUMER_THREAD(rt) ((void)0)
+#endif
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -646,20 +663,68 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     hookd_runtime_t *rt = opaque;
     if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
         return; /* nothing new to commit */
+    hookd_metrics_offset_commit(err == RD_KAFKA_RESP_ERR_NO_ERROR);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         hookd_logf(HOOKD_LOG_WARNING, NULL, "kafka: offset commit failed: %s (retried at the next commit)",
                    rd_kafka_err2str(err));
+        /* The stored offsets stay ahead of the committed ones in librdkafka:
+         * the next request carries them again. Served on the consumer
+         * thread (the commit result comes through the consumer queue). */
+        rt->commit_due = true;
         return;
     }
     if (offsets != NULL)
         record_committed(rt, offsets);
 }
 
-/* Store what is durable for the given partitions (or every moved one). */
-static void store_offsets(hookd_runtime_t *rt, bool all)
+/*
+ * Commit what is durable, from the consumer thread, as soon as the
+ * watermark moved and at most once every commit_interval_ms.
+ *
+ * Why not librdkafka's auto-commit with auto.commit.interval.ms set to the
+ * interval: its timer runs from the creation of the client and skips every
+ * tick that finds the group outside the steady state, so the first commit
+ * of a fresh assignment waits up to a full interval (longer when a tick
+ * falls in the rebalance), and a watermark that moves on a quiet topic
+ * waits for the next tick too. Everything published but not committed is
+ * redone after a crash; a worker that starts on a backlog publishes
+ * thousands of results in that time. Here the first movement is committed
+ * on the next turn of the loop, later ones once the interval since the
+ * previous request has passed.
+ *
+ * One asynchronous request commits every partition whose stored offset is
+ * ahead of its committed one (rd_kafka_commit with no list: librdkafka
+ * leaves out the partitions that did not move and sends nothing when none
+ * did), so the traffic is at most one small OffsetCommit per interval while
+ * work flows and none while idle: batching keeps the cost of committing
+ * negligible (a synchronous commit per message costs about 50 times the
+ * CPU of batched ones). The result comes back through
+ * offset_commit_cb, on this thread.
+ */
+static void commit_if_due(hookd_runtime_t *rt, size_t moved)
+{
+    uint64_t now;
+    rd_kafka_resp_err_t err;
+
+    if (moved > 0)
+        rt->commit_due = true;
+    if (!rt->commit_due || (now = hookd_now_ms()) < rt->next_commit)
+        return;
+    rt->commit_due = false;
+    rt->next_commit = now + (uint64_t)(rt->cfg->commit_interval_ms > 0 ? rt->cfg->commit_interval_ms
+                                                                       : 200);
+    if ((err = rd_kafka_commit(rt->rk, NULL, 1 /* async */)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        hookd_logf(HOOKD_LOG_DEBUG, NULL, "kafka: commit: %s", rd_kafka_err2str(err));
+        rt->commit_due = true;
+    }
+}
+
+/* Store what is durable for the given partitions (or every moved one);
+ * returns how many partitions were stored. */
+static size_t store_offsets(hookd_runtime_t *rt, bool all)
 {
     hookd_offsets_pos_t pos[STORE_BATCH];
-    size_t n, i;
+    size_t n, i, stored = 0;
     while ((n = hookd_offsets_collect(rt->offsets, pos, STORE_BATCH, all)) > 0) {
         rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
         rd_kafka_resp_err_t err;
@@ -669,9 +734,11 @@ static void store_offsets(hookd_runtime_t *rt, bool all)
         if ((err = rd_kafka_offsets_store(rt->rk, list)) != RD_KAFKA_RESP_ERR_NO_ERROR)
             hookd_logf(HOOKD_LOG_DEBUG, NULL, "kafka: offsets_store: %s", rd_kafka_err2str(err));
         rd_kafka_topic_partition_list_destroy(list);
+        stored += n;
         if (n < STORE_BATCH)
             break;
     }
+    return stored;
 }
 
 /* Store and synchronously commit the durable position of `parts` (NULL: all owned). */
@@ -709,7 +776,7 @@ static void commit_sync(hookd_runtime_t *rt, const rd_kafka_topic_partition_list
         rd_kafka_topic_partition_list_destroy(list);
         return;
     }
-    rd_kafka_offsets_store(rt->rk, list); /* auto-commit must not go back behind */
+    rd_kafka_offsets_store(rt->rk, list); /* a later commit_if_due must not go back behind */
     err = rd_kafka_commit(rt->rk, list, 0 /* sync */);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         for (i = 0; i < list->cnt; i++)
@@ -727,6 +794,7 @@ static void assign_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
     int i;
+    RT_ASSERT_CONSUMER_THREAD(rt);
 
     for (i = 0; i < parts->cnt; i++) {
         int32_t p = parts->elems[i].partition;
@@ -783,6 +851,7 @@ static void revoke_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list
     size_t dropped = 0, abandoned = 0;
     uint64_t *epochs = calloc((size_t)parts->cnt + 1, sizeof(*epochs));
     int i;
+    RT_ASSERT_CONSUMER_THREAD(rt);
 
     if (rt->shutdown_deadline != 0 && rt->shutdown_deadline < deadline)
         deadline = rt->shutdown_deadline;
@@ -900,6 +969,7 @@ static void update_pauses(hookd_runtime_t *rt)
 {
     size_t i, n;
     size_t max = rt->cfg->partition_queue_max > 0 ? (size_t)rt->cfg->partition_queue_max : 1000;
+    RT_ASSERT_CONSUMER_THREAD(rt);
 
     pthread_mutex_lock(&rt->lock);
     n = rt->nparts;
@@ -959,6 +1029,7 @@ static void on_message(hookd_runtime_t *rt, rd_kafka_message_t *rkm)
     size_t queued;
     hookd_offsets_err_t oerr;
     rt_msg_t *m;
+    RT_ASSERT_CONSUMER_THREAD(rt);
 
     if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -1137,7 +1208,7 @@ static int shutdown_sequence(hookd_runtime_t *rt)
     int rc = 0;
 
     rt->shutdown_deadline = deadline;
-    rt->abort_handlers = 1;
+    atomic_store_explicit(&rt->abort_handlers, 1, memory_order_relaxed);
     hookd_publisher_shutdown_begin(rt->pub);
     hookd_log_info("shutdown: stopping fetch, finishing handlers in flight");
     if (rd_kafka_assignment(rt->rk, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -1179,13 +1250,17 @@ static int shutdown_sequence(hookd_runtime_t *rt)
     return rc;
 }
 
-int hookd_runtime_run(hookd_runtime_t *rt, volatile sig_atomic_t *stop)
+int hookd_runtime_run(hookd_runtime_t *rt, const atomic_int *stop)
 {
     rd_kafka_message_t **batch = malloc(CONSUME_BATCH * sizeof(*batch));
     if (batch == NULL)
         return 2;
+#ifndef NDEBUG
+    rt->consumer_thread = pthread_self();
+    rt->consumer_thread_set = true;
+#endif
     rt->next_probe = 0;
-    while (!*stop && !rt->fatal) {
+    while (!atomic_load_explicit(stop, memory_order_relaxed) && !rt->fatal) {
         ssize_t n, i;
         hookd_status_heartbeat();
         /* A batch call blocks until the batch is full or the timeout
@@ -1209,7 +1284,7 @@ int hookd_runtime_run(hookd_runtime_t *rt, volatile sig_atomic_t *stop)
             on_message(rt, batch[i]);
         if (n > 0 && !hookd_status_get(HOOKD_STATUS_BROKER_UP))
             set_broker_up(rt, true);
-        store_offsets(rt, false);
+        commit_if_due(rt, store_offsets(rt, false));
         update_pauses(rt);
         probe_broker(rt);
     }
@@ -1298,7 +1373,7 @@ void hookd_runtime_destroy(hookd_runtime_t *rt)
     bool stuck = false;
     if (rt == NULL)
         return;
-    rt->abort_handlers = 1;
+    atomic_store_explicit(&rt->abort_handlers, 1, memory_order_relaxed);
     /* Leave the group first if run() did not: the revoke callback still
      * needs the pool, the publisher and the tracker. */
     if (rt->rk != NULL && rt->pool != NULL && rt->pub != NULL && !rt->closed) {

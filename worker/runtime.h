@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The Kafka runtime: consumer group member, per-partition queues feeding a
  * pool of handler threads, publisher of results and dead letters, and the
@@ -6,7 +7,7 @@
 #ifndef HOOKD_RUNTIME_H
 #define HOOKD_RUNTIME_H
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,8 +35,12 @@ hookd_runtime_t *hookd_runtime_create(const hookd_config_t *cfg, const hookd_reg
  * cfg->shutdown_timeout_ms: stop fetching, finish in-flight handlers, flush,
  * commit, leave the group. Returns 0 on a clean stop, 1 when the deadline
  * passed (uncommitted work is redone by the next owner), 2 on a fatal error.
+ * *stop may be set from another thread or from a signal handler (a
+ * lock-free atomic_int is async-signal-safe); it is read with relaxed order
+ * between short waits, as it publishes no data. The thread calling this is
+ * the consumer thread from then on.
  */
-int hookd_runtime_run(hookd_runtime_t *rt, volatile sig_atomic_t *stop);
+int hookd_runtime_run(hookd_runtime_t *rt, const atomic_int *stop);
 
 /* The bootstrap address of the embedded cluster, or NULL when using a real one. */
 const char *hookd_runtime_embedded_bootstraps(const hookd_runtime_t *rt);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cn_dump: acme2certifier's cn_dump_hooks in C. Every phase appends one
  * JSON line with the subject alternative names of the enrollment to a file
@@ -10,9 +11,10 @@
  * A line is {"event_id":..,"phase":..,"certificate_name":..,"order_name":..,
  * "san":["DNS:example.com","IP:192.0.2.1"]} (post adds "error"); with
  * cn_dump_san_only = true it is the bare SAN array, exactly as the Python
- * handler writes it. SANs are rendered as acme2certifier does: DNS names
- * and IP addresses, in the order of the extension; other name types are
- * left out.
+ * handler writes it (json.dumps: ["DNS:example.com", "IP:192.0.2.1"]). SANs
+ * are rendered as acme2certifier 0.46 does: the DNS names, then the IP
+ * addresses, then the e-mail addresses (EMAIL:), each group in the order
+ * of the extension; other name types are left out.
  *
  * Unlike the Python handler, which dumps whatever it is given, a CSR that
  * does not parse or whose signature does not verify, or a certificate that
@@ -253,12 +255,12 @@ static X509 *cert_load(hookd_ctx_t *ctx, const char *pem, const char *raw)
 
 /* ---- SAN rendering ------------------------------------------------------- */
 
-/* DNS names are IA5 (ASCII); anything else is shown escaped, never raw. */
-static void san_dns(char *out, size_t outsz, const ASN1_STRING *s)
+/* DNS and e-mail names are IA5 (ASCII); anything else is shown escaped, never raw. */
+static void san_ia5(char *out, size_t outsz, const char *prefix, const ASN1_STRING *s)
 {
     const unsigned char *d = ASN1_STRING_get0_data(s);
     int len = ASN1_STRING_length(s), i;
-    size_t n = (size_t)snprintf(out, outsz, "DNS:");
+    size_t n = (size_t)snprintf(out, outsz, "%s", prefix);
 
     for (i = 0; i < len && n + 5 < outsz; i++) {
         if (d[i] >= 0x20 && d[i] < 0x7f)
@@ -286,32 +288,75 @@ static int san_ip(char *out, size_t outsz, const ASN1_OCTET_STRING *s)
 }
 
 /*
- * Fill `arr` from a GENERAL_NAMES (NULL: no SAN extension, an empty list).
+ * Fill `arr` from a GENERAL_NAMES (NULL: no SAN extension, an empty list),
+ * in acme2certifier's order: the DNS names, then the IP addresses, then the
+ * e-mail addresses, each in the order of the extension.
  */
 static int sans_to_json(hookd_ctx_t *ctx, GENERAL_NAMES *gens, cJSON *arr)
 {
+    static const int order[] = {GEN_DNS, GEN_IPADD, GEN_EMAIL};
+    size_t pass;
     int i;
     char buf[1100];
 
-    for (i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
-        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-        if (g->type == GEN_DNS) {
-            san_dns(buf, sizeof(buf), g->d.dNSName);
-        } else if (g->type == GEN_IPADD) {
-            if (san_ip(buf, sizeof(buf), g->d.iPAddress) != 0) {
+    for (pass = 0; pass < sizeof(order) / sizeof(order[0]); pass++) {
+        for (i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+            const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+            if (g->type != order[pass])
+                continue;
+            if (g->type == GEN_DNS) {
+                san_ia5(buf, sizeof(buf), "DNS:", g->d.dNSName);
+            } else if (g->type == GEN_EMAIL) {
+                san_ia5(buf, sizeof(buf), "EMAIL:", g->d.rfc822Name);
+            } else if (san_ip(buf, sizeof(buf), g->d.iPAddress) != 0) {
                 hookd_set_error(ctx, "cn_dump: subjectAltName has an IP address of %d bytes",
                                 ASN1_STRING_length(g->d.iPAddress));
                 return -1;
             }
-        } else {
-            continue;
-        }
-        if (!cJSON_AddItemToArray(arr, cJSON_CreateString(buf))) {
-            hookd_set_error(ctx, "cn_dump: out of memory");
-            return -1;
+            if (!cJSON_AddItemToArray(arr, cJSON_CreateString(buf))) {
+                hookd_set_error(ctx, "cn_dump: out of memory");
+                return -1;
+            }
         }
     }
     return 0;
+}
+
+/*
+ * The SAN array as Python's json.dumps() writes it (", " between items),
+ * the line acme2certifier's cn_dump_hooks appends. malloc'd, or NULL.
+ */
+static char *san_array_text(const cJSON *arr)
+{
+    const cJSON *item;
+    size_t len = 2, used = 0;
+    char *out, *one;
+
+    cJSON_ArrayForEach(item, arr) {
+        if (!(one = cJSON_PrintUnformatted(item)))
+            return NULL;
+        len += strlen(one) + 2;
+        cJSON_free(one);
+    }
+    if (!(out = malloc(len + 1)))
+        return NULL;
+    out[used++] = '[';
+    cJSON_ArrayForEach(item, arr) {
+        if (!(one = cJSON_PrintUnformatted(item))) {
+            free(out);
+            return NULL;
+        }
+        if (used > 1) {
+            memcpy(out + used, ", ", 2);
+            used += 2;
+        }
+        memcpy(out + used, one, strlen(one));
+        used += strlen(one);
+        cJSON_free(one);
+    }
+    out[used++] = ']';
+    out[used] = '\0';
+    return out;
 }
 
 /* crit from X509V3_get_d2i: -1 absent, -2 duplicated, >= 0 found (NULL: broken). */
@@ -445,7 +490,7 @@ static hookd_outcome_t dump(hookd_ctx_t *ctx, const cn_dump_t *cd, const char *p
         if (with_error)
             add_string_or_null(root, "error", error);
     }
-    text = cJSON_PrintUnformatted(root);
+    text = cd->san_only ? san_array_text(root) : cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     if (!text) {
         hookd_set_error(ctx, "cn_dump: out of memory");
@@ -454,14 +499,14 @@ static hookd_outcome_t dump(hookd_ctx_t *ctx, const cn_dump_t *cd, const char *p
     len = strlen(text);
     line = malloc(len + 2);
     if (!line) {
-        cJSON_free(text);
+        free(text);
         hookd_set_error(ctx, "cn_dump: out of memory");
         return HOOKD_FAIL;
     }
     memcpy(line, text, len);
     line[len] = '\n';
     line[len + 1] = '\0';
-    cJSON_free(text);
+    free(text);
 
     snprintf(file, sizeof(file), "%s_hook.txt", phase);
     rc = append_line(ctx, cd, file, line);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * exception_test: a handler that fails on request, for testing how the
  * worker and its configuration treat failing hooks. It answers to the keys

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * exec: runs an external command per phase, the way certbot runs its
  * --pre-hook / --deploy-hook / --post-hook commands. The command line is

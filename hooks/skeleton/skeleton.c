@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * skeleton: the template to copy when writing an acme-hookd handler.
  *

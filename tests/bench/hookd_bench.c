@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The benchmark: acme-hookd side by side with the limit of its stack (a raw
  * librdkafka consume -> produce -> commit passthrough, no JSON, no hooks)
@@ -27,6 +28,7 @@
  * medians. Then acme-hookd alone with a handler that sleeps 50 ms per
  * event, 8 threads, P partitions: events/s.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -34,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -209,7 +212,7 @@ static int passthrough(const char *bootstrap, const char *group, const char *in,
 #define BENCH_MAX_ROUNDS 9
 
 typedef struct bench_opts {
-    const char *worker, *python, *py_worker, *slow_handler, *bootstrap;
+    const char *worker, *python, *py_worker, *slow_handler, *bootstrap, *python_path;
     long events, partitions, latency_rate, latency_seconds, sleep_events, rounds, warmup_events;
 } bench_opts_t;
 
@@ -402,6 +405,44 @@ static double read_cpu_s(pid_t pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/*
+ * CPU seconds of the process and of its live children (the isolated
+ * handler processes of `isolation = process`, which /proc/PID/stat does
+ * not count until they are reaped), -1 if unknown.
+ */
+static double read_tree_cpu_s(pid_t pid)
+{
+    double total = read_cpu_s(pid);
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    if (total < 0 || d == NULL) {
+        if (d)
+            closedir(d);
+        return total;
+    }
+    while ((e = readdir(d)) != NULL) {
+        char path[300], buf[1024], *p;
+        int ppid = 0;
+        size_t n;
+        FILE *f;
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        if (!(f = fopen(path, "r")))
+            continue;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        if ((p = strrchr(buf, ')')) && sscanf(p + 2, "%*c %d", &ppid) == 1 && ppid == pid) {
+            double c = read_cpu_s((pid_t)atoi(e->d_name));
+            if (c > 0)
+                total += c;
+        }
+    }
+    closedir(d);
+    return total;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -471,7 +512,7 @@ static void measure(bench_t *b, figures_t *f, const char *who, char *const argv[
     }
     f->got = got;
     if (got == n && !proc.exited) {
-        double cpu = read_cpu_s(proc.pid);
+        double cpu = read_tree_cpu_s(proc.pid);
         if (cpu > 0)
             f->ev_per_cpu_s = (double)n / cpu;
     }
@@ -875,6 +916,103 @@ static int run(bench_opts_t *o)
     return all_ran ? 0 : 1;
 }
 
+/*
+ * The python handler against the C one: acme2certifier's cn_dump_hooks in
+ * the python handler beside the C cn_dump, isolation none and process, 1
+ * and 4 threads, one after the other on the same broker, no latency phase.
+ */
+static int run_handlers(bench_opts_t *o)
+{
+    static const struct {
+        const char *who, *name, *hooks, *worker;
+    } m[] = {
+        {"cn1", "C cn_dump, none, 1 thr", "hooks_file = cn_dump\ncn_dump_san_only = true\n",
+         "threads = 1\nisolation = none\n"},
+        {"cn4", "C cn_dump, none, 4 thr", "hooks_file = cn_dump\ncn_dump_san_only = true\n",
+         "threads = 4\nisolation = none\n"},
+        {"cp1", "C cn_dump, process, 1 thr", "hooks_file = cn_dump\ncn_dump_san_only = true\n",
+         "threads = 1\nisolation = process\n"},
+        {"cp4", "C cn_dump, process, 4 thr", "hooks_file = cn_dump\ncn_dump_san_only = true\n",
+         "threads = 4\nisolation = process\n"},
+        {"pn1", "python cn_dump_hooks, none, 1 thr", NULL, "threads = 1\nisolation = none\n"},
+        {"pn4", "python cn_dump_hooks, none, 4 thr", NULL, "threads = 4\nisolation = none\n"},
+        {"pp1", "python cn_dump_hooks, process, 1 thr", NULL,
+         "threads = 1\nisolation = process\n"},
+        {"pp4", "python cn_dump_hooks, process, 4 thr", NULL,
+         "threads = 4\nisolation = process\n"},
+    };
+    enum { M = sizeof(m) / sizeof(m[0]) };
+    figures_t f[M];
+    bench_t b;
+    char errstr[512];
+    const char *pkv[] = {"enable.idempotence", "true", "linger.ms", "5", NULL};
+    const char *tmp = getenv("TMPDIR");
+    bool all_ran = true;
+
+    memset(&b, 0, sizeof(b));
+    memset(f, 0, sizeof(f));
+    b.o = *o;
+    snprintf(b.workdir, sizeof(b.workdir), "%s/hookd-bench.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(b.workdir))
+        die("mkdtemp: %s", strerror(errno));
+    if (itk_pki_create(&b.pki, "bench.example.org", errstr, sizeof(errstr)))
+        die("%s", errstr);
+    if (!(b.cl = itk_cluster_create(1, errstr, sizeof(errstr))))
+        die("mock cluster: %s", errstr);
+    snprintf(b.bootstraps, sizeof(b.bootstraps), "%s", b.cl->bootstraps);
+    b.producer = client(&b, RD_KAFKA_PRODUCER, pkv);
+    snprintf(b.prefix, sizeof(b.prefix), "bench-%ld-handlers", (long)getpid());
+    for (int i = 0; i < M && !stop_flag; i++) {
+        char save[400], hooks[1200], cfg[600], t[160], t2[160];
+        snprintf(save, sizeof(save), "%s/%s", b.workdir, m[i].who);
+        if (mkdir(save, 0700) != 0)
+            die("mkdir %s: %s", save, strerror(errno));
+        if (m[i].hooks)
+            snprintf(hooks, sizeof(hooks), "%ssave_path = %s\n", m[i].hooks, save);
+        else
+            snprintf(hooks, sizeof(hooks),
+                     "hooks_file = python\n"
+                     "python_hooks_module = acme2certifier.hookhandlers.cn_dump_hooks\n"
+                     "python_path = %s\nsave_path = %s\n",
+                     o->python_path, save);
+        prepare(&b, m[i].who, o->events);
+        snprintf(cfg, sizeof(cfg), "%s/%s.ini", b.workdir, m[i].who);
+        hookd_config(&b, cfg, m[i].who, hooks, m[i].worker);
+        snprintf(t, sizeof(t), "%s-%s.in", b.prefix, m[i].who);
+        snprintf(t2, sizeof(t2), "%s-%s.out", b.prefix, m[i].who);
+        f[i].name = m[i].name;
+        {
+            char *argv[] = {(char *)o->worker, "-c", cfg, NULL};
+            measure(&b, &f[i], m[i].who, argv, t, t2, o->events, 0, 0);
+        }
+        all_ran = all_ran && f[i].ran;
+    }
+    printf("\n%ld events over %ld partitions per contender, librdkafka mock cluster; "
+           "CPU: the worker and its isolated children\n\n",
+           o->events, o->partitions);
+    printf("| %-38s | %10s | %15s | %12s | %9s |\n", "handler, isolation, threads", "events/s",
+           "events per CPU-s", "CPU per event", "startup s");
+    printf("|%s|%s|%s|%s|%s|\n", "----------------------------------------", "------------",
+           "-----------------", "--------------", "-----------");
+    for (int i = 0; i < M; i++) {
+        char us[32] = "-";
+        if (f[i].ev_per_cpu_s > 0)
+            snprintf(us, sizeof(us), "%.0f us", 1e6 / f[i].ev_per_cpu_s);
+        printf("| %-38s | %9.0f%s | %15.0f | %12s | %9.1f |\n", f[i].name, f[i].eps,
+               f[i].whole_run ? "*" : " ", f[i].ev_per_cpu_s, us, f[i].startup_s);
+    }
+    rd_kafka_destroy(b.producer);
+    itk_cluster_destroy(b.cl);
+    itk_pki_destroy(&b.pki);
+    if (all_ran) {
+        char cmd[400];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", b.workdir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "hookd_bench: could not remove %s\n", b.workdir);
+    }
+    return all_ran ? 0 : 1;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -883,7 +1021,9 @@ static void usage(void)
             "                   [--events N] [--partitions P] [--bootstrap B]\n"
             "                   [--latency-rate R] [--latency-seconds S] [--sleep-events M]\n"
             "                   [--rounds K] [--warmup-events W]\n"
-            "       hookd_bench passthrough --bootstrap B --group G --input T --output T\n");
+            "       hookd_bench passthrough --bootstrap B --group G --input T --output T\n"
+            "       hookd_bench handlers --worker PATH --python-path SITE_PACKAGES\n"
+            "                   [--events N] [--partitions P]\n");
     exit(2);
 }
 
@@ -923,6 +1063,8 @@ int main(int argc, char **argv)
             o.rounds = atol(v);
         else if (!strcmp(a, "--warmup-events"))
             o.warmup_events = atol(v);
+        else if (!strcmp(a, "--python-path"))
+            o.python_path = v;
         else if (!strcmp(a, "--group"))
             group = v;
         else if (!strcmp(a, "--input"))
@@ -938,6 +1080,14 @@ int main(int argc, char **argv)
         if (!o.bootstrap || !group || !in || !out)
             usage();
         return passthrough(o.bootstrap, group, in, out);
+    }
+    if (!strcmp(argv[1], "handlers")) {
+        if (!o.worker || !o.python_path || o.events < 1 || o.partitions < 1 ||
+            o.partitions > MAX_PARTS)
+            usage();
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        return run_handlers(&o);
     }
     if (strcmp(argv[1], "run") || !o.worker || !o.python || !o.py_worker || !o.slow_handler ||
         o.events < 1 || o.partitions < 1 || o.partitions > MAX_PARTS || o.rounds < 1 ||

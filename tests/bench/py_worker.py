@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The peer a user would otherwise write: acme-hookd's job in Python with
 confluent-kafka, done carefully (at-least-once, per-partition commit
 watermark, dead letters for bad input), with no-op hooks.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Benchmark acme-hookd against a raw librdkafka passthrough and a Python
 # confluent-kafka worker on the same broker, and print the table.
 #
@@ -44,7 +45,7 @@ if ! "$venv/bin/python" -c 'import confluent_kafka' 2>/dev/null; then
 fi
 
 if [ $build_it = 1 ]; then
-  [ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -G Ninja >/dev/null
+  [ -f "$build/CMakeCache.txt" ] || (cd "$root" && cmake --preset release -B "$build" >/dev/null)
   ninja -C "$build" -j2 acme-hookd hookd_bench hookd_slow_test >/dev/null
 fi
 bench=$build/tests/bench/hookd_bench

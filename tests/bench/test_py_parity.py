@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The benchmark's Python peer does acme-hookd's whole job, no less.
 
 1. py_worker.decode() accepts exactly the valid and refuses exactly the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Runs the acme-hookd binary once and checks its exit status and output.
 #
 #   cmake -DBIN=... -DARGS=a|b|c [-DENV=VAR=VALUE|...] [-DEXPECT_RC=0|nonzero|N]

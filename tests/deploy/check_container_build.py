@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Run deploy/Containerfile's build stage on this host, and check the runtime stage.
 
 No container engine is needed: the build host is Debian 12 like the image,
@@ -168,6 +169,23 @@ class ContainerBuild(unittest.TestCase):
                 if pkg is None or pkg.split(":")[0] not in allowed:
                     missing.setdefault(os.path.basename(f), []).append((m.group(1), pkg))
         self.assertEqual(missing, {}, "libraries not provided by the runtime stage's packages")
+
+    def test_default_image_has_no_interpreter(self):
+        """The python handler and libpython only in the runtime-python target."""
+        self.assertEqual(self.result.returncode, 0)
+        self.assertFalse([p for p in apt_packages(self.runtime) if "python" in p])
+        files = [os.path.join(self.staging, "usr/bin/acme-hookd")]
+        hdir = os.path.join(self.staging, "usr/lib/acme-hookd")
+        files += [os.path.join(hdir, f) for f in os.listdir(hdir) if f.endswith(".so")]
+        self.assertNotIn("hookd_python.so", os.listdir(hdir))
+        for f in files:
+            r = subprocess.run(["ldd", f], capture_output=True, text=True)
+            self.assertNotIn("libpython", r.stdout, f)
+        named = {re.search(r"\sAS\s+(\S+)", s[0]).group(1): s for s in self.stages
+                 if re.search(r"\sAS\s+(\S+)", s[0])}
+        self.assertIn("runtime-python", named)
+        self.assertIn("libpython3.11", apt_packages(named["runtime-python"]))
+        self.assertEqual(self.stages[-1], self.runtime)
 
     def test_check_can_fail(self):
         """A runtime stage without librdkafka1 leaves librdkafka.so unprovided."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Checks of deploy/: Kubernetes manifests, container file, systemd unit.
 
 Run by ctest (label `deploy`) with the test venv's interpreter:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Decodes Kafka messages with the CloudEvents SDK for JavaScript (the
 // `cloudevents` npm package, Kafka protocol binding) and validates each
 // event against the CloudEvents 1.0 rules the SDK enforces.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared parts of the fault tests: a paced background producer of
 uniquely identified events and the bookkeeping of outcomes."""
 import json

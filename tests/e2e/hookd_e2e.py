@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared code of the real-broker end-to-end tests.
 
 Every test is a script run by ctest (tests/e2e/CMakeLists.txt) against the

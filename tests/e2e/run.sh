@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs one end-to-end test script with the team's Python venv (created by
 # scripts/setup-deps.sh --tests) and the npm packages of package.json on
 # NODE_PATH.   run.sh ACME_HOOKD_BINARY TEST.py

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Broker restart mid-stream: the broker process is stopped while events
 flow and started again on the same data dir and port. The worker is not
 restarted: it must ride out the outage (retrying, not skipping) and finish

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Result events decoded by CloudEvents SDKs no one here wrote: the
 `cloudevents` npm package's Kafka binding (ce_decode.js, with strict
 validation) and the `cloudevents` PyPI package's Kafka binding. Both must

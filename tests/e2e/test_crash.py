@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Crash: 10,000 events flow while the worker is killed with SIGKILL at
 random moments (at least 5 times) and restarted each time. At the end
 every input has a durable outcome: a result event for every event, a dead

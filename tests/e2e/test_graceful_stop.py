@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Graceful stop: SIGTERM while events flow, then a restart. The worker
 must finish what it started, publish, commit and exit 0; the restarted
 worker must not redo any event whose result was published before the

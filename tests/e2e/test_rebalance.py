@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Rebalance: three workers of one consumer group join and leave while
 10,000 events flow through 6 partitions. Nothing may be lost, and the
 results of every input partition come out in input order.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Request-reply and flags carried by events, end to end on a real broker.
 
 A requester (Spring Kafka's ReplyingKafkaTemplate, or the acme2certifier

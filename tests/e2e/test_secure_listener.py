@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Secure listener: the broker's second listener speaks TLS (certificates
 made by tests/kafka/gen-certs.sh with the openssl CLI; client certificates
 required) and SASL (SCRAM-SHA-512, user created at format time; PLAIN with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The phase truth table, end to end on a real broker.
 
 Chain: exception_test, then cn_dump (both builtin). exception_test fails

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: HMAC verification of arbitrary messages, and the
  * sign-then-verify round trip.

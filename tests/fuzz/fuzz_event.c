@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: the input event decoder in all three wire forms, and
  * the X.509 checks on whatever decodes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Splitting one fuzzer input into a Kafka message (key, value, headers),
  * shared by the event and authentication targets.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Regenerate the seed corpus of the fuzz targets (tests/fuzz/corpus/<target>/)
 from the schema examples, the example configurations and a few signed
 messages. Encodings follow tests/fuzz/fuzz_input.h. Run from anywhere:

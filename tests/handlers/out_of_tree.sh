@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # A handler built out of tree with only the installed header and pkg-config
 # file, loaded by the installed worker.
 #   out_of_tree.sh BUILD_DIR SOURCE_DIR

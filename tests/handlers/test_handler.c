@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Handler files for the loader tests, one per way a handler can be wrong
  * (or right in an unusual way). Built once per variant with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Per-invocation cost of each isolation mode, printed (not a test: speed
  * targets live in benchmarks, not in timed tests).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A deliberately hostile handler for the isolation tests and the benchmark.
  * What pre_hook does is chosen by the event's certificate_name, so one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * End-to-end checks of the hostile-input defences: the real acme-hookd
  * binary against librdkafka's mock cluster (the integration kit).

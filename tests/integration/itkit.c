@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The integration test kit; see itkit.h for the method.
  */
@@ -258,8 +259,9 @@ int itk_proc_start(itk_proc_t *p, const char *name, char *const argv[], const ch
      * and whatever the developer has exported must not change the test.
      * Sanitizer settings and the library path pass through.
      */
-    static const char *const keep[] = {"PATH=", "HOME=", "LD_LIBRARY_PATH=", "ASAN_OPTIONS=",
-                                       "UBSAN_OPTIONS=", "LSAN_OPTIONS=", "TMPDIR=", NULL};
+    static const char *const keep[] = {"PATH=",         "HOME=",          "LD_LIBRARY_PATH=",
+                                       "ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS=",
+                                       "TSAN_OPTIONS=", "TMPDIR=",        NULL};
     char *env[16];
     int n = 0, fd;
     pid_t pid;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The integration test kit: everything a scenario needs to drive acme-hookd
  * workers (run as subprocesses of the test) against librdkafka's mock

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * slow_test: a handler that only takes time. Every phase sleeps
  * `slow_sleep_ms` milliseconds (default 50) and succeeds. It stands for a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Integration scenarios: acme-hookd workers (the real binary, as
  * subprocesses) against librdkafka's mock cluster, created here, with faults

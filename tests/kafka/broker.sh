@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # A single-node Apache Kafka broker (KRaft: broker and controller in one
 # process) on loopback, for the real-broker tests.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Obtains Apache Kafka (org.apache.kafka:kafka_2.13 and its runtime
 # dependencies) from Maven Central into a cache directory, and prints the
 # directory of its jars:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Generates the TLS material of the test broker's secure listener with the
 # openssl CLI, into DIR:
 #   ca.pem ca.key             the test CA (trusted by broker and clients)

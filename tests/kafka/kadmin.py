@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Small admin client for the test broker (Python confluent-kafka).
 
     kadmin.py ping BOOTSTRAP [TIMEOUT_S]     exit 0 once the broker answers metadata

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Operations checks against a running acme-hookd on its embedded Kafka cluster.
 
     python test_ops.py --binary build/worker/acme-hookd

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Reading the schema example corpus (schemas/examples/), shared by the
  * hookd-schema-check tool and the codec's unit test so both feed the codec

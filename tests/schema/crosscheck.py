@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Schema cross-check: the C codec and a real JSON Schema validator must agree.
 
 For every file of the input corpus (schemas/examples/input*, plus boundary

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hookd-schema-check: the C side of the schema cross-check.
  *

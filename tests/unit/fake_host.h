@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A stand-in for the worker's side of struct hookd_host, for tests that call
  * a handler directly: configuration from a table, a settable event id, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Process-tree bookkeeping for tests that check that nothing outlives a
  * hook or a worker: read /proc, record processes as (pid, start time) so

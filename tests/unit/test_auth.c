@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Message authentication (HMAC-SHA256, key files, rotation) and the X.509
  * checks, with keys, CSRs and certificates made by the test itself.

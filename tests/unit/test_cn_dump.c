@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The cn_dump handler against CSRs and certificates made here with
  * OpenSSL (RSA and EC keys, with and without SANs), tampered and garbage
@@ -596,7 +597,7 @@ Test(cn_dump, san_only_writes_the_acme2certifier_line)
     cr_assert_not_null(f);
     cr_assert_not_null(fgets(buf, sizeof(buf), f));
     fclose(f);
-    cr_assert_str_eq(buf, "[\"DNS:a.example\",\"IP:192.0.2.1\"]\n");
+    cr_assert_str_eq(buf, "[\"DNS:a.example\", \"IP:192.0.2.1\"]\n"); /* json.dumps */
     h->fini(&fh.ctx, st);
     free(csr);
     EVP_PKEY_free(key);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Configuration loading: defaults, both separators, booleans, both spellings
  * of the flags, librdkafka pass-through, environment overrides (always
@@ -112,6 +113,7 @@ Test(config, defaults)
     cr_assert_eq(cfg->revoke_timeout_ms, 10000);
     cr_assert_eq(cfg->publish_retry_backoff_ms, 1000);
     cr_assert_eq(cfg->partition_queue_max, 1000);
+    cr_assert_eq(cfg->commit_interval_ms, 200);
     cr_assert_eq(cfg->limits.max_event_bytes, HOOKD_DEFAULT_MAX_EVENT_BYTES);
     cr_assert_eq(cfg->limits.max_field_bytes, HOOKD_DEFAULT_MAX_FIELD_BYTES);
     cr_assert_eq(cfg->max_error_bytes, 1024);
@@ -624,6 +626,7 @@ Test(config, full_example_values)
     cr_assert_eq(cfg->revoke_timeout_ms, 2000);
     cr_assert_eq(cfg->publish_retry_backoff_ms, 250);
     cr_assert_eq(cfg->partition_queue_max, 500);
+    cr_assert_eq(cfg->commit_interval_ms, 50);
     cr_assert_eq(cfg->policy.retry_max_attempts, 5);
     cr_assert_eq(cfg->policy.retry_initial_ms, 100);
     cr_assert_eq(cfg->policy.retry_max_ms, 1000);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The phase engine's truth table: every event type x every behaviour of each
  * handler of a 2-handler chain in each phase (ok, fail, retry-then-ok,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The input-event codec: every corpus file decodes as its folder says, the
  * error messages name the field, limits hold before parsing, and the three
@@ -537,4 +538,125 @@ Test(json, reports_nul)
     cr_assert(nul);
     cr_assert_str_eq(cJSON_GetObjectItem(t, "a")->valuestring, "x");
     cJSON_Delete(t);
+}
+
+/* ---- the decoder's limits: the largest accepted, the smallest refused ------ */
+
+/* `levels` nested arrays: [[[...]]] */
+static char *nested(size_t levels)
+{
+    char *s = malloc(2 * levels + 1);
+    cr_assert_not_null(s);
+    memset(s, '[', levels);
+    memset(s + levels, ']', levels);
+    s[2 * levels] = '\0';
+    return s;
+}
+
+Test(event, nesting_limit_is_33_levels)
+{
+    char *ok = nested(33), *bad = nested(34);
+    bool nul = false;
+    struct cJSON *t = hookd_json_parse(ok, strlen(ok), &nul, err, sizeof(err));
+
+    cr_expect_not_null(t, "33 levels are parsed: %s", err);
+    cJSON_Delete(t);
+    cr_expect_null(hookd_json_parse(bad, strlen(bad), &nul, err, sizeof(err)));
+    cr_expect_not_null(strstr(err, "nested too deeply"), "%s", err);
+    /* the same limit inside an event, through the decoder */
+    cr_expect_eq(decode_str(bad), HOOKD_EVENT_ERR_PARSE);
+    cr_expect_not_null(strstr(err, "nested too deeply"), "%s", err);
+    free(ok);
+    free(bad);
+}
+
+Test(event, field_limit_exact)
+{
+    hookd_limits_t lim = {1 << 20, 32};
+    char json[512];
+
+    /* csr of exactly 32 characters: accepted; 36 (the next base64 length): refused */
+    snprintf(json, sizeof(json),
+             "{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\","
+             "\"certificate_name\":\"c\",\"order_name\":\"o\",\"csr\":\"%s\"}",
+             "QUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJD");
+    cr_expect_eq(hookd_event_decode(json, strlen(json), NULL, 0, &lim, &ev, err, sizeof(err)),
+                 HOOKD_EVENT_OK, "%s", err);
+    hookd_event_clear(&ev);
+    /* a text field of 33 characters: one over */
+    snprintf(json, sizeof(json),
+             "{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\","
+             "\"certificate_name\":\"%s\",\"order_name\":\"o\",\"csr\":\"QUJD\"}",
+             "ccccccccccccccccccccccccccccccccc");
+    cr_expect_eq(hookd_event_decode(json, strlen(json), NULL, 0, &lim, &ev, err, sizeof(err)),
+                 HOOKD_EVENT_ERR_TOO_LARGE);
+    cr_expect_str_eq(err, "field 'certificate_name': 33 characters, limit 32");
+}
+
+Test(event, event_limit_exact)
+{
+    hookd_limits_t lim = {1024, 256};
+    char big[1025];
+
+    memset(big, ' ', sizeof(big));
+    /* 1024 bytes are parsed (and refused as not JSON); 1025 are too large */
+    cr_expect_eq(hookd_event_decode(big, 1024, NULL, 0, &lim, &ev, err, sizeof(err)),
+                 HOOKD_EVENT_ERR_PARSE, "%s", err);
+    hookd_event_clear(&ev);
+    cr_expect_eq(hookd_event_decode(big, 1025, NULL, 0, &lim, &ev, err, sizeof(err)),
+                 HOOKD_EVENT_ERR_TOO_LARGE);
+    cr_expect_str_eq(err, "event is 1025 bytes, limit 1024");
+}
+
+Test(event, default_event_limit_below_producer_limit)
+{
+    /* librdkafka's default message.max.bytes: an event at the limit leaves
+     * room for the dead-letter context headers */
+    cr_expect_leq(HOOKD_DEFAULT_MAX_EVENT_BYTES + 16 * 1024, 1000000);
+}
+
+/*
+ * Binary mode: the CloudEvents envelope has at most 64 members, `data`
+ * included, so 63 ce_ headers are accepted and 64 refused. Other headers
+ * (tracing and the like) are not attributes and only count toward the size.
+ */
+static size_t ce_headers(hookd_header_t *h, char names[][32], size_t total)
+{
+    static const hookd_header_t base[] = {
+        {"ce_specversion", "1.0", 3},
+        {"ce_id", "ev-1", 4},
+        {"ce_source", "/s", 2},
+        {"ce_type", "acme.enrollment.requested", 25},
+        {"ce_time", "2026-11-26T19:00:00Z", 20},
+    };
+    size_t n = 0;
+    for (; n < 5; n++)
+        h[n] = base[n];
+    for (size_t i = 0; n < total; n++, i++) {
+        snprintf(names[i], 32, "ce_x%zu", i);
+        h[n].name = names[i];
+        h[n].value = "v";
+        h[n].len = 1;
+    }
+    return n;
+}
+
+Test(event, cloudevents_attribute_limit_exact)
+{
+    hookd_header_t h[200];
+    char names[200][32];
+    const char *value = "{" REQ_FIELDS "}";
+
+    cr_expect_eq(decode_bin(value, h, ce_headers(h, names, 63)), HOOKD_EVENT_OK, "%s", err);
+    cr_expect_eq(decode_bin(value, h, ce_headers(h, names, 64)), HOOKD_EVENT_ERR_SCHEMA);
+    cr_expect_str_eq(err, "65 CloudEvents attributes, limit 64");
+
+    /* 150 headers that are not ce_ ones: no attribute, accepted */
+    for (size_t i = 0; i < 150; i++) {
+        snprintf(names[i], 32, "trace-%zu", i);
+        h[5 + i].name = names[i];
+        h[5 + i].value = "t";
+        h[5 + i].len = 1;
+    }
+    cr_expect_eq(decode_bin(value, h, 155), HOOKD_EVENT_OK, "%s", err);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The exception_test handler: acme2certifier's raise_*_hook_exception keys,
  * and the scripted retries of retry_*_hook_times.

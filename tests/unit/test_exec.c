@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The exec handler: environment of the command, exit status to outcome,
  * stderr as the (capped, cleaned) error, the deadline, and that nothing is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The operations endpoint: started on port 0, queried over a plain TCP
  * socket so nothing between the test and the server interprets the reply.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The invoke seam, end to end through the real pieces: a config file names
  * the builtin `exec` handler, the registry resolves it, hookd_invoke creates

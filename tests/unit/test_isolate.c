@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Process isolation against a hostile handler (tests/hostile/hostile.c):
  * every misbehaviour is contained with the right error class, the next

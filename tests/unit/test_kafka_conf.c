@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * librdkafka configuration of the worker's clients: defaults, the
  * rdkafka.* pass-through (the operator wins), the properties the delivery

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Metrics registry: values, label escaping, histogram layout, librdkafka
  * statistics parsing, status flags, and concurrent updates. The exposition
@@ -140,6 +141,7 @@ Test(metrics, empty_registry_has_build_info_and_valid_format)
     cr_assert_not_null(strstr(s, "# TYPE hookd_events_consumed_total counter\n"));
     cr_assert_not_null(strstr(s, "# TYPE hookd_handler_duration_seconds histogram\n"));
     cr_assert_eq(sample(s, "hookd_publish_errors_total"), 0);
+    cr_assert_eq(sample(s, "hookd_consumer_commits_total{result=\"ok\"}"), 0);
     cr_assert_eq(sample(s, "hookd_ready"), 0);
     free(s);
 }
@@ -154,14 +156,30 @@ Test(metrics, counters_by_label)
     hookd_metrics_result_published("failed");
     hookd_metrics_result_published("completed");
     hookd_metrics_publish_error();
+    hookd_metrics_publish_fallback("dead letter", "value_truncated");
+    hookd_metrics_publish_fallback("result", "result_compacted");
+    hookd_metrics_publish_fallback("dead letter", "value_truncated");
+    hookd_metrics_offset_commit(true);
+    hookd_metrics_offset_commit(true);
+    hookd_metrics_offset_commit(false);
+    hookd_metrics_reply("sent");
+    hookd_metrics_reply("refused");
+    hookd_metrics_reply("sent");
     char *s = render();
     assert_valid_exposition(s);
+    cr_assert_eq(sample(s, "hookd_publish_fallbacks_total{record=\"dead_letter\",form=\"value_truncated\"}"), 2);
+    cr_assert_eq(sample(s, "hookd_publish_fallbacks_total{record=\"result\",form=\"result_compacted\"}"), 1);
     cr_assert_eq(sample(s, "hookd_events_consumed_total{type=\"acme.enrollment.requested\"}"), 2);
     cr_assert_eq(sample(s, "hookd_events_consumed_total{type=\"invalid\"}"), 1);
     cr_assert_eq(sample(s, "hookd_dead_letters_total{error_class=\"invalid_event\"}"), 1);
     cr_assert_eq(sample(s, "hookd_results_published_total{verdict=\"completed\"}"), 2);
     cr_assert_eq(sample(s, "hookd_results_published_total{verdict=\"failed\"}"), 1);
     cr_assert_eq(sample(s, "hookd_publish_errors_total"), 1);
+    cr_assert_eq(sample(s, "hookd_consumer_commits_total{result=\"ok\"}"), 2);
+    cr_assert_eq(sample(s, "hookd_consumer_commits_total{result=\"failed\"}"), 1);
+    cr_assert_eq(sample(s, "hookd_replies_total{outcome=\"sent\"}"), 2);
+    cr_assert_eq(sample(s, "hookd_replies_total{outcome=\"refused\"}"), 1);
+    cr_assert_eq(sample(s, "hookd_replies_total{outcome=\"undeliverable\"}"), -1);
     free(s);
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The offset tracker: the committable position never passes a message whose
  * outcome is not durable, whatever the order of the delivery reports.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The handler thread pool: FIFO inside a partition, one thread per
  * partition at a time, a blocked partition does not hold the others, revoke

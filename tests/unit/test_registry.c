@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The handler registry: builtin names, handler files, and every way loading
  * fails closed (missing file, missing symbol, ABI mismatch, unsafe

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Requests carried by headers: Spring's reply headers (topic, 4-byte
  * big-endian partition, correlation id), the allow-list of reply topics,

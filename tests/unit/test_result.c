@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What is published: the result event (JSON value and CloudEvents binary
  * headers) and the dead-letter context headers. That the output also

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * acme-hookd: the hook handler contract.
  *
@@ -41,7 +42,7 @@ extern "C" {
 #endif
 
 #define HOOKD_ABI_MAJOR 1
-#define HOOKD_ABI_MINOR 0
+#define HOOKD_ABI_MINOR 1
 #define HOOKD_ABI_VERSION ((uint32_t)((HOOKD_ABI_MAJOR << 16) | HOOKD_ABI_MINOR))
 #define HOOKD_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
 #define HOOKD_ABI_VERSION_MINOR(v) ((uint32_t)(v)&0xffffu)
@@ -52,7 +53,7 @@ extern "C" {
 /* What one invocation of a phase callback (or init) tells the worker. */
 typedef enum hookd_outcome {
     HOOKD_OK = 0,    /* done, nothing to report */
-    HOOKD_FAIL = 1,  /* the hook failed: the seed's exception */
+    HOOKD_FAIL = 1,  /* the hook failed: acme2certifier's hook raising an exception */
     HOOKD_RETRY = 2  /* transient failure: run me again after a backoff */
 } hookd_outcome_t;
 
@@ -73,14 +74,34 @@ struct hookd_ctx;
  */
 struct hookd_host {
     uint32_t size;
-    /* Log one line through the worker's logger (the seed's self.logger). */
+    /* Log one line through the worker's logger (acme2certifier's self.logger). */
     void (*logv)(struct hookd_ctx *ctx, hookd_log_level_t level, const char *fmt, va_list ap);
-    /* A key of the handler's configuration ([Hooks] section), or NULL. */
+    /*
+     * A key of the handler's configuration ([Hooks] section), or NULL. The
+     * string is the worker's: do not modify or free it. It stays valid and
+     * unchanged until the fini of the instance that asked returns, so init
+     * may keep the pointer in its state instead of copying it.
+     */
     const char *(*config_get)(struct hookd_ctx *ctx, const char *key);
-    /* The id of the event being processed (the idempotency key); NULL in init/fini. */
+    /*
+     * The id of the event being processed (the idempotency key); NULL in
+     * init/fini. Valid for the duration of the callback only: copy it to
+     * keep it.
+     */
     const char *(*event_id)(struct hookd_ctx *ctx);
-    /* Set the error message reported for this invocation (the seed's exception text). */
+    /*
+     * Set the error message reported for this invocation (the text of the
+     * exception an acme2certifier hook raises). The worker copies it.
+     */
     void (*set_errorv)(struct hookd_ctx *ctx, const char *fmt, va_list ap);
+    /* ABI 1.0 ends here. */
+
+    /*
+     * ABI 1.1: the i-th key of the handlers' [Hooks] configuration (the keys
+     * the worker does not read itself), in file order, or NULL past the
+     * last; *value gets its value. Use hookd_config_key_at().
+     */
+    const char *(*config_key_at)(struct hookd_ctx *ctx, size_t i, const char **value);
 };
 
 /*
@@ -97,9 +118,22 @@ typedef struct hookd_ctx {
  * do" for that phase (and counts as success).
  *
  * Strings are NUL-terminated UTF-8 owned by the worker and valid for the
- * duration of the call. `csr` and `certificate_raw` are base64 DER as in
- * acme2certifier, `certificate` is a PEM chain. `poll_identifier` and
- * `error` may be NULL (the seed's None).
+ * duration of the call only: copy what must outlive it. `csr` and
+ * `certificate_raw` are base64 DER as in acme2certifier, `certificate` is a
+ * PEM chain. `poll_identifier` and `error` may be NULL (acme2certifier's
+ * None).
+ *
+ * The other way round, the pointers a handler hands out (`name`,
+ * `description`, `config_keys` and the strings it lists) are read by the
+ * worker for as long as the handler is loaded, from any thread: they must
+ * be static storage, as the HOOKD_HANDLER_EXPORT initialiser gives them.
+ *
+ * Event data added in later versions (CloudEvents attributes, Kafka
+ * headers, ...) will be offered through new members of struct hookd_host,
+ * each with an inline accessor here that checks host->size, never as new
+ * positional arguments of the phase callbacks: a handler built against ABI
+ * 1.0 keeps working unchanged, and one built later still loads in an older
+ * worker, where the accessor returns NULL.
  */
 typedef struct hookd_handler {
     uint32_t abi_version; /* HOOKD_ABI_VERSION */
@@ -110,7 +144,10 @@ typedef struct hookd_handler {
     /*
      * The configuration keys this handler reads from the [Hooks] section,
      * NULL-terminated (or NULL for none). Keys not declared by any loaded
-     * handler are configuration errors.
+     * handler are configuration errors. The entry "*" (ABI 1.1) accepts
+     * every key: for a handler whose keys are only known at run time (the
+     * python handler hands the section to a module), which then checks them
+     * itself.
      */
     const char *const *config_keys;
 
@@ -221,6 +258,19 @@ static inline int hookd_config_get_bool(hookd_ctx_t *ctx, const char *key, int d
             return 0;
     }
     return dflt;
+}
+
+/*
+ * The i-th [Hooks] key given to handlers, or NULL past the last (and on a
+ * worker older than ABI 1.1); *value (may be NULL) gets its value.
+ */
+static inline const char *hookd_config_key_at(hookd_ctx_t *ctx, size_t i, const char **value)
+{
+    const struct hookd_host *h = ctx->host;
+    if (h->size < offsetof(struct hookd_host, config_key_at) + sizeof(h->config_key_at) ||
+        h->config_key_at == NULL)
+        return NULL;
+    return h->config_key_at(ctx, i, value);
 }
 
 static inline const char *hookd_event_id(hookd_ctx_t *ctx)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // kustomize-render: `kubectl kustomize DIR` without kubectl, for the deploy
 // tests. It runs kustomize's own library (sigs.k8s.io/kustomize/api) on DIR
 // and prints the rendered resources as YAML.

@@ -1,0 +1,54 @@
+"""A hook module that misbehaves on request, for the python handler's tests.
+
+The certificate name of the event says what to do:
+  ok        return normally            raise     raise ValueError("asked to")
+  exit      raise SystemExit(3)        interrupt raise KeyboardInterrupt
+  sleep     sleep forever              leak      keep 64 MB more on every call
+  pid       append os.getpid() to <save_path>/pids
+  die       os._exit(7)
+[Hooks] hostile_init = raise makes __init__ fail.
+"""
+import os
+import time
+
+from acme2certifier.acme_srv.helper import load_config
+
+_kept = []
+
+
+class Hooks:
+    def __init__(self, logger):
+        self.logger = logger
+        cfg = load_config(logger, "Hooks")
+        self.save_path = cfg["Hooks"].get("save_path", "/nonexistent")
+        if cfg["Hooks"].get("hostile_init") == "raise":
+            raise ValueError("refusing to start")
+
+    def _act(self, what):
+        self.logger.info("hostile: %s", what)
+        if what == "raise":
+            raise ValueError("asked to")
+        if what == "exit":
+            raise SystemExit(3)
+        if what == "interrupt":
+            raise KeyboardInterrupt
+        if what == "sleep":
+            while True:
+                time.sleep(3600)
+        if what == "leak":
+            _kept.append(bytearray(64 * 1024 * 1024))
+        if what == "pid":
+            with open(os.path.join(self.save_path, "pids"), "a", encoding="utf-8") as f:
+                f.write("%d\n" % os.getpid())
+        if what == "die":
+            os._exit(7)
+
+    def pre_hook(self, certificate_name, order_name, csr):
+        self._act(certificate_name)
+
+    def success_hook(self, certificate_name, order_name, csr, certificate, certificate_raw,
+                     poll_identifier):
+        self._act(certificate_name)
+
+    def post_hook(self, certificate_name, order_name, csr, error):
+        self._act(certificate_name)
