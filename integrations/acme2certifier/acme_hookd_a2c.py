@@ -1,4 +1,4 @@
-# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: MIT
 """acme2certifier hooks that run on an acme-hookd worker fleet.
 
 acme2certifier loads this module as its hooks, either as

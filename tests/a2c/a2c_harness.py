@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared code of the acme2certifier end-to-end tests (tests/a2c).
 
 Real programs only: acme2certifier 0.46.3 served by serve_a2c.py, certbot

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """acme2certifier's own test hooks, chained in-process: for each phase,
 cn_dump_hooks first, then exception_test_hooks (the order of
 `hookd_handlers = cn_dump, exception_test` on the worker). The reference

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs one acme2certifier end-to-end script with the a2c venv (prepared by
 # scripts/setup-deps.sh --tests from tests/a2c/requirements.txt).
 #   run.sh ACME_HOOKD_BINARY TEST.py [args]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Serves acme2certifier's WSGI application (share/acme2certifier_wsgi.py of
 the installed package) on loopback with a threaded wsgiref server.
 

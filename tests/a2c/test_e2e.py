@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """certbot -> acme2certifier -> acme_hookd_a2c -> Kafka -> acme-hookd, end to end,
 each case beside the same configuration with acme2certifier's own in-process
 hooks (cn_dump_hooks then exception_test_hooks): both must give the same

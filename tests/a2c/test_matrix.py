@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """One place for the flags: the 128 combinations of enrollment outcome
 (issued / refused by the CA) x raising phases (exception_test's
 raise_*_hook_exception, 8) x acme2certifier's ignore_*_hook_failure flags

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A fork server for the matrix: imports certbot and acme2certifier once, then
 forks a child per certbot run or acme2certifier server, which saves the ~1 s
 of imports each of the matrix's 384 Python processes would otherwise spend

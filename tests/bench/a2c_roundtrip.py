@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The verdict round trip of the acme2certifier bridge, measured.
 
 From the pre_hook call to its return: acme_hookd_a2c publishes a requested

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The acme2certifier bridge's verdict round trip (tests/bench/a2c_roundtrip.py)
 # on a real broker: the running one of $HOOKD_KAFKA_STATE, else a private
 # one started here and stopped at the end.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Unit tests of acme_hookd_a2c that need no broker: flags, headers, event
 ids and wire form, reply matching, timeouts, the per-process client, the
 reply partition claim, and loading through acme2certifier's own loader."""
