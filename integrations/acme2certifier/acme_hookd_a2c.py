@@ -27,8 +27,6 @@ again in a child after ``fork()`` (pre-forking WSGI servers), shared by all
 threads.
 """
 
-import base64
-import binascii
 import datetime
 import errno
 import fcntl

@@ -15,7 +15,6 @@ sections (and the bridge its hookd_* keys of [Hooks]); acme-hookd reads
 [Hooks] (hookd_handlers, the handlers' keys) and the [kafka], [worker],
 [log] sections appended to it.
 """
-import base64
 import datetime
 import json
 import os

@@ -11,6 +11,7 @@ three acme2certifier processes at once, each with its own reply partition.
 """
 import json
 import os
+import re
 import struct
 import sys
 import threading
@@ -162,7 +163,6 @@ def three_processes(ca):
     claimed = {}
     for i, s in enumerate(servers):
         text = s.log_text()
-        import re
         m = re.findall(r"reads replies on %s\[(\d+)\] from offset \d+ \((\w+)" % re.escape(topics.reply), text)
         check(len(m) == 1 and m[0][1] == "exclusive", "process %d: reply partition lines %r" % (i, m))
         claimed[i] = int(m[0][0])

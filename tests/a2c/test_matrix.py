@@ -19,7 +19,6 @@ Besides agreeing with each other, both sides must agree with the model of
 acme2certifier 0.46.3's hook handling (certificate.py), so a setup in which
 the hooks silently do not run at all cannot pass.
 """
-import itertools
 import os
 import queue
 import sys

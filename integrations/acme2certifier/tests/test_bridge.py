@@ -7,7 +7,6 @@ import configparser
 import json
 import logging
 import os
-import struct
 import sys
 import threading
 import time
