@@ -54,6 +54,22 @@ if ! cmp -s "$here/tests/requirements.txt" "$stamp" 2>/dev/null; then
   cp "$here/tests/requirements.txt" "$stamp"
 fi
 
+# The acme2certifier end-to-end tests (tests/a2c): acme2certifier, certbot and the
+# bridge from this source tree, in a venv of their own.
+a2c_venv=${HOOKD_A2C_VENV:-$HOME/.cache/acme-hookd/a2c-venv}
+a2c_stamp="$a2c_venv/.requirements"
+if ! cmp -s "$here/tests/a2c/requirements.txt" "$a2c_stamp" 2>/dev/null; then
+  echo "setup-deps: preparing Python venv $a2c_venv" >&2
+  python3 -m venv "$a2c_venv"
+  "$a2c_venv/bin/pip" install -q --disable-pip-version-check -r "$here/tests/a2c/requirements.txt"
+  # a copy of the source, so that the build does not write into the tree
+  tmp=$(mktemp -d)
+  cp -r "$here/integrations/acme2certifier" "$tmp/bridge"
+  "$a2c_venv/bin/pip" install -q --disable-pip-version-check "$tmp/bridge"
+  rm -rf "$tmp"
+  cp "$here/tests/a2c/requirements.txt" "$a2c_stamp"
+fi
+
 # npm tools used by the tests (CloudEvents SDK decode check).
 if [ -f "$here/tests/e2e/package.json" ]; then
   nm=${HOOKD_NODE_MODULES:-$HOME/.cache/acme-hookd/node}
