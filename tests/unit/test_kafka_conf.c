@@ -156,3 +156,39 @@ Test(kafka_conf, a_secret_value_never_appears)
         rd_kafka_conf_destroy(conf);
     }
 }
+
+/* With replies allowed, latency defaults; without, the batching ones; the operator wins over both. */
+Test(kafka_conf, request_reply_latency_defaults)
+{
+    char err[512], v[256];
+    rd_kafka_conf_t *c, *p;
+
+    c = hookd_kafka_conf_new(&cfg, HOOKD_KAFKA_CONSUMER, NULL, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    get(c, "fetch.wait.max.ms", v, sizeof(v));
+    cr_assert_str_eq(v, "100");
+    rd_kafka_conf_destroy(c);
+
+    cfg.reply_topics = "acme.enrollment.reply";
+    c = hookd_kafka_conf_new(&cfg, HOOKD_KAFKA_CONSUMER, NULL, err, sizeof(err));
+    p = hookd_kafka_conf_new(&cfg, HOOKD_KAFKA_PRODUCER, NULL, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_not_null(p, "%s", err);
+    get(c, "fetch.wait.max.ms", v, sizeof(v));
+    cr_assert_str_eq(v, "5");
+    get(c, "socket.nagle.disable", v, sizeof(v));
+    cr_assert_str_eq(v, "true");
+    get(p, "linger.ms", v, sizeof(v));
+    cr_assert_str_eq(v, "0");
+    get(p, "socket.nagle.disable", v, sizeof(v));
+    cr_assert_str_eq(v, "true");
+    rd_kafka_conf_destroy(c);
+    rd_kafka_conf_destroy(p);
+
+    kv(&cfg.rdkafka_consumer, "consumer.rdkafka.fetch.wait.max.ms", "50", 7);
+    c = hookd_kafka_conf_new(&cfg, HOOKD_KAFKA_CONSUMER, NULL, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    get(c, "fetch.wait.max.ms", v, sizeof(v));
+    cr_assert_str_eq(v, "50");
+    rd_kafka_conf_destroy(c);
+}
