@@ -27,10 +27,12 @@ again in a child after ``fork()`` (pre-forking WSGI servers), shared by all
 threads.
 """
 
+import base64
 import datetime
 import errno
 import fcntl
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -140,7 +142,8 @@ class Settings:
 
     def __init__(self, bootstrap_servers, topic=DEFAULT_TOPIC, reply_topic=DEFAULT_REPLY_TOPIC,
                  reply_partitions=None, verdict_timeout=DEFAULT_VERDICT_TIMEOUT, on_timeout="fail",
-                 rdkafka=None, flags=None, details_forward=False, lock_dir=None):
+                 rdkafka=None, flags=None, details_forward=False, lock_dir=None,
+                 auth_key_id=None, auth_key=None):
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.reply_topic = reply_topic
@@ -152,6 +155,9 @@ class Settings:
         self.flags = dict(flags or {"pre": False, "success": False, "post": True})
         self.details_forward = details_forward
         self.lock_dir = lock_dir or default_lock_dir()
+        # [auth] of the worker: sign every event (HMAC-SHA256, docs/security.md)
+        self.auth_key_id = auth_key_id
+        self.auth_key = auth_key
 
     def __repr__(self):
         return ("Settings(bootstrap_servers=%r, topic=%r, reply_topic=%r, reply_partitions=%r, "
@@ -233,6 +239,14 @@ def settings_from_section(section, logger=None):
             if prop:
                 rdkafka[prop] = section.get(k)
 
+    key_id = (get("hookd_auth_key_id") or "").strip() or None
+    key_file = (get("hookd_auth_key_file") or "").strip() or None
+    if (key_id is None) != (key_file is None):
+        raise SettingsError("[Hooks] hookd_auth_key_id and hookd_auth_key_file go together")
+    if key_id is not None and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", key_id):
+        raise SettingsError("[Hooks] hookd_auth_key_id: 1 to 64 of [A-Za-z0-9._-]")
+    auth_key = read_key_file(key_file) if key_file else None
+
     return Settings(
         bootstrap_servers=bootstrap,
         topic=(get("hookd_topic") or DEFAULT_TOPIC).strip(),
@@ -244,7 +258,59 @@ def settings_from_section(section, logger=None):
         flags=flags,
         details_forward=details,
         lock_dir=(get("hookd_lock_dir") or "").strip() or None,
+        auth_key_id=key_id,
+        auth_key=auth_key,
     )
+
+
+def read_key_file(path):
+    """A key file as the worker's [auth] keys reads it (docs/security.md):
+    "hex:<hex>", "base64:<base64>" or the raw bytes, trailing whitespace
+    ignored, 16 to 1024 bytes, no permission for group or others."""
+    try:
+        st = os.stat(path)
+        with open(path, "rb") as f:
+            raw = f.read(64 * 1024 + 1)
+    except OSError as e:
+        raise SettingsError("[Hooks] hookd_auth_key_file: %s" % e) from None
+    if st.st_mode & 0o077:
+        raise SettingsError("[Hooks] hookd_auth_key_file %s: permissions %04o are too open "
+                            "(group/others must have no access)" % (path, st.st_mode & 0o7777))
+    raw = raw.rstrip()
+    try:
+        if raw.startswith(b"hex:"):
+            key = bytes.fromhex(raw[4:].decode("ascii"))
+        elif raw.startswith(b"base64:"):
+            key = base64.b64decode(raw[7:], validate=True)
+        else:
+            key = raw
+    except (ValueError, UnicodeDecodeError):
+        raise SettingsError("[Hooks] hookd_auth_key_file %s: not valid hex/base64" % path) from None
+    if not 16 <= len(key) <= 1024:
+        raise SettingsError("[Hooks] hookd_auth_key_file %s: %d bytes of secret (16 to 1024)"
+                            % (path, len(key)))
+    return key
+
+
+def _signed_header(name):
+    n = name.lower()
+    return (n.startswith("ce_") or n.startswith("kafka_reply")
+            or n in ("content-type", "hookd.flags", "kafka_correlationid"))
+
+
+def sign_headers(key_id, key, msg_key, value, headers):
+    """The hookd-signature header of a message (name, bytes), over the
+    canonical form v1 of docs/security.md: the key, the value, and the
+    signed headers (ce_*, content-type, hookd.flags, kafka_reply*,
+    kafka_correlationId) sorted by name."""
+    def lp(b):
+        return b"\xff\xff\xff\xff" if b is None else struct.pack(">I", len(b)) + b
+    signed = sorted(((n, v) for n, v in headers if _signed_header(n)), key=lambda h: h[0].encode())
+    m = b"acme-hookd-hmac-v1\n" + lp(msg_key) + lp(value) + struct.pack(">I", len(signed))
+    for n, v in signed:
+        m += lp(n.encode()) + lp(v)
+    mac = hmac.new(key, m, hashlib.sha256).digest()
+    return ("hookd-signature", b"v1;kid=" + key_id.encode() + b";sig=" + base64.b64encode(mac))
 
 
 _BOOLEAN_STATES = {"1": True, "yes": True, "true": True, "on": True,
@@ -648,8 +714,11 @@ class Bridge:
         waiter = self.router.register(corr, eid)
         started = time.monotonic()
         try:
-            self.transport.send(value, fields["order_name"].encode("utf-8"),
-                                request_headers(s, self.transport.partition, corr), corr)
+            key = fields["order_name"].encode("utf-8")
+            headers = request_headers(s, self.transport.partition, corr)
+            if s.auth_key is not None:
+                headers.append(sign_headers(s.auth_key_id, s.auth_key, key, value, headers))
+            self.transport.send(value, key, headers, corr)
             got = waiter.event.wait(s.verdict_timeout)
         finally:
             self.router.forget(corr)
