@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * python: runs an acme2certifier hook module (a `Hooks(logger)` class with
  * pre_hook, success_hook and post_hook) unchanged, in CPython embedded in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A barrage of bad input between valid events (issue 15).
 
 Random bytes, invalid UTF-8, NUL bytes (raw and as \\u0000), 100,000-level

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Crash at full speed: how much work a SIGKILL makes the next owner redo.
 
 A backlog of 50,000 events over 12 partitions waits before the worker

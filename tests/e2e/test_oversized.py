@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Oversized inputs never stop a partition (issue 15).
 
 Two workers with default settings (the producer's message.max.bytes is

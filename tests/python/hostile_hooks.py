@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A hook module that misbehaves on request, for the python handler's tests.
 
 The certificate name of the event says what to do:

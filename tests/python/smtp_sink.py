@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A local SMTP server for the email_hooks test (aiosmtpd).
 
 Prints "port N" once it accepts connections, then "mail K" after storing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The python handler with acme2certifier 0.46.3's own hook modules, through
  * the real config, registry, invoke seam (in process and isolated) and

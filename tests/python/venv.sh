@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The venv of the python handler's tests: acme2certifier 0.46.3 (its hook
 # modules) and aiosmtpd, made with Debian's interpreter, the one the handler
 # embeds. Reused while its stamp matches. Prints nothing on success.

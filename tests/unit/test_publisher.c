@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The publisher's pure parts: which produce errors are permanent for the
  * record (a truth table over every error librdkafka defines), and the
