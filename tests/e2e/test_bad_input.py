@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""A barrage of bad input between valid events (issue 15).
+"""A barrage of bad input between valid events.
 
 Random bytes, invalid UTF-8, NUL bytes (raw and as \\u0000), 100,000-level
 nesting, duplicate JSON keys, garbage CloudEvents headers (wrong or binary

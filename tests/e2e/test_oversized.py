@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Oversized inputs never stop a partition (issue 15).
+"""Oversized inputs never stop a partition.
 
 Two workers with default settings (the producer's message.max.bytes is
 librdkafka's 1,000,000):
