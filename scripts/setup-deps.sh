@@ -62,12 +62,21 @@ if ! cmp -s "$here/tests/a2c/requirements.txt" "$a2c_stamp" 2>/dev/null; then
   echo "setup-deps: preparing Python venv $a2c_venv" >&2
   python3 -m venv "$a2c_venv"
   "$a2c_venv/bin/pip" install -q --disable-pip-version-check -r "$here/tests/a2c/requirements.txt"
-  # a copy of the source, so that the build does not write into the tree
+  cp "$here/tests/a2c/requirements.txt" "$a2c_stamp"
+  rm -f "$a2c_venv/.bridge"
+fi
+# The bridge is installed again whenever its source changes (the tests must
+# never run a stale copy); a copy of the source, so that pip's build does not
+# write into the tree.
+bridge_sum=$(cd "$here/integrations/acme2certifier" &&
+             find . -path ./tests -prune -o -type f ! -name '*.pyc' -print | LC_ALL=C sort |
+             xargs sha256sum | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$a2c_venv/.bridge" 2>/dev/null)" != "$bridge_sum" ]; then
   tmp=$(mktemp -d)
   cp -r "$here/integrations/acme2certifier" "$tmp/bridge"
-  "$a2c_venv/bin/pip" install -q --disable-pip-version-check "$tmp/bridge"
+  "$a2c_venv/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall "$tmp/bridge"
   rm -rf "$tmp"
-  cp "$here/tests/a2c/requirements.txt" "$a2c_stamp"
+  echo "$bridge_sum" > "$a2c_venv/.bridge"
 fi
 
 # npm tools used by the tests (CloudEvents SDK decode check).
