@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 #include "isolate.h"
@@ -36,18 +37,6 @@ struct hookd_invoke {
     hookd_invoker_t invoker;
     hookd_isolate_t *isolate; /* non-NULL in process isolation */
 };
-
-uint64_t hookd_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-uint64_t hookd_now_ms(void)
-{
-    return hookd_now_us() / 1000u;
-}
 
 /* ---- the worker's side of struct hookd_host ----------------------------- */
 

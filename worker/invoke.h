@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "clock.h"
 #include "config.h"
 #include "engine.h"
 #include "registry.h"
@@ -45,10 +46,6 @@ const hookd_invoker_t *hookd_invoke_invoker(hookd_invoke_t *inv);
  */
 void hookd_invoke_call_local(hookd_invoke_t *inv, size_t idx, hookd_phase_t phase,
                              const hookd_event_t *ev, hookd_invocation_t *out);
-
-/* Milliseconds of monotonic clock (shared helper). */
-uint64_t hookd_now_ms(void);
-uint64_t hookd_now_us(void);
 
 #ifdef __cplusplus
 }

@@ -59,6 +59,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define ISO_REQ_MAGIC 0x484b5251u /* "HKRQ" */
@@ -95,14 +96,9 @@ struct hookd_isolate {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static uint64_t now_ms(void)
-{
-    return hookd_now_ms();
-}
-
 static int remaining_ms(uint64_t deadline)
 {
-    uint64_t now = now_ms();
+    uint64_t now = hookd_now_ms();
     return now >= deadline ? 0 : (int)(deadline - now);
 }
 
@@ -509,7 +505,7 @@ static int spawn_child(hookd_isolate_t *iso, char *errstr, size_t errstr_size)
          * Scanning /proc costs about a millisecond; the count moves slowly
          * (threads, other workers), so one scan per second is plenty.
          */
-        uint64_t t = now_ms();
+        uint64_t t = hookd_now_ms();
         if (iso->nproc_base <= 0 || t - iso->nproc_at_ms >= 1000) {
             iso->nproc_base = user_task_count(getuid());
             iso->nproc_at_ms = t;
@@ -751,7 +747,7 @@ void hookd_isolate_call(hookd_isolate_t *iso, size_t idx, hookd_phase_t phase,
     }
     iso->stats.calls++;
     iso->uses++;
-    deadline = now_ms() + (uint64_t)iso->timeout_ms;
+    deadline = hookd_now_ms() + (uint64_t)iso->timeout_ms;
 
     for (;;) {
         struct pollfd p[2];

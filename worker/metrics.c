@@ -28,6 +28,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "clock.h"
+
 #ifndef HOOKD_VERSION
 #define HOOKD_VERSION "unknown"
 #endif
@@ -593,13 +595,6 @@ static const struct {
     [HOOKD_STATUS_PUBLISH_BLOCKED] = {"publish_blocked", false,
                                       "publishing blocked: partitions paused"},
 };
-
-static uint64_t hookd_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 void hookd_status_set(hookd_status_flag_t flag, bool value)
 {

@@ -34,6 +34,7 @@
 #include <openssl/evp.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "consumer.h"
 #include "invoke.h"
 #include "log.h"
@@ -854,12 +855,7 @@ static int publish_job(hookd_publisher_t *pub, hookd_record_kind_t kind, const c
     while ((err = job_produce(pub, job)) == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
            !atomic_load(&pub->stopping) && !atomic_load(&pub->no_block)) {
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        hookd_deadline_after(&ts, 100);
         pthread_mutex_lock(&pub->lock);
         atomic_fetch_add(&pub->sleepers, 1);
         pthread_cond_timedwait(&pub->cond, &pub->lock, &ts);
@@ -920,15 +916,7 @@ bool hookd_publisher_wait(hookd_publisher_t *pub, int32_t partition, uint64_t ep
 {
     struct timespec ts;
     bool none;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    if (timeout_ms < 0)
-        timeout_ms = 0;
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    hookd_deadline_after(&ts, timeout_ms < 0 ? 0 : timeout_ms);
     pthread_mutex_lock(&pub->lock);
     atomic_fetch_add(&pub->sleepers, 1);
     for (;;) {

@@ -29,6 +29,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "consumer.h"
 #include "embedded.h"
 #include "engine.h"
@@ -1342,13 +1343,7 @@ bool hookd_runtime_wait(hookd_runtime_t *rt,
          * 100 ms to look at them again. */
         if (left > 100)
             left = 100;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (long)(left % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        hookd_deadline_after(&ts, left);
         pthread_mutex_lock(&rt->lock);
         pthread_cond_timedwait(&rt->cond, &rt->lock, &ts);
         pthread_mutex_unlock(&rt->lock);
