@@ -16,8 +16,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "engine.h"
 #include "event.h"
+#include "policy.h"
 
 #ifdef __cplusplus
 extern "C" {
