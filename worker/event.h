@@ -103,17 +103,7 @@ hookd_event_err_t hookd_event_decode(const void *value, size_t len,
 void hookd_event_clear(hookd_event_t *ev);
 
 /*
- * The decoder's JSON parser on its own: strict RFC 8259 (at most 33 levels of
- * nested containers), the cJSON tree cJSON_Parse builds from the same text. NULL with a
- * reason on failure; *has_nul set when a string held \u0000 (cut there).
- * Free the tree with cJSON_Delete. For the tests and the fuzz targets.
- */
-struct cJSON;
-struct cJSON *hookd_json_parse(const void *data, size_t len, bool *has_nul, char *errstr,
-                               size_t errstr_size);
-
-/*
- * Installs the decoder's cJSON allocation hooks (see event.c: a per-thread
+ * Installs the decoder's cJSON allocation hooks (see json.c: a per-thread
  * arena while a decode runs, malloc/free otherwise). The first decode does
  * it too; call it before starting threads that use cJSON so the hooks are
  * not switched under them.

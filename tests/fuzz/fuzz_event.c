@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "event.h"
 #include "fuzz_input.h"
+#include "json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -11,6 +11,7 @@
 
 #include "../schema/corpus.h"
 #include "event.h"
+#include "json.h"
 
 #include <cjson/cJSON.h>
 
