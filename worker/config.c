@@ -1450,17 +1450,6 @@ void hookd_config_destroy(hookd_config_t *cfg)
     free(cfg);
 }
 
-const char *hookd_config_hook_value(const hookd_config_t *cfg, const char *key)
-{
-    size_t i;
-    if (cfg == NULL || key == NULL)
-        return NULL;
-    for (i = 0; i < cfg->hook_keys.count; i++)
-        if (strcasecmp(cfg->hook_keys.items[i].key, key) == 0)
-            return cfg->hook_keys.items[i].value;
-    return NULL;
-}
-
 int hookd_config_check_hook_keys(const hookd_config_t *cfg,
                                  bool (*declared)(const char *key, void *opaque), void *opaque,
                                  char *errstr, size_t errstr_size)

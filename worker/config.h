@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <strings.h>
 
 #include "event.h"
 #include "policy.h"
@@ -111,8 +112,20 @@ hookd_config_t *hookd_config_load(const char *path, char *const *envp, char *err
 
 void hookd_config_destroy(hookd_config_t *cfg);
 
-/* The value of a [Hooks] handler key, or NULL. */
-const char *hookd_config_hook_value(const hookd_config_t *cfg, const char *key);
+/*
+ * The value of a [Hooks] handler key (case-insensitive), or NULL. Inline:
+ * the host layer (invoke.c) reads handler keys without linking config.c.
+ */
+static inline const char *hookd_config_hook_value(const hookd_config_t *cfg, const char *key)
+{
+    size_t i;
+    if (cfg == NULL || key == NULL)
+        return NULL;
+    for (i = 0; i < cfg->hook_keys.count; i++)
+        if (strcasecmp(cfg->hook_keys.items[i].key, key) == 0)
+            return cfg->hook_keys.items[i].value;
+    return NULL;
+}
 
 /*
  * Unknown [Hooks] keys are errors unless a loaded handler declares them.
