@@ -130,7 +130,7 @@ static bool run_one(const hookd_event_t *ev, size_t idx, const char *name, hookd
         if (call.outcome != HOOKD_RETRY) {
             run->outcome = HOOKD_FAIL;
             run->error_class = call.error_class != HOOKD_ERRCLASS_NONE ? call.error_class
-                                                                      : HOOKD_ERRCLASS_HOOK_FAILED;
+                                                                       : HOOKD_ERRCLASS_HOOK_FAILED;
             return true;
         }
         if (run->attempts >= max_attempts) {

@@ -21,13 +21,16 @@
 extern "C" {
 #endif
 
-#define HOOKD_CHAIN_MAX 16   /* handlers in one chain */
+#define HOOKD_CHAIN_MAX 16 /* handlers in one chain */
 #define HOOKD_RUNS_MAX (HOOKD_CHAIN_MAX * 2)
 
 /* "pre", "success", "post" */
 const char *hookd_phase_name(hookd_phase_t phase);
 
-typedef enum hookd_verdict { HOOKD_VERDICT_COMPLETED = 0, HOOKD_VERDICT_FAILED = 1 } hookd_verdict_t;
+typedef enum hookd_verdict {
+    HOOKD_VERDICT_COMPLETED = 0,
+    HOOKD_VERDICT_FAILED = 1
+} hookd_verdict_t;
 
 /* "completed", "failed" */
 const char *hookd_verdict_name(hookd_verdict_t v);

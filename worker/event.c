@@ -362,8 +362,8 @@ static bool check_time(const char *s)
     const char *p;
 
     if (strlen(s) < 20 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
-        !digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2) ||
-        s[13] != ':' || !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
+        !digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2) || s[13] != ':' ||
+        !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
         return false;
     year = num(s, 4), month = num(s + 5, 2), day = num(s + 8, 2);
     if (month < 1 || month > 12 || day < 1 || day > mdays[month - 1])
@@ -579,8 +579,7 @@ static hookd_event_err_t check_fields(const vctx_t *v, const cJSON *obj, hookd_e
         for (const char *const *e = envelope; !known && e != NULL && *e != NULL; e++)
             known = strcmp(*e, m->string) == 0;
         if (!known)
-            return fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size,
-                        "unknown %s for type %s",
+            return fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size, "unknown %s for type %s",
                         label_field(v, label, sizeof(label),
                                     quote(q, sizeof(q), m->string, strlen(m->string))),
                         type_names[type]);
@@ -640,14 +639,11 @@ static hookd_event_err_t check_plain(const vctx_t *v, const cJSON *root, hookd_e
         if (member(root, *e) == NULL)
             return fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size, "missing field '%s'",
                         *e);
-    if ((err = check_type(v, member(root, "type"), "field 'type'",
-                          type)) != HOOKD_EVENT_OK)
+    if ((err = check_type(v, member(root, "type"), "field 'type'", type)) != HOOKD_EVENT_OK)
         return err;
-    if ((err = check_string(v, member(root, "id"), STR_NONEMPTY,
-                            "field 'id'")) != HOOKD_EVENT_OK)
+    if ((err = check_string(v, member(root, "id"), STR_NONEMPTY, "field 'id'")) != HOOKD_EVENT_OK)
         return err;
-    if ((err = check_string(v, member(root, "time"), STR_TIME,
-                            "field 'time'")) != HOOKD_EVENT_OK)
+    if ((err = check_string(v, member(root, "time"), STR_TIME, "field 'time'")) != HOOKD_EVENT_OK)
         return err;
     return check_fields(v, root, *type, envelope);
 }
@@ -658,7 +654,7 @@ static const struct attr_spec {
     str_kind_t kind;
     bool required;
 } attr_specs[] = {
-    {"id", STR_NONEMPTY, true},     {"source", STR_URIREF, true}, {"time", STR_TIME, true},
+    {"id", STR_NONEMPTY, true},        {"source", STR_URIREF, true},     {"time", STR_TIME, true},
     {"dataschema", STR_URIREF, false}, {"subject", STR_NONEMPTY, false},
 };
 
@@ -698,8 +694,8 @@ static hookd_event_err_t check_cloudevent(const vctx_t *v, const cJSON *root,
                         "%s: not a CloudEvents attribute name (1-20 of a-z, 0-9)",
                         label_attr(v, label, sizeof(label),
                                    quote(q, sizeof(q), m->string, strlen(m->string))));
-    if ((err = check_type(v, member(root, "type"),
-                          label_attr(v, label, sizeof(label), "type"), type)) != HOOKD_EVENT_OK)
+    if ((err = check_type(v, member(root, "type"), label_attr(v, label, sizeof(label), "type"),
+                          type)) != HOOKD_EVENT_OK)
         return err;
 
     for (const cJSON *m = root->child; m != NULL; m = m->next) {
@@ -771,8 +767,8 @@ static const hookd_header_t *find_header(const hookd_header_t *h, size_t n, cons
  * becomes data.
  */
 static hookd_event_err_t map_binary(const void *value, size_t len, const hookd_header_t *headers,
-                                    size_t header_count, bool *has_nul, cJSON **out,
-                                    char *errstr, size_t errstr_size)
+                                    size_t header_count, bool *has_nul, cJSON **out, char *errstr,
+                                    size_t errstr_size)
 {
     cJSON *root = cJSON_CreateObject(), *data = NULL;
     char q[EV_QUOTE_MAX * 4 + 8];
@@ -867,10 +863,8 @@ static void salvage_event(hookd_event_t *ev, const cJSON *root, const hookd_limi
     if (ev->format != HOOKD_FORMAT_PLAIN && cJSON_IsObject(member(root, "data")))
         fields = member(root, "data");
     salvage(ev, &ev->id, member(root, "id"), lim->max_field_bytes);
-    salvage(ev, &ev->order_name, member(fields, "order_name"),
-            lim->max_field_bytes);
-    salvage(ev, &ev->certificate_name,
-            member(fields, "certificate_name"), lim->max_field_bytes);
+    salvage(ev, &ev->order_name, member(fields, "order_name"), lim->max_field_bytes);
+    salvage(ev, &ev->certificate_name, member(fields, "certificate_name"), lim->max_field_bytes);
     type = member(root, "type");
     if (cJSON_IsString(type))
         for (int t = 0; t < HOOKD_EVENT_TYPE_COUNT; t++)
@@ -886,9 +880,7 @@ static void salvage_event(hookd_event_t *ev, const cJSON *root, const hookd_limi
 static hookd_event_err_t fill_event(hookd_event_t *ev, const cJSON *root, char *errstr,
                                     size_t errstr_size)
 {
-    const cJSON *fields = ev->format == HOOKD_FORMAT_PLAIN
-                              ? root
-                              : member(root, "data");
+    const cJSON *fields = ev->format == HOOKD_FORMAT_PLAIN ? root : member(root, "data");
     struct {
         const char **slot;
         const cJSON *item;
@@ -897,8 +889,7 @@ static hookd_event_err_t fill_event(hookd_event_t *ev, const cJSON *root, char *
 
     copies[n].slot = &ev->id, copies[n++].item = member(root, "id");
     copies[n].slot = &ev->time, copies[n++].item = member(root, "time");
-    copies[n].slot = &ev->source,
-    copies[n++].item = member(root, "source");
+    copies[n].slot = &ev->source, copies[n++].item = member(root, "source");
     for (size_t i = 0; i < FIELD_COUNT; i++) {
         copies[n].slot = (const char **)((char *)ev + field_specs[i].offset);
         copies[n++].item = member(fields, field_specs[i].name);
@@ -964,8 +955,8 @@ static hookd_event_err_t decode(const void *value, size_t len, const hookd_heade
     ev->format = find_header(headers, header_count, "ce_specversion") != NULL
                      ? HOOKD_FORMAT_CE_BINARY
                      : HOOKD_FORMAT_PLAIN;
-    ce_id = ev->format == HOOKD_FORMAT_CE_BINARY ? find_header(headers, header_count, "ce_id")
-                                                 : NULL;
+    ce_id =
+        ev->format == HOOKD_FORMAT_CE_BINARY ? find_header(headers, header_count, "ce_id") : NULL;
     /* The id is readable from a header even when the value is not. */
     if (ce_id != NULL && ce_id->value != NULL && ce_id->len > 0 &&
         ce_id->len <= lim.max_field_bytes && memchr(ce_id->value, '\0', ce_id->len) == NULL &&
@@ -977,8 +968,8 @@ static hookd_event_err_t decode(const void *value, size_t len, const hookd_heade
         total += (headers[i].name ? strlen(headers[i].name) : 0) +
                  (headers[i].value ? headers[i].len : 0);
     if (total > lim.max_event_bytes)
-        return fail(HOOKD_EVENT_ERR_TOO_LARGE, errstr, errstr_size,
-                    "event is %zu bytes, limit %zu", total, lim.max_event_bytes);
+        return fail(HOOKD_EVENT_ERR_TOO_LARGE, errstr, errstr_size, "event is %zu bytes, limit %zu",
+                    total, lim.max_event_bytes);
 
     /* 3. UTF-8 and JSON syntax (binary: mapped to the structured form). */
     if (ev->format == HOOKD_FORMAT_CE_BINARY) {
@@ -1024,14 +1015,13 @@ static hookd_event_err_t decode(const void *value, size_t len, const hookd_heade
     return err;
 }
 
-hookd_event_err_t hookd_event_decode(const void *value, size_t len,
-                                     const hookd_header_t *headers, size_t header_count,
-                                     const hookd_limits_t *limits, hookd_event_t *ev,
-                                     char *errstr, size_t errstr_size)
+hookd_event_err_t hookd_event_decode(const void *value, size_t len, const hookd_header_t *headers,
+                                     size_t header_count, const hookd_limits_t *limits,
+                                     hookd_event_t *ev, char *errstr, size_t errstr_size)
 {
     bool arena = hookd_json_arena_begin();
-    hookd_event_err_t err = decode(value, len, headers, header_count, limits, ev, errstr,
-                                   errstr_size);
+    hookd_event_err_t err =
+        decode(value, len, headers, header_count, limits, ev, errstr, errstr_size);
     if (arena)
         hookd_json_arena_end();
     return err;

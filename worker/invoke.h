@@ -33,8 +33,7 @@ typedef struct hookd_invoke hookd_invoke_t;
  * Returns NULL with "handler '<name>' (<origin>): init failed: <error>".
  */
 hookd_invoke_t *hookd_invoke_create(const hookd_registry_t *reg, const hookd_config_t *cfg,
-                                    const atomic_int *stop, char *errstr,
-                                    size_t errstr_size);
+                                    const atomic_int *stop, char *errstr, size_t errstr_size);
 void hookd_invoke_destroy(hookd_invoke_t *inv);
 
 /* The seam for hookd_engine_run(), valid while `inv` lives. */

@@ -464,8 +464,9 @@ static bool scan_literal(scan_t *s, const char *lit, cJSON **out)
         return false;
     }
     s->p += n;
-    *out = lit[0] == 't' ? cJSON_CreateTrue() : lit[0] == 'f' ? cJSON_CreateFalse()
-                                                              : cJSON_CreateNull();
+    *out = lit[0] == 't'   ? cJSON_CreateTrue()
+           : lit[0] == 'f' ? cJSON_CreateFalse()
+                           : cJSON_CreateNull();
     return *out != NULL || scan_oom(s);
 }
 
@@ -584,15 +585,14 @@ static bool scan_value(scan_t *s, int depth, cJSON **out)
  * *has_nul tells whether some string held a \u0000 escape.
  */
 cJSON *hookd_json_parse_as(const char *what, const void *data, size_t len, bool *has_nul,
-                            char *errstr, size_t errstr_size)
+                           char *errstr, size_t errstr_size)
 {
     scan_t s = {data, data, (const unsigned char *)data + len, false, false, NULL};
     size_t bad_at = 0;
     cJSON *root = NULL;
 
     if (!hookd_json_utf8_valid(data, len, &bad_at)) {
-        json_error(errstr, errstr_size, "%s is not valid UTF-8 (byte %zu)", what,
-             bad_at);
+        json_error(errstr, errstr_size, "%s is not valid UTF-8 (byte %zu)", what, bad_at);
         return NULL;
     }
     if (scan_value(&s, 0, &root)) {
@@ -603,11 +603,13 @@ cJSON *hookd_json_parse_as(const char *what, const void *data, size_t len, bool 
     if (s.err != NULL) {
         cJSON_Delete(root);
         if (s.oom)
-            json_error(errstr, errstr_size, "%s could not be parsed (out of "
-                 "memory)", what);
+            json_error(errstr, errstr_size,
+                       "%s could not be parsed (out of "
+                       "memory)",
+                       what);
         else
-            json_error(errstr, errstr_size, "%s is not JSON: %s at byte %zu",
-                 what, s.err, (size_t)(s.p - s.start));
+            json_error(errstr, errstr_size, "%s is not JSON: %s at byte %zu", what, s.err,
+                       (size_t)(s.p - s.start));
         return NULL;
     }
     if (s.has_nul)

@@ -56,7 +56,7 @@ struct hookd_msg {
     int64_t timestamp_ms; /* -1: none */
     const void *key;      /* NULL: no key */
     size_t key_len;
-    const void *value;    /* NULL: a tombstone */
+    const void *value; /* NULL: a tombstone */
     size_t len;
     hookd_header_t *headers;
     size_t header_count;
@@ -71,8 +71,7 @@ hookd_msg_t *hookd_msg_from(const rd_kafka_message_t *rkm)
     char *p;
 
     /* rd_kafka_message_headers() parses lazily into the message: not const. */
-    if (rd_kafka_message_headers((rd_kafka_message_t *)rkm, &hdrs) ==
-            RD_KAFKA_RESP_ERR_NO_ERROR &&
+    if (rd_kafka_message_headers((rd_kafka_message_t *)rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         hdrs != NULL)
         n = rd_kafka_header_cnt(hdrs);
     size = sizeof(*m) + n * sizeof(hookd_header_t) + (rkm->key ? rkm->key_len : 0) +
@@ -143,9 +142,8 @@ hookd_msg_t *hookd_msg_from(const rd_kafka_message_t *rkm)
 static const hookd_decision_t *reply_decision(const hookd_decision_t *d, bool details_forward,
                                               hookd_decision_t *scratch)
 {
-    static const char *const generic[HOOKD_PHASE_COUNT] = {"pre-hook failed",
-                                                            "success-hook failed",
-                                                            "post-hook failed"};
+    static const char *const generic[HOOKD_PHASE_COUNT] = {"pre-hook failed", "success-hook failed",
+                                                           "post-hook failed"};
     size_t i;
     if (details_forward)
         return d;
@@ -200,9 +198,8 @@ static void reply_prepare(const hookd_config_t *cfg, const hookd_msg_t *m, bool 
     }
     if (!hookd_request_topic_allowed(cfg->reply_topics, rt_.topic, rt_.topic_len)) {
         hookd_metrics_reply("refused");
-        hookd_logf(HOOKD_LOG_WARNING, f,
-                   "no reply: topic '%.*s' is not in [kafka] reply_topics", (int)rt_.topic_len,
-                   rt_.topic);
+        hookd_logf(HOOKD_LOG_WARNING, f, "no reply: topic '%.*s' is not in [kafka] reply_topics",
+                   (int)rt_.topic_len, rt_.topic);
         return;
     }
     memcpy(out->topic, rt_.topic, rt_.topic_len); /* <= 249 bytes, checked */
@@ -264,8 +261,8 @@ static unsigned publish_outcome(const hookd_pipeline_t *pl, const hookd_msg_t *m
         if ((dh = hookd_headers_new()) == NULL)
             goto nomem;
         for (i = 0; i < m->header_count; i++)
-            if (hookd_headers_add(dh, m->headers[i].name, m->headers[i].value,
-                                  m->headers[i].len) != 0)
+            if (hookd_headers_add(dh, m->headers[i].name, m->headers[i].value, m->headers[i].len) !=
+                0)
                 goto nomem;
         if (hookd_deadletter_headers(&info, d, dh) != 0)
             goto nomem;
@@ -299,7 +296,8 @@ static unsigned publish_outcome(const hookd_pipeline_t *pl, const hookd_msg_t *m
         HOOKD_OFFSETS_OK) {
         /* Revoked while we worked (past revoke_timeout_ms): the new owner
          * redoes this message; publishing now would only add a duplicate. */
-        hookd_logf(HOOKD_LOG_INFO, &f, "partition revoked during processing; outcome not published");
+        hookd_logf(HOOKD_LOG_INFO, &f,
+                   "partition revoked during processing; outcome not published");
         acks = 0;
         goto done;
     }
@@ -312,9 +310,8 @@ static unsigned publish_outcome(const hookd_pipeline_t *pl, const hookd_msg_t *m
             key = ev->order_name;
             key_len = strlen(ev->order_name);
         }
-        if (hookd_publisher_publish(pl->pub, HOOKD_RECORD_RESULT, cfg->result_topic, key,
-                                    key_len, value, value_len, rh, &ro,
-                                    hookd_verdict_name(d->verdict)) != 0)
+        if (hookd_publisher_publish(pl->pub, HOOKD_RECORD_RESULT, cfg->result_topic, key, key_len,
+                                    value, value_len, rh, &ro, hookd_verdict_name(d->verdict)) != 0)
             hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory publishing the result; offset held");
     }
     if (d->dead_letter) {
@@ -374,9 +371,8 @@ void hookd_pipeline_process(void *opaque, size_t thread_index, int32_t partition
     }
     /* Decoded even when forged: only for the id and order name of the
      * failed result; handlers never see a forged event. */
-    eerr = hookd_event_decode(m->value, m->len, m->headers, m->header_count,
-                              &cfg->limits, &ev, forged ? scratch : why,
-                              forged ? sizeof(scratch) : sizeof(why));
+    eerr = hookd_event_decode(m->value, m->len, m->headers, m->header_count, &cfg->limits, &ev,
+                              forged ? scratch : why, forged ? sizeof(scratch) : sizeof(why));
     f.event_id = ev.id;
     reply_prepare(cfg, m, forged, &f, &reply);
     if (forged) {
@@ -392,8 +388,8 @@ void hookd_pipeline_process(void *opaque, size_t thread_index, int32_t partition
         if (cfg->trust_event_flags) {
             if (hookd_request_flags(m->headers, m->header_count, &rflags, why, sizeof(why)) ==
                 HOOKD_REQUEST_OK)
-                hookd_request_apply(&rflags, &cfg->policy, cfg->hook_error_details_forward,
-                                    &policy, &reply.details_forward);
+                hookd_request_apply(&rflags, &cfg->policy, cfg->hook_error_details_forward, &policy,
+                                    &reply.details_forward);
             else
                 bad_flags = true;
         }

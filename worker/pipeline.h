@@ -65,8 +65,8 @@ typedef struct hookd_pipeline_thread {
 typedef struct hookd_pipeline {
     const hookd_config_t *cfg;
     const hookd_registry_t *reg;
-    const char *source;               /* ce_source of results */
-    hookd_auth_t *auth;               /* NULL: no verification, no signing */
+    const char *source; /* ce_source of results */
+    hookd_auth_t *auth; /* NULL: no verification, no signing */
     hookd_offsets_t *offsets;
     hookd_publisher_t *pub;
     hookd_pipeline_thread_t *threads; /* one per handler thread */

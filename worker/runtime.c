@@ -231,7 +231,8 @@ static void record_committed(hookd_runtime_t *rt, const rd_kafka_topic_partition
     pthread_mutex_lock(&rt->lock);
     for (i = 0; i < offsets->cnt; i++) {
         const rd_kafka_topic_partition_t *p = &offsets->elems[i];
-        if (p->err != RD_KAFKA_RESP_ERR_NO_ERROR || p->offset < 0 || part_get(rt, p->partition) == NULL)
+        if (p->err != RD_KAFKA_RESP_ERR_NO_ERROR || p->offset < 0 ||
+            part_get(rt, p->partition) == NULL)
             continue;
         rt->committed[p->partition] = p->offset;
         any = true;
@@ -251,7 +252,8 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         return; /* nothing new to commit */
     hookd_metrics_offset_commit(err == RD_KAFKA_RESP_ERR_NO_ERROR);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        hookd_logf(HOOKD_LOG_WARNING, NULL, "kafka: offset commit failed: %s (retried at the next commit)",
+        hookd_logf(HOOKD_LOG_WARNING, NULL,
+                   "kafka: offset commit failed: %s (retried at the next commit)",
                    rd_kafka_err2str(err));
         /* The stored offsets stay ahead of the committed ones in librdkafka:
          * the next request carries them again. Served on the consumer
@@ -297,8 +299,8 @@ static void commit_if_due(hookd_runtime_t *rt, size_t moved)
     if (!rt->commit_due || (now = hookd_now_ms()) < rt->next_commit)
         return;
     rt->commit_due = false;
-    rt->next_commit = now + (uint64_t)(rt->cfg->commit_interval_ms > 0 ? rt->cfg->commit_interval_ms
-                                                                       : 200);
+    rt->next_commit =
+        now + (uint64_t)(rt->cfg->commit_interval_ms > 0 ? rt->cfg->commit_interval_ms : 200);
     if ((err = rd_kafka_commit(rt->rk, NULL, 1 /* async */)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         hookd_logf(HOOKD_LOG_DEBUG, NULL, "kafka: commit: %s", rd_kafka_err2str(err));
         rt->commit_due = true;
@@ -453,8 +455,7 @@ static void revoke_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list
             int32_t p = parts->elems[i].partition;
             while (!hookd_pool_wait_idle(rt->pool, p, 100) && remaining_ms(deadline) > 0)
                 hookd_status_heartbeat();
-            while (!hookd_publisher_wait(rt->pub, p, epochs[i], 100) &&
-                   remaining_ms(deadline) > 0)
+            while (!hookd_publisher_wait(rt->pub, p, epochs[i], 100) && remaining_ms(deadline) > 0)
                 hookd_status_heartbeat();
         }
         commit_sync(rt, parts);
@@ -576,7 +577,8 @@ static void update_pauses(hookd_runtime_t *rt)
             rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
             rd_kafka_resp_err_t err;
             rd_kafka_topic_partition_list_add(l, rt->cfg->input_topic, p);
-            err = want ? rd_kafka_pause_partitions(rt->rk, l) : rd_kafka_resume_partitions(rt->rk, l);
+            err =
+                want ? rd_kafka_pause_partitions(rt->rk, l) : rd_kafka_resume_partitions(rt->rk, l);
             /* librdkafka 2.0.2 fetches a resumed partition again only about
              * a second later (measured: a fast handler then idles for most
              * of every pause cycle). Seeking to the next offset to consume
@@ -619,15 +621,13 @@ static void on_message(hookd_runtime_t *rt, rd_kafka_message_t *rkm)
 
     if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            hookd_logf(HOOKD_LOG_WARNING, NULL, "kafka: consume: %s",
-                       rd_kafka_message_errstr(rkm));
+            hookd_logf(HOOKD_LOG_WARNING, NULL, "kafka: consume: %s", rd_kafka_message_errstr(rkm));
         rd_kafka_message_destroy(rkm);
         return;
     }
     epoch = part_epoch(rt, rkm->partition);
-    if (epoch == 0 ||
-        (oerr = hookd_offsets_track(rt->offsets, rkm->partition, epoch, rkm->offset)) !=
-            HOOKD_OFFSETS_OK) {
+    if (epoch == 0 || (oerr = hookd_offsets_track(rt->offsets, rkm->partition, epoch,
+                                                  rkm->offset)) != HOOKD_OFFSETS_OK) {
         /* Not ours any more, or a message already tracked: ignoring it
          * loses nothing (the earlier copy or the new owner covers it). */
         rd_kafka_message_destroy(rkm);
@@ -726,12 +726,12 @@ hookd_runtime_t *hookd_runtime_create(const hookd_config_t *cfg, const hookd_reg
         goto error;
     }
     for (i = 0; i < rt->nthreads; i++)
-        if ((rt->threads[i].invoke = hookd_invoke_create(reg, cfg, &rt->abort_handlers, errstr,
-                                                         errstr_size)) == NULL)
+        if ((rt->threads[i].invoke =
+                 hookd_invoke_create(reg, cfg, &rt->abort_handlers, errstr, errstr_size)) == NULL)
             goto error;
 
-    if ((rt->pub = hookd_publisher_new(cfg, rt->bootstraps, on_record_acked, on_owned, rt,
-                                       errstr, errstr_size)) == NULL)
+    if ((rt->pub = hookd_publisher_new(cfg, rt->bootstraps, on_record_acked, on_owned, rt, errstr,
+                                       errstr_size)) == NULL)
         goto error;
 
     if ((conf = hookd_kafka_conf_new(cfg, HOOKD_KAFKA_CONSUMER, rt->bootstraps, errstr,
@@ -794,9 +794,9 @@ error:
  */
 static int shutdown_sequence(hookd_runtime_t *rt)
 {
-    uint64_t deadline = hookd_now_ms() + (uint64_t)(rt->cfg->shutdown_timeout_ms > 0
-                                                        ? rt->cfg->shutdown_timeout_ms
-                                                        : 25000);
+    uint64_t deadline =
+        hookd_now_ms() +
+        (uint64_t)(rt->cfg->shutdown_timeout_ms > 0 ? rt->cfg->shutdown_timeout_ms : 25000);
     rd_kafka_topic_partition_list_t *assignment = NULL;
     rd_kafka_resp_err_t err;
     size_t dropped;
@@ -840,7 +840,8 @@ static int shutdown_sequence(hookd_runtime_t *rt)
     }
     if (remaining_ms(deadline) == 0)
         rc = 1;
-    hookd_logf(rc ? HOOKD_LOG_ERROR : HOOKD_LOG_INFO, NULL, "shutdown: %s (%zu queued message(s) left uncommitted)",
+    hookd_logf(rc ? HOOKD_LOG_ERROR : HOOKD_LOG_INFO, NULL,
+               "shutdown: %s (%zu queued message(s) left uncommitted)",
                rc ? "deadline passed" : "clean", dropped);
     return rc;
 }
@@ -865,7 +866,8 @@ int hookd_runtime_run(hookd_runtime_t *rt, const atomic_int *stop)
         if (n == 0) {
             n = rd_kafka_consume_batch_queue(rt->cq, CONSUME_TIMEOUT_MS, batch, 1);
             if (n == 1) {
-                ssize_t more = rd_kafka_consume_batch_queue(rt->cq, 0, batch + 1, CONSUME_BATCH - 1);
+                ssize_t more =
+                    rd_kafka_consume_batch_queue(rt->cq, 0, batch + 1, CONSUME_BATCH - 1);
                 if (more > 0)
                     n += more;
             }
@@ -967,9 +969,9 @@ void hookd_runtime_destroy(hookd_runtime_t *rt)
      * needs the pool, the publisher and the tracker. */
     if (rt->rk != NULL && rt->pool != NULL && rt->pub != NULL && !rt->closed) {
         if (rt->shutdown_deadline == 0)
-            rt->shutdown_deadline = hookd_now_ms() + (uint64_t)(rt->cfg->shutdown_timeout_ms > 0
-                                                                     ? rt->cfg->shutdown_timeout_ms
-                                                                     : 25000);
+            rt->shutdown_deadline =
+                hookd_now_ms() +
+                (uint64_t)(rt->cfg->shutdown_timeout_ms > 0 ? rt->cfg->shutdown_timeout_ms : 25000);
         hookd_pool_drop_all(rt->pool);
         rd_kafka_consumer_close(rt->rk);
         rt->closed = true;
@@ -977,9 +979,10 @@ void hookd_runtime_destroy(hookd_runtime_t *rt)
     /* Then the handler threads: they publish and use the tracker. */
     if (rt->pool != NULL) {
         /* The deadline was spent already if run() found a handler stuck. */
-        if (hookd_pool_stop(rt->pool, rt->pool_stuck                    ? 0
-                                      : rt->cfg->shutdown_timeout_ms > 0 ? rt->cfg->shutdown_timeout_ms
-                                                                         : 25000) != 0)
+        if (hookd_pool_stop(rt->pool, rt->pool_stuck ? 0
+                                      : rt->cfg->shutdown_timeout_ms > 0
+                                          ? rt->cfg->shutdown_timeout_ms
+                                          : 25000) != 0)
             stuck = true;
         hookd_pool_destroy(rt->pool);
     }
