@@ -21,4 +21,4 @@ pkg-config --exists criterion 2>/dev/null || tests=(-DHOOKD_TESTS=OFF)
 (cd "$here" && cmake --preset release -B "$build" "${tests[@]}" >/dev/null)
 # At most two compile jobs: the demo must not starve a shared machine.
 ninja -C "$build" -j2 acme-hookd-demo >/dev/null
-exec "$build/worker/acme-hookd-demo" "$@"
+exec "$build/tools/demo/acme-hookd-demo" "$@"

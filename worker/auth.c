@@ -58,7 +58,8 @@
 #define HOOKD_AUTH_KEY_MIN 16   /* bytes; 32 recommended */
 #define HOOKD_AUTH_KEY_MAX 1024 /* bytes after decoding */
 #define HOOKD_AUTH_FILE_MAX 4096
-#define HOOKD_AUTH_SIGNED_MAX 128 /* signed headers in one message (the codec allows 64 attributes) */
+#define HOOKD_AUTH_SIGNED_MAX                                                                      \
+    128 /* signed headers in one message (the codec allows 64 attributes) */
 #define HOOKD_AUTH_NULL_LEN 0xffffffffu
 
 typedef struct hookd_auth_key {
@@ -257,8 +258,8 @@ static int key_load(hookd_auth_key_t *k, const char *path, char *errstr, size_t 
     } else if (len >= 7 && memcmp(buf, "base64:", 7) == 0) {
         secret = b64_decode((const char *)buf + 7, len - 7, true, &secret_len);
         if (secret == NULL) {
-            set_err(errstr, errstr_size, "auth key '%s': %s: not base64 after 'base64:'",
-                    k->kid, path);
+            set_err(errstr, errstr_size, "auth key '%s': %s: not base64 after 'base64:'", k->kid,
+                    path);
             goto error;
         }
     } else {
@@ -272,8 +273,8 @@ static int key_load(hookd_auth_key_t *k, const char *path, char *errstr, size_t 
 
     if (secret_len < HOOKD_AUTH_KEY_MIN || secret_len > HOOKD_AUTH_KEY_MAX) {
         set_err(errstr, errstr_size,
-                "auth key '%s': %s: secret is %zu bytes, must be %d..%d (32 recommended)",
-                k->kid, path, secret_len, HOOKD_AUTH_KEY_MIN, HOOKD_AUTH_KEY_MAX);
+                "auth key '%s': %s: secret is %zu bytes, must be %d..%d (32 recommended)", k->kid,
+                path, secret_len, HOOKD_AUTH_KEY_MIN, HOOKD_AUTH_KEY_MAX);
         OPENSSL_cleanse(secret, secret_len);
         free(secret);
         return -1;

@@ -61,15 +61,15 @@ static const char *const section_names[SEC_COUNT] = {"Hooks", "kafka", "worker",
 /* ---- the key table ----------------------------------------------------- */
 
 typedef enum cfg_type {
-    T_STR,       /* char * */
-    T_INT,       /* int */
-    T_LONG,      /* long */
-    T_SIZE,      /* size_t */
-    T_U32,       /* uint32_t */
-    T_BOOL,      /* bool */
-    T_LEVEL,     /* int, hookd_log_level_t */
-    T_LOGFMT,    /* hookd_log_format_t */
-    T_ISOLATION  /* hookd_isolation_t */
+    T_STR,      /* char * */
+    T_INT,      /* int */
+    T_LONG,     /* long */
+    T_SIZE,     /* size_t */
+    T_U32,      /* uint32_t */
+    T_BOOL,     /* bool */
+    T_LEVEL,    /* int, hookd_log_level_t */
+    T_LOGFMT,   /* hookd_log_format_t */
+    T_ISOLATION /* hookd_isolation_t */
 } cfg_type_t;
 
 /* key flags */
@@ -86,7 +86,7 @@ typedef struct cfg_key {
     size_t offset;
     long long min, max; /* integers */
     unsigned flags;
-    const char *dflt;   /* parsed like a file value; NULL: unset or computed */
+    const char *dflt; /* parsed like a file value; NULL: unset or computed */
 } cfg_key_t;
 
 #define OFF(field) offsetof(hookd_config_t, field)
@@ -104,19 +104,16 @@ static const cfg_key_t cfg_keys[] = {
      "false"},
     {SEC_HOOKS, "allow_pre_hook_failure", T_BOOL, ALLOW(HOOKD_PHASE_PRE), 0, 0, 0, "false"},
     {SEC_HOOKS, "ignore_pre_hook_failure", T_BOOL, ALLOW(HOOKD_PHASE_PRE), 0, 0, KF_ALIAS, NULL},
-    {SEC_HOOKS, "allow_success_hook_failure", T_BOOL, ALLOW(HOOKD_PHASE_SUCCESS), 0, 0, 0,
-     "false"},
-    {SEC_HOOKS, "ignore_success_hook_failure", T_BOOL, ALLOW(HOOKD_PHASE_SUCCESS), 0, 0,
-     KF_ALIAS, NULL},
-    {SEC_HOOKS, "allow_post_hook_failure", T_BOOL, ALLOW(HOOKD_PHASE_POST), 0, 0, 0, "true"},
-    {SEC_HOOKS, "ignore_post_hook_failure", T_BOOL, ALLOW(HOOKD_PHASE_POST), 0, 0, KF_ALIAS,
+    {SEC_HOOKS, "allow_success_hook_failure", T_BOOL, ALLOW(HOOKD_PHASE_SUCCESS), 0, 0, 0, "false"},
+    {SEC_HOOKS, "ignore_success_hook_failure", T_BOOL, ALLOW(HOOKD_PHASE_SUCCESS), 0, 0, KF_ALIAS,
      NULL},
-    {SEC_HOOKS, "allow_unsafe_hooks_file", T_BOOL, OFF(allow_unsafe_hooks_file), 0, 0, 0,
-     "false"},
+    {SEC_HOOKS, "allow_post_hook_failure", T_BOOL, ALLOW(HOOKD_PHASE_POST), 0, 0, 0, "true"},
+    {SEC_HOOKS, "ignore_post_hook_failure", T_BOOL, ALLOW(HOOKD_PHASE_POST), 0, 0, KF_ALIAS, NULL},
+    {SEC_HOOKS, "allow_unsafe_hooks_file", T_BOOL, OFF(allow_unsafe_hooks_file), 0, 0, 0, "false"},
 
     /* [kafka]; rdkafka.* pass-through is handled apart */
-    {SEC_KAFKA, "bootstrap_servers", T_STR, OFF(bootstrap_servers), 0, 0,
-     KF_OPTIONAL | KF_COMMAS, NULL},
+    {SEC_KAFKA, "bootstrap_servers", T_STR, OFF(bootstrap_servers), 0, 0, KF_OPTIONAL | KF_COMMAS,
+     NULL},
     {SEC_KAFKA, "group_id", T_STR, OFF(group_id), 0, 0, KF_NONEMPTY, "acme-hookd"},
     {SEC_KAFKA, "input_topic", T_STR, OFF(input_topic), 0, 0, KF_NONEMPTY, "acme.enrollment"},
     {SEC_KAFKA, "result_topic", T_STR, OFF(result_topic), 0, 0, KF_NONEMPTY,
@@ -128,8 +125,7 @@ static const cfg_key_t cfg_keys[] = {
     /* [worker] */
     {SEC_WORKER, "worker_id", T_STR, OFF(worker_id), 0, 0, KF_NONEMPTY, NULL},
     {SEC_WORKER, "threads", T_INT, OFF(threads), 1, 256, 0, "4"},
-    {SEC_WORKER, "shutdown_timeout_ms", T_INT, OFF(shutdown_timeout_ms), 100, 3600000, 0,
-     "25000"},
+    {SEC_WORKER, "shutdown_timeout_ms", T_INT, OFF(shutdown_timeout_ms), 100, 3600000, 0, "25000"},
     {SEC_WORKER, "revoke_timeout_ms", T_INT, OFF(revoke_timeout_ms), 0, 3600000, 0, "10000"},
     {SEC_WORKER, "publish_retry_backoff_ms", T_INT, OFF(publish_retry_backoff_ms), 10, 600000, 0,
      "1000"},
@@ -171,10 +167,12 @@ static const cfg_key_t cfg_keys[] = {
 #define CFG_KEY_COUNT (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
 /* The two spellings of each phase's flag, for the conflict check. */
-static const char *const flag_allow[HOOKD_PHASE_COUNT] = {
-    "allow_pre_hook_failure", "allow_success_hook_failure", "allow_post_hook_failure"};
-static const char *const flag_ignore[HOOKD_PHASE_COUNT] = {
-    "ignore_pre_hook_failure", "ignore_success_hook_failure", "ignore_post_hook_failure"};
+static const char *const flag_allow[HOOKD_PHASE_COUNT] = {"allow_pre_hook_failure",
+                                                          "allow_success_hook_failure",
+                                                          "allow_post_hook_failure"};
+static const char *const flag_ignore[HOOKD_PHASE_COUNT] = {"ignore_pre_hook_failure",
+                                                           "ignore_success_hook_failure",
+                                                           "ignore_post_hook_failure"};
 
 /* The librdkafka pass-through lists of [kafka], longest prefix first. */
 typedef struct rk_prefix {
@@ -309,9 +307,9 @@ static const char *skip_space(const char *s)
  * CA handler may also have a section of any name; see foreign_section().
  */
 static const char *const a2c_sections[] = {
-    "DEFAULT",   "Account",     "Authorization", "CAhandler", "Certificate", "Challenge",
-    "DBhandler", "Directory",   "EABhandler",    "Helper",    "Housekeeping", "Message",
-    "Nonce",     "Order",       "Renewalinfo",   "Trigger",   "Logging",     "Profiles",
+    "DEFAULT",   "Account",   "Authorization", "CAhandler", "Certificate",  "Challenge",
+    "DBhandler", "Directory", "EABhandler",    "Helper",    "Housekeeping", "Message",
+    "Nonce",     "Order",     "Renewalinfo",   "Trigger",   "Logging",      "Profiles",
 };
 
 /* Levenshtein distance of two short names, ignoring case; capped at 9. */
@@ -387,10 +385,10 @@ static void env_name_of(cfg_section_t sec, const char *key, char *out, size_t ou
     size_t n = 0;
     const char *p;
 
-#define PUT(c)                                                                                    \
-    do {                                                                                          \
-        if (n + 1 < out_size)                                                                     \
-            out[n++] = (c);                                                                       \
+#define PUT(c)                                                                                     \
+    do {                                                                                           \
+        if (n + 1 < out_size)                                                                      \
+            out[n++] = (c);                                                                        \
     } while (0)
     for (p = ENV_PREFIX; *p != '\0'; p++)
         PUT(*p);
@@ -414,11 +412,11 @@ static void env_name_of(cfg_section_t sec, const char *key, char *out, size_t ou
 
 typedef struct entry {
     cfg_section_t section;
-    char *key;   /* lower case */
+    char *key; /* lower case */
     char *value;
-    int line;    /* 0: from the environment */
-    char *env;   /* the variable that set it, NULL when from the file */
-    bool dead;   /* overridden by the environment */
+    int line;  /* 0: from the environment */
+    char *env; /* the variable that set it, NULL when from the file */
+    bool dead; /* overridden by the environment */
 } entry_t;
 
 typedef enum line_kind { LK_OTHER = 0, LK_KV, LK_CONT } line_kind_t;
@@ -580,9 +578,10 @@ static void classify(loader_t *ld, const char *line)
                             ld->path, ld->lineno, (int)(nlen > 64 ? 64 : nlen), name, like);
                 } else {
                     char label[80];
-                    snprintf(label, sizeof(label), "[%.*s]", (int)(nlen > 64 ? 64 : nlen),
-                             name);
-                    note_ignored(ld, label, "not a section of acme-hookd (acme2certifier's, or another program's)");
+                    snprintf(label, sizeof(label), "[%.*s]", (int)(nlen > 64 ? 64 : nlen), name);
+                    note_ignored(
+                        ld, label,
+                        "not a section of acme-hookd (acme2certifier's, or another program's)");
                 }
             }
         }
@@ -1081,8 +1080,7 @@ static int set_value(hookd_config_t *cfg, const cfg_key_t *k, const char *v, cha
         return 0;
     case T_BOOL:
         if (parse_bool(v, &b) != 0) {
-            snprintf(why, why_size, "%s is not a boolean (true/false, yes/no, on/off, 1/0)",
-                     shown);
+            snprintf(why, why_size, "%s is not a boolean (true/false, yes/no, on/off, 1/0)", shown);
             return -1;
         }
         *(bool *)(void *)field = b;
@@ -1263,8 +1261,8 @@ static void apply_entries(loader_t *ld, hookd_config_t *cfg)
         k = key_lookup(e->section, e->key);
         if (k != NULL) {
             if (set_value(cfg, k, e->value, why, sizeof(why)) != 0)
-                err_add(ld->err, "%s: [%s] key '%s': %s", loc, section_names[e->section],
-                        e->key, why);
+                err_add(ld->err, "%s: [%s] key '%s': %s", loc, section_names[e->section], e->key,
+                        why);
             continue;
         }
         if (e->section == SEC_HOOKS && strncmp(e->key, "hookd_", 6) == 0) {
@@ -1450,17 +1448,6 @@ void hookd_config_destroy(hookd_config_t *cfg)
     free(cfg);
 }
 
-const char *hookd_config_hook_value(const hookd_config_t *cfg, const char *key)
-{
-    size_t i;
-    if (cfg == NULL || key == NULL)
-        return NULL;
-    for (i = 0; i < cfg->hook_keys.count; i++)
-        if (strcasecmp(cfg->hook_keys.items[i].key, key) == 0)
-            return cfg->hook_keys.items[i].value;
-    return NULL;
-}
-
 int hookd_config_check_hook_keys(const hookd_config_t *cfg,
                                  bool (*declared)(const char *key, void *opaque), void *opaque,
                                  char *errstr, size_t errstr_size)
@@ -1479,8 +1466,9 @@ int hookd_config_check_hook_keys(const hookd_config_t *cfg,
         } else {
             char env[300];
             env_name_of(SEC_HOOKS, kv->key, env, sizeof(env));
-            err_add(&err, "environment %s: [Hooks] unknown key '%s' (no loaded handler declares it)",
-                    env, kv->key);
+            err_add(&err,
+                    "environment %s: [Hooks] unknown key '%s' (no loaded handler declares it)", env,
+                    kv->key);
         }
     }
     err_finish(&err);
@@ -1565,7 +1553,7 @@ void hookd_config_dump(const hookd_config_t *cfg, FILE *out)
             }
             case T_LOGFMT:
                 v = *(const hookd_log_format_t *)(const void *)field == HOOKD_LOGFMT_TEXT ? "text"
-                                                                                           : "json";
+                                                                                          : "json";
                 break;
             case T_ISOLATION:
                 v = *(const hookd_isolation_t *)(const void *)field == HOOKD_ISOLATION_PROCESS
@@ -1598,10 +1586,10 @@ void hookd_config_dump(const hookd_config_t *cfg, FILE *out)
  */
 bool hookd_config_is_secret_key(const char *key)
 {
-    static const char *const words[] = {"password", "passwd",     "passphrase", "pass",
-                                        "secret",   "secrets",    "token",      "credential",
+    static const char *const words[] = {"password",    "passwd",  "passphrase", "pass",
+                                        "secret",      "secrets", "token",      "credential",
                                         "credentials", "private", "keytab",     "keys",
-                                        "hmac",     "apikey",     "jaas",       NULL};
+                                        "hmac",        "apikey",  "jaas",       NULL};
     char buf[256];
     char *tok, *save = NULL, *prev = NULL;
     size_t i;

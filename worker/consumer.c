@@ -179,23 +179,21 @@ rd_kafka_conf_t *hookd_kafka_conf_new(const hookd_config_t *cfg, hookd_kafka_rol
         if (hookd_kafka_conf_set(conf, d->key, d->key, d->value, errstr, errstr_size) != 0)
             goto error;
     if (cfg->reply_topics != NULL) {
-        const hookd_kafka_default_t *lists[2] = {
-            reply_defaults_both,
-            role == HOOKD_KAFKA_CONSUMER ? reply_defaults_consumer : reply_defaults_producer};
+        const hookd_kafka_default_t *lists[2] = {reply_defaults_both,
+                                                 role == HOOKD_KAFKA_CONSUMER
+                                                     ? reply_defaults_consumer
+                                                     : reply_defaults_producer};
         int l;
         for (l = 0; l < 2; l++)
             for (d = lists[l]; d->key != NULL; d++)
-                if (hookd_kafka_conf_set(conf, d->key, d->key, d->value, errstr, errstr_size) !=
-                    0)
+                if (hookd_kafka_conf_set(conf, d->key, d->key, d->value, errstr, errstr_size) != 0)
                     goto error;
     }
-    if (bootstraps != NULL &&
-        hookd_kafka_conf_set(conf, "bootstrap_servers", "bootstrap.servers", bootstraps, errstr,
-                             errstr_size) != 0)
+    if (bootstraps != NULL && hookd_kafka_conf_set(conf, "bootstrap_servers", "bootstrap.servers",
+                                                   bootstraps, errstr, errstr_size) != 0)
         goto error;
     if (role == HOOKD_KAFKA_CONSUMER && cfg->group_id != NULL &&
-        hookd_kafka_conf_set(conf, "group_id", "group.id", cfg->group_id, errstr, errstr_size) !=
-            0)
+        hookd_kafka_conf_set(conf, "group_id", "group.id", cfg->group_id, errstr, errstr_size) != 0)
         goto error;
     if (apply_list(conf, &cfg->rdkafka, "rdkafka.", errstr, errstr_size) != 0)
         goto error;

@@ -48,11 +48,10 @@ hookd_embedded_t *hookd_embedded_new(int brokers, const char *const *topics, siz
         rd_kafka_resp_err_t err;
         if (topics[i] == NULL || topics[i][0] == '\0')
             continue;
-        err = rd_kafka_mock_topic_create(e->mcluster, topics[i],
-                                         partitions > 0 ? partitions : HOOKD_EMBEDDED_PARTITIONS,
-                                         1);
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
-            err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        err =
+            rd_kafka_mock_topic_create(e->mcluster, topics[i],
+                                       partitions > 0 ? partitions : HOOKD_EMBEDDED_PARTITIONS, 1);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
             snprintf(errstr, errstr_size, "embedded broker: topic '%s': %s", topics[i],
                      rd_kafka_err2str(err));
             goto error;

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+
 static const char *const phase_names[HOOKD_PHASE_COUNT] = {"pre", "success", "post"};
 
 static const char *const error_class_names[HOOKD_ERRCLASS_COUNT] = {
@@ -78,16 +80,9 @@ static const failure_action_t failure_action[HOOKD_PHASE_COUNT][2 /* allowed? */
     [HOOKD_PHASE_POST] = {ACTION_FAIL_STOP, ACTION_RECORD_CONTINUE},
 };
 
-static uint64_t monotonic_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static uint64_t now_us(const hookd_invoker_t *inv)
 {
-    return inv->now_us ? inv->now_us(inv->opaque) : monotonic_us();
+    return inv->now_us ? inv->now_us(inv->opaque) : hookd_now_us();
 }
 
 /* The delay before attempt `attempt` (2 = first retry): initial * 2^(n-2), capped. */
@@ -135,7 +130,7 @@ static bool run_one(const hookd_event_t *ev, size_t idx, const char *name, hookd
         if (call.outcome != HOOKD_RETRY) {
             run->outcome = HOOKD_FAIL;
             run->error_class = call.error_class != HOOKD_ERRCLASS_NONE ? call.error_class
-                                                                      : HOOKD_ERRCLASS_HOOK_FAILED;
+                                                                       : HOOKD_ERRCLASS_HOOK_FAILED;
             return true;
         }
         if (run->attempts >= max_attempts) {

@@ -15,26 +15,22 @@
 #include <acme_hookd/hook.h>
 
 #include "event.h"
+#include "policy.h" /* hookd_phase_t, hookd_policy_t, HOOKD_ERROR_MAX */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define HOOKD_CHAIN_MAX 16   /* handlers in one chain */
-#define HOOKD_ERROR_MAX 1024 /* bytes of one error message, NUL included */
+#define HOOKD_CHAIN_MAX 16 /* handlers in one chain */
 #define HOOKD_RUNS_MAX (HOOKD_CHAIN_MAX * 2)
-
-typedef enum hookd_phase {
-    HOOKD_PHASE_PRE = 0,
-    HOOKD_PHASE_SUCCESS = 1,
-    HOOKD_PHASE_POST = 2,
-    HOOKD_PHASE_COUNT = 3
-} hookd_phase_t;
 
 /* "pre", "success", "post" */
 const char *hookd_phase_name(hookd_phase_t phase);
 
-typedef enum hookd_verdict { HOOKD_VERDICT_COMPLETED = 0, HOOKD_VERDICT_FAILED = 1 } hookd_verdict_t;
+typedef enum hookd_verdict {
+    HOOKD_VERDICT_COMPLETED = 0,
+    HOOKD_VERDICT_FAILED = 1
+} hookd_verdict_t;
 
 /* "completed", "failed" */
 const char *hookd_verdict_name(hookd_verdict_t v);
@@ -64,17 +60,6 @@ typedef struct hookd_chain {
     const hookd_chain_entry_t *entries;
     size_t count;
 } hookd_chain_t;
-
-/* The control flags and the retry schedule. */
-typedef struct hookd_policy {
-    bool allow_failure[HOOKD_PHASE_COUNT]; /* allow_*_hook_failure */
-    uint32_t retry_max_attempts;           /* attempts in all, first included; >= 1 */
-    uint32_t retry_initial_ms;             /* delay before the 2nd attempt */
-    uint32_t retry_max_ms;                 /* cap of the doubling delay */
-} hookd_policy_t;
-
-/* The defaults of acme2certifier: pre and success failures fail, post is logged. */
-void hookd_policy_defaults(hookd_policy_t *p);
 
 /* What one call of one handler said. */
 typedef struct hookd_invocation {

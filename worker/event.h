@@ -68,8 +68,8 @@ typedef struct hookd_limits {
 typedef struct hookd_event {
     hookd_event_type_t type;
     hookd_event_format_t format;
-    const char *id;   /* idempotency key; set even on some decode errors, see below */
-    const char *time; /* RFC 3339 */
+    const char *id;     /* idempotency key; set even on some decode errors, see below */
+    const char *time;   /* RFC 3339 */
     const char *source; /* CloudEvents source, NULL for plain JSON */
     const char *certificate_name;
     const char *order_name;
@@ -95,25 +95,14 @@ typedef enum hookd_event_err {
  * notably `ev->id` when the message carried a string id, so the caller can
  * still publish a failed result; call hookd_event_clear in every case.
  */
-hookd_event_err_t hookd_event_decode(const void *value, size_t len,
-                                     const hookd_header_t *headers, size_t header_count,
-                                     const hookd_limits_t *limits, hookd_event_t *ev,
-                                     char *errstr, size_t errstr_size);
+hookd_event_err_t hookd_event_decode(const void *value, size_t len, const hookd_header_t *headers,
+                                     size_t header_count, const hookd_limits_t *limits,
+                                     hookd_event_t *ev, char *errstr, size_t errstr_size);
 
 void hookd_event_clear(hookd_event_t *ev);
 
 /*
- * The decoder's JSON parser on its own: strict RFC 8259 (at most 33 levels of
- * nested containers), the cJSON tree cJSON_Parse builds from the same text. NULL with a
- * reason on failure; *has_nul set when a string held \u0000 (cut there).
- * Free the tree with cJSON_Delete. For the tests and the fuzz targets.
- */
-struct cJSON;
-struct cJSON *hookd_json_parse(const void *data, size_t len, bool *has_nul, char *errstr,
-                               size_t errstr_size);
-
-/*
- * Installs the decoder's cJSON allocation hooks (see event.c: a per-thread
+ * Installs the decoder's cJSON allocation hooks (see json.c: a per-thread
  * arena while a decode runs, malloc/free otherwise). The first decode does
  * it too; call it before starting threads that use cJSON so the hooks are
  * not switched under them.

@@ -75,8 +75,7 @@ static enum MHD_Result hookd_http_text(struct MHD_Connection *conn, unsigned int
         n = 0;
     if ((size_t)n >= sizeof(buf))
         n = (int)sizeof(buf) - 1;
-    return hookd_http_send(conn, status, HOOKD_HTTP_TEXT, buf, (size_t)n,
-                           MHD_RESPMEM_MUST_COPY);
+    return hookd_http_send(conn, status, HOOKD_HTTP_TEXT, buf, (size_t)n, MHD_RESPMEM_MUST_COPY);
 }
 
 static enum MHD_Result hookd_http_handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -87,8 +86,7 @@ static enum MHD_Result hookd_http_handle(void *cls, struct MHD_Connection *conn,
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
         struct MHD_Response *resp =
             MHD_create_response_from_buffer(strlen("method not allowed\n"),
-                                            (void *)"method not allowed\n",
-                                            MHD_RESPMEM_PERSISTENT);
+                                            (void *)"method not allowed\n", MHD_RESPMEM_PERSISTENT);
         if (!resp)
             return MHD_NO;
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
@@ -179,15 +177,15 @@ static int hookd_http_parse_listen(const char *listen, char *host, size_t host_s
 static struct MHD_Daemon *hookd_http_daemon(const struct sockaddr *sa, unsigned int extra_flags,
                                             int port)
 {
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
-                         extra_flags;
+    unsigned int flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG | extra_flags;
     /* The logger goes first so that no option's complaint reaches MHD's own stderr writer. */
     if (sa)
         return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, hookd_http_handle, NULL,
                                 MHD_OPTION_EXTERNAL_LOGGER, hookd_http_mhd_log, NULL,
                                 MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_LIMIT,
-                                (unsigned int)64, MHD_OPTION_CONNECTION_TIMEOUT,
-                                (unsigned int)10, MHD_OPTION_END);
+                                (unsigned int)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+                                MHD_OPTION_END);
     return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, hookd_http_handle, NULL,
                             MHD_OPTION_EXTERNAL_LOGGER, hookd_http_mhd_log, NULL,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
@@ -232,8 +230,8 @@ hookd_http_t *hookd_http_start(const char *listen, char *errstr, size_t errstr_s
             snprintf(errstr, errstr_size, "http listen '%s': %s", listen, gai_strerror(rc));
             goto error;
         }
-        h->daemon = hookd_http_daemon(ai->ai_addr, ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0,
-                                      port);
+        h->daemon =
+            hookd_http_daemon(ai->ai_addr, ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0, port);
     }
     if (!h->daemon) {
         snprintf(errstr, errstr_size, "http listen '%s': cannot listen (%s)", listen,

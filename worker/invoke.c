@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 #include "isolate.h"
@@ -36,18 +37,6 @@ struct hookd_invoke {
     hookd_invoker_t invoker;
     hookd_isolate_t *isolate; /* non-NULL in process isolation */
 };
-
-uint64_t hookd_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-uint64_t hookd_now_ms(void)
-{
-    return hookd_now_us() / 1000u;
-}
 
 /* ---- the worker's side of struct hookd_host ----------------------------- */
 
@@ -122,23 +111,22 @@ void hookd_invoke_call_local(hookd_invoke_t *inv, size_t idx, hookd_phase_t phas
     out->error_class = HOOKD_ERRCLASS_NONE;
     switch (phase) {
     case HOOKD_PHASE_PRE:
-        out->outcome = h->pre_hook ? h->pre_hook(&ctx, st, ev->certificate_name, ev->order_name,
-                                                 ev->csr)
-                                   : HOOKD_OK;
+        out->outcome = h->pre_hook
+                           ? h->pre_hook(&ctx, st, ev->certificate_name, ev->order_name, ev->csr)
+                           : HOOKD_OK;
         break;
     case HOOKD_PHASE_SUCCESS:
-        out->outcome = h->success_hook
-                           ? h->success_hook(&ctx, st, ev->certificate_name, ev->order_name,
-                                             ev->csr, ev->certificate, ev->certificate_raw,
-                                             ev->poll_identifier)
-                           : HOOKD_OK;
+        out->outcome = h->success_hook ? h->success_hook(&ctx, st, ev->certificate_name,
+                                                         ev->order_name, ev->csr, ev->certificate,
+                                                         ev->certificate_raw, ev->poll_identifier)
+                                       : HOOKD_OK;
         break;
     case HOOKD_PHASE_POST:
         /* An issued event's post hooks see error = NULL, as acme2certifier's. */
-        out->outcome = h->post_hook ? h->post_hook(&ctx, st, ev->certificate_name, ev->order_name,
-                                                   ev->csr,
-                                                   ev->type == HOOKD_EVENT_FAILED ? ev->error : NULL)
-                                    : HOOKD_OK;
+        out->outcome = h->post_hook
+                           ? h->post_hook(&ctx, st, ev->certificate_name, ev->order_name, ev->csr,
+                                          ev->type == HOOKD_EVENT_FAILED ? ev->error : NULL)
+                           : HOOKD_OK;
         break;
     default:
         out->outcome = HOOKD_FAIL;
@@ -196,8 +184,7 @@ static uint64_t seam_now_us(void *opaque)
 /* ---- lifecycle ---------------------------------------------------------- */
 
 hookd_invoke_t *hookd_invoke_create(const hookd_registry_t *reg, const hookd_config_t *cfg,
-                                    const atomic_int *stop, char *errstr,
-                                    size_t errstr_size)
+                                    const atomic_int *stop, char *errstr, size_t errstr_size)
 {
     hookd_invoke_t *inv = calloc(1, sizeof(*inv));
     char err[HOOKD_ERROR_MAX];

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "clock.h"
 #include "config.h"
 #include "engine.h"
 #include "registry.h"
@@ -32,8 +33,7 @@ typedef struct hookd_invoke hookd_invoke_t;
  * Returns NULL with "handler '<name>' (<origin>): init failed: <error>".
  */
 hookd_invoke_t *hookd_invoke_create(const hookd_registry_t *reg, const hookd_config_t *cfg,
-                                    const atomic_int *stop, char *errstr,
-                                    size_t errstr_size);
+                                    const atomic_int *stop, char *errstr, size_t errstr_size);
 void hookd_invoke_destroy(hookd_invoke_t *inv);
 
 /* The seam for hookd_engine_run(), valid while `inv` lives. */
@@ -45,10 +45,6 @@ const hookd_invoker_t *hookd_invoke_invoker(hookd_invoke_t *inv);
  */
 void hookd_invoke_call_local(hookd_invoke_t *inv, size_t idx, hookd_phase_t phase,
                              const hookd_event_t *ev, hookd_invocation_t *out);
-
-/* Milliseconds of monotonic clock (shared helper). */
-uint64_t hookd_now_ms(void);
-uint64_t hookd_now_us(void);
 
 #ifdef __cplusplus
 }

@@ -59,6 +59,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define ISO_REQ_MAGIC 0x484b5251u /* "HKRQ" */
@@ -95,14 +96,9 @@ struct hookd_isolate {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static uint64_t now_ms(void)
-{
-    return hookd_now_ms();
-}
-
 static int remaining_ms(uint64_t deadline)
 {
-    uint64_t now = now_ms();
+    uint64_t now = hookd_now_ms();
     return now >= deadline ? 0 : (int)(deadline - now);
 }
 
@@ -135,10 +131,10 @@ static int sys_pidfd_open(pid_t pid)
 #endif
 }
 
-static void fill(hookd_invocation_t *out, hookd_outcome_t o, hookd_error_class_t c,
-                 const char *fmt, ...) HOOKD_PRINTF(4, 5);
-static void fill(hookd_invocation_t *out, hookd_outcome_t o, hookd_error_class_t c,
-                 const char *fmt, ...)
+static void fill(hookd_invocation_t *out, hookd_outcome_t o, hookd_error_class_t c, const char *fmt,
+                 ...) HOOKD_PRINTF(4, 5);
+static void fill(hookd_invocation_t *out, hookd_outcome_t o, hookd_error_class_t c, const char *fmt,
+                 ...)
 {
     va_list ap;
     out->outcome = o;
@@ -292,9 +288,8 @@ static int child_decode(unsigned char *buf, size_t len, uint32_t *seq, uint32_t 
                         uint32_t *phase, hookd_event_t *ev)
 {
     const char **fields[ISO_FIELDS] = {
-        &ev->id,          &ev->time,        &ev->source,          &ev->certificate_name,
-        &ev->order_name,  &ev->csr,         &ev->certificate,     &ev->certificate_raw,
-        &ev->poll_identifier, &ev->error,
+        &ev->id,  &ev->time,        &ev->source,          &ev->certificate_name, &ev->order_name,
+        &ev->csr, &ev->certificate, &ev->certificate_raw, &ev->poll_identifier,  &ev->error,
     };
     size_t off = 24;
     int i;
@@ -509,7 +504,7 @@ static int spawn_child(hookd_isolate_t *iso, char *errstr, size_t errstr_size)
          * Scanning /proc costs about a millisecond; the count moves slowly
          * (threads, other workers), so one scan per second is plenty.
          */
-        uint64_t t = now_ms();
+        uint64_t t = hookd_now_ms();
         if (iso->nproc_base <= 0 || t - iso->nproc_at_ms >= 1000) {
             iso->nproc_base = user_task_count(getuid());
             iso->nproc_at_ms = t;
@@ -557,8 +552,8 @@ static void root_warning(void)
                    "unprivileged user");
 }
 
-hookd_isolate_t *hookd_isolate_create(hookd_invoke_t *inv, const hookd_config_t *cfg,
-                                      char *errstr, size_t errstr_size)
+hookd_isolate_t *hookd_isolate_create(hookd_invoke_t *inv, const hookd_config_t *cfg, char *errstr,
+                                      size_t errstr_size)
 {
     hookd_isolate_t *iso = calloc(1, sizeof(*iso));
     char err[256];
@@ -626,8 +621,8 @@ static unsigned char *encode_request(uint32_t seq, size_t idx, hookd_phase_t pha
                                      const hookd_event_t *ev, size_t *len_out)
 {
     const char *fields[ISO_FIELDS] = {
-        ev->id,         ev->time, ev->source,      ev->certificate_name, ev->order_name,
-        ev->csr,        ev->certificate, ev->certificate_raw, ev->poll_identifier, ev->error,
+        ev->id,  ev->time,        ev->source,          ev->certificate_name, ev->order_name,
+        ev->csr, ev->certificate, ev->certificate_raw, ev->poll_identifier,  ev->error,
     };
     size_t total = 4 + 24, off, i;
     unsigned char *buf;
@@ -674,8 +669,8 @@ static void classify_death(const hookd_isolate_t *iso, int status, hookd_invocat
         if (sig == SIGXCPU || (sig == SIGKILL && iso->rlimit_cpu_s > 0 &&
                                iso->last_cpu_us >= (uint64_t)iso->rlimit_cpu_s * 1000000u)) {
             fill(out, HOOKD_FAIL, HOOKD_ERRCLASS_HOOK_TIMEOUT,
-                 "handler exceeded its CPU time limit (%ld s): killed by SIG%s",
-                 iso->rlimit_cpu_s, abbrev ? abbrev : "?");
+                 "handler exceeded its CPU time limit (%ld s): killed by SIG%s", iso->rlimit_cpu_s,
+                 abbrev ? abbrev : "?");
             return;
         }
         fill(out, HOOKD_FAIL, HOOKD_ERRCLASS_HOOK_CRASHED, "handler crashed: killed by SIG%s (%s)",
@@ -751,7 +746,7 @@ void hookd_isolate_call(hookd_isolate_t *iso, size_t idx, hookd_phase_t phase,
     }
     iso->stats.calls++;
     iso->uses++;
-    deadline = now_ms() + (uint64_t)iso->timeout_ms;
+    deadline = hookd_now_ms() + (uint64_t)iso->timeout_ms;
 
     for (;;) {
         struct pollfd p[2];
@@ -828,8 +823,7 @@ void hookd_isolate_call(hookd_isolate_t *iso, size_t idx, hookd_phase_t phase,
             goto kill_child;
         }
         out->outcome = (hookd_outcome_t)outcome;
-        out->error_class = outcome == HOOKD_FAIL ? HOOKD_ERRCLASS_HOOK_FAILED
-                                                 : HOOKD_ERRCLASS_NONE;
+        out->error_class = outcome == HOOKD_FAIL ? HOOKD_ERRCLASS_HOOK_FAILED : HOOKD_ERRCLASS_NONE;
         memcpy(out->error, rsp + 32, err_len);
         out->error[err_len] = '\0';
         /*

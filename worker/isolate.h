@@ -43,8 +43,8 @@ typedef struct hookd_isolate hookd_isolate_t;
  * Start the child of `inv` (whose handler instances must already exist).
  * `inv` is borrowed and must outlive the isolate. Returns NULL with a reason.
  */
-hookd_isolate_t *hookd_isolate_create(hookd_invoke_t *inv, const hookd_config_t *cfg,
-                                      char *errstr, size_t errstr_size);
+hookd_isolate_t *hookd_isolate_create(hookd_invoke_t *inv, const hookd_config_t *cfg, char *errstr,
+                                      size_t errstr_size);
 
 /* Kill and reap the child (and its process group). NULL is a no-op. */
 void hookd_isolate_destroy(hookd_isolate_t *iso);

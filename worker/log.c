@@ -82,11 +82,21 @@ static void put_json_str(buf_t *b, const char *s)
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         switch (c) {
-        case '"': puts_(b, "\\\""); break;
-        case '\\': puts_(b, "\\\\"); break;
-        case '\n': puts_(b, "\\n"); break;
-        case '\r': puts_(b, "\\r"); break;
-        case '\t': puts_(b, "\\t"); break;
+        case '"':
+            puts_(b, "\\\"");
+            break;
+        case '\\':
+            puts_(b, "\\\\");
+            break;
+        case '\n':
+            puts_(b, "\\n");
+            break;
+        case '\r':
+            puts_(b, "\\r");
+            break;
+        case '\t':
+            puts_(b, "\\t");
+            break;
         default:
             if (c < 0x20)
                 putf(b, "\\u%04x", c);

@@ -29,7 +29,10 @@ typedef struct hookd_log_fields {
     const char *phase;
 } hookd_log_fields_t;
 
-#define HOOKD_LOG_FIELDS_INIT {NULL, NULL, -1, -1, NULL, NULL}
+#define HOOKD_LOG_FIELDS_INIT                                                                      \
+    {                                                                                              \
+        NULL, NULL, -1, -1, NULL, NULL                                                             \
+    }
 
 void hookd_log_setup(int level, hookd_log_format_t format);
 int hookd_log_enabled(hookd_log_level_t level);

@@ -59,7 +59,8 @@ extern char **environ;
  * a lock-free atomic is async-signal-safe (C11 7.14.1.1). Relaxed: it
  * publishes no data.
  */
-_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomic_int must be lock-free to be set from a signal handler");
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2,
+               "atomic_int must be lock-free to be set from a signal handler");
 static atomic_int stop_requested;
 
 static void on_stop_signal(int sig)
@@ -168,8 +169,7 @@ static void log_lines(const char *errstr)
     }
 }
 
-static void print_summary(const char *path, const hookd_config_t *cfg,
-                          const hookd_registry_t *reg)
+static void print_summary(const char *path, const hookd_config_t *cfg, const hookd_registry_t *reg)
 {
     const hookd_chain_t *chain = hookd_registry_chain(reg);
     size_t i, n = hookd_registry_count(reg);
@@ -181,8 +181,8 @@ static void print_summary(const char *path, const hookd_config_t *cfg,
         printf("handlers, in chain order:\n");
     for (i = 0; i < n; i++) {
         const hookd_chain_entry_t *e = &chain->entries[i];
-        printf("  %zu. %-16s %-40s phases:%s%s%s\n", i + 1, e->name,
-               hookd_registry_origin(reg, i), e->has_phase[HOOKD_PHASE_PRE] ? " pre" : "",
+        printf("  %zu. %-16s %-40s phases:%s%s%s\n", i + 1, e->name, hookd_registry_origin(reg, i),
+               e->has_phase[HOOKD_PHASE_PRE] ? " pre" : "",
                e->has_phase[HOOKD_PHASE_SUCCESS] ? " success" : "",
                e->has_phase[HOOKD_PHASE_POST] ? " post" : "");
     }
@@ -196,8 +196,8 @@ static void print_summary(const char *path, const hookd_config_t *cfg,
         printf("kafka: %s, group %s\n", cfg->bootstrap_servers, cfg->group_id);
     else
         printf("kafka: embedded mock cluster (no bootstrap_servers), group %s\n", cfg->group_id);
-    printf("topics: input %s, results %s, dead letters %s\n", cfg->input_topic,
-           cfg->result_topic, cfg->dead_letter_topic);
+    printf("topics: input %s, results %s, dead letters %s\n", cfg->input_topic, cfg->result_topic,
+           cfg->dead_letter_topic);
     printf("worker: %s, %d thread(s), isolation %s, http %s\n", cfg->worker_id, cfg->threads,
            cfg->isolation == HOOKD_ISOLATION_PROCESS ? "process" : "none",
            cfg->http_listen != NULL ? cfg->http_listen : "off");
@@ -234,8 +234,8 @@ static int check_config(const char *path, bool print_config)
         print_lines("cannot load the handlers", errstr);
         goto out;
     }
-    if (hookd_config_check_hook_keys(cfg, hookd_registry_declares_key, reg, errstr,
-                                     ERRSTR_SIZE) != 0) {
+    if (hookd_config_check_hook_keys(cfg, hookd_registry_declares_key, reg, errstr, ERRSTR_SIZE) !=
+        0) {
         print_lines("unknown [Hooks] keys", errstr);
         ok = false;
     }
@@ -313,8 +313,8 @@ static int run(const char *path)
         hookd_log_error("cannot load the handlers: %s", errstr);
         goto out;
     }
-    if (hookd_config_check_hook_keys(cfg, hookd_registry_declares_key, reg, errstr,
-                                     ERRSTR_SIZE) != 0) {
+    if (hookd_config_check_hook_keys(cfg, hookd_registry_declares_key, reg, errstr, ERRSTR_SIZE) !=
+        0) {
         log_lines(errstr);
         goto out;
     }
@@ -326,8 +326,7 @@ static int run(const char *path)
     if (cfg->http_listen != NULL) {
         http = hookd_http_start(cfg->http_listen, errstr, ERRSTR_SIZE);
         if (http == NULL) {
-            hookd_log_error("cannot start the HTTP endpoint on %s: %s", cfg->http_listen,
-                            errstr);
+            hookd_log_error("cannot start the HTTP endpoint on %s: %s", cfg->http_listen, errstr);
             goto out;
         }
         hookd_log_info("HTTP endpoint listening on port %d (/healthz /readyz /metrics)",
@@ -339,9 +338,8 @@ static int run(const char *path)
         hookd_log_error("cannot start: %s", errstr);
         goto out;
     }
-    hookd_log_info(PROG " %s started: worker %s, %zu handler(s), group %s, input %s",
-                   HOOKD_VERSION, cfg->worker_id, hookd_registry_count(reg), cfg->group_id,
-                   cfg->input_topic);
+    hookd_log_info(PROG " %s started: worker %s, %zu handler(s), group %s, input %s", HOOKD_VERSION,
+                   cfg->worker_id, hookd_registry_count(reg), cfg->group_id, cfg->input_topic);
     switch (hookd_runtime_run(rt, &stop_requested)) {
     case 0:
         rc = EXIT_CLEAN;
@@ -387,12 +385,9 @@ const char *malloc_conf = "narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0";
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"check-config", required_argument, NULL, 'C'},
-        {"print-config", no_argument, NULL, 'p'},
-        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'}, {"check-config", required_argument, NULL, 'C'},
+        {"print-config", no_argument, NULL, 'p'}, {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *check = NULL;
     bool print_config = false;

@@ -28,6 +28,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "clock.h"
+
 #ifndef HOOKD_VERSION
 #define HOOKD_VERSION "unknown"
 #endif
@@ -38,9 +40,8 @@
 #define HOOKD_METRICS_OTHER "_other"
 
 /* Handler durations: 1 ms .. 60 s, the range between a no-op and a timeout. */
-static const double hookd_duration_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                 0.25,  0.5,    1.0,   2.5,  5.0,   10.0, 30.0,
-                                                 60.0};
+static const double hookd_duration_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                0.5,   1.0,    2.5,   5.0,  10.0,  30.0, 60.0};
 #define HOOKD_DURATION_NBUCKETS (sizeof(hookd_duration_buckets) / sizeof(hookd_duration_buckets[0]))
 
 /* ------------------------------------------------------------------ */
@@ -110,10 +111,18 @@ static void hookd_sbuf_label_value(hookd_sbuf_t *b, const char *v)
 {
     for (; *v; v++) {
         switch (*v) {
-        case '\\': hookd_sbuf_add(b, "\\\\", 2); break;
-        case '"': hookd_sbuf_add(b, "\\\"", 2); break;
-        case '\n': hookd_sbuf_add(b, "\\n", 2); break;
-        default: hookd_sbuf_add(b, v, 1); break;
+        case '\\':
+            hookd_sbuf_add(b, "\\\\", 2);
+            break;
+        case '"':
+            hookd_sbuf_add(b, "\\\"", 2);
+            break;
+        case '\n':
+            hookd_sbuf_add(b, "\\n", 2);
+            break;
+        default:
+            hookd_sbuf_add(b, v, 1);
+            break;
         }
     }
 }
@@ -145,8 +154,8 @@ typedef enum hookd_family_kind { HOOKD_FAM_COUNTER, HOOKD_FAM_HISTOGRAM } hookd_
 typedef struct hookd_series {
     uint64_t hash;
     char *values[HOOKD_METRICS_MAX_LABELS];
-    uint64_t count;   /* counter value, or histogram observation count */
-    double sum;       /* histogram only */
+    uint64_t count;    /* counter value, or histogram observation count */
+    double sum;        /* histogram only */
     uint64_t *buckets; /* histogram only: non-cumulative counts, one per bound */
 } hookd_series_t;
 
@@ -162,17 +171,19 @@ typedef struct hookd_family {
     size_t cap;
 } hookd_family_t;
 
-#define HOOKD_FAMILY(n, h, k, nl, ...)                                                          \
-    {.name = n, .help = h, .kind = k, .nlabels = nl, .labels = {__VA_ARGS__},                   \
-     .lock = PTHREAD_MUTEX_INITIALIZER}
+#define HOOKD_FAMILY(n, h, k, nl, ...)                                                             \
+    {                                                                                              \
+        .name = n, .help = h, .kind = k, .nlabels = nl, .labels = {__VA_ARGS__},                   \
+        .lock = PTHREAD_MUTEX_INITIALIZER                                                          \
+    }
 
 static hookd_family_t hookd_fam_consumed =
     HOOKD_FAMILY("hookd_events_consumed_total", "Input events consumed, by event type.",
                  HOOKD_FAM_COUNTER, 1, "type");
-static hookd_family_t hookd_fam_invocations = HOOKD_FAMILY(
-    "hookd_handler_invocations_total",
-    "Handler invocations (attempts), by phase, handler and outcome (ok, fail, retry).",
-    HOOKD_FAM_COUNTER, 3, "phase", "handler", "outcome");
+static hookd_family_t hookd_fam_invocations =
+    HOOKD_FAMILY("hookd_handler_invocations_total",
+                 "Handler invocations (attempts), by phase, handler and outcome (ok, fail, retry).",
+                 HOOKD_FAM_COUNTER, 3, "phase", "handler", "outcome");
 static hookd_family_t hookd_fam_retries =
     HOOKD_FAMILY("hookd_handler_retries_total",
                  "Handler attempts that asked to be retried, by phase and handler.",
@@ -203,10 +214,8 @@ static hookd_family_t hookd_fam_fallbacks = HOOKD_FAMILY(
     HOOKD_FAM_COUNTER, 2, "record", "form");
 
 static hookd_family_t *const hookd_families[] = {
-    &hookd_fam_consumed, &hookd_fam_invocations, &hookd_fam_retries,
-    &hookd_fam_duration, &hookd_fam_dead_letters, &hookd_fam_results,
-    &hookd_fam_replies,
-    &hookd_fam_fallbacks,
+    &hookd_fam_consumed,     &hookd_fam_invocations, &hookd_fam_retries, &hookd_fam_duration,
+    &hookd_fam_dead_letters, &hookd_fam_results,     &hookd_fam_replies, &hookd_fam_fallbacks,
 };
 #define HOOKD_NFAMILIES (sizeof(hookd_families) / sizeof(hookd_families[0]))
 
@@ -493,12 +502,14 @@ void hookd_metrics_kafka_stats(const char *json, size_t len)
     size_t n = 0, cap = 0;
     const cJSON *topics = cJSON_GetObjectItemCaseSensitive(root, "topics");
     const cJSON *t;
-    cJSON_ArrayForEach(t, topics) {
+    cJSON_ArrayForEach(t, topics)
+    {
         if (!t->string)
             continue;
         const cJSON *partitions = cJSON_GetObjectItemCaseSensitive(t, "partitions");
         const cJSON *p;
-        cJSON_ArrayForEach(p, partitions) {
+        cJSON_ArrayForEach(p, partitions)
+        {
             if (!p->string)
                 continue;
             char *end = NULL;
@@ -556,8 +567,9 @@ static void hookd_render_partitions(hookd_sbuf_t *b)
          "Offset committed by the consumer group, per assigned partition (librdkafka "
          "statistics).",
          0},
-        {"hookd_consumer_lag", "Messages between the committed offset and the partition's high "
-                               "watermark, per assigned partition (librdkafka statistics).",
+        {"hookd_consumer_lag",
+         "Messages between the committed offset and the partition's high "
+         "watermark, per assigned partition (librdkafka statistics).",
          1},
     };
     pthread_mutex_lock(&hookd_parts_lock);
@@ -593,13 +605,6 @@ static const struct {
     [HOOKD_STATUS_PUBLISH_BLOCKED] = {"publish_blocked", false,
                                       "publishing blocked: partitions paused"},
 };
-
-static uint64_t hookd_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 void hookd_status_set(hookd_status_flag_t flag, bool value)
 {

@@ -26,7 +26,7 @@ typedef struct hookd_offsets_entry {
 
 typedef struct hookd_offsets_part {
     bool owned;
-    bool dirty;          /* committable moved since the last collect */
+    bool dirty; /* committable moved since the last collect */
     uint64_t epoch;
     int64_t last_tracked; /* -1: nothing tracked since assignment */
     hookd_offsets_entry_t *ring;

@@ -31,10 +31,10 @@ typedef struct hookd_offsets hookd_offsets_t;
 
 typedef enum hookd_offsets_err {
     HOOKD_OFFSETS_OK = 0,
-    HOOKD_OFFSETS_ERR_NOT_OWNED,  /* partition not assigned, or another epoch */
-    HOOKD_OFFSETS_ERR_UNKNOWN,    /* offset not tracked (or already done) */
-    HOOKD_OFFSETS_ERR_ORDER,      /* offset not above the last tracked one */
-    HOOKD_OFFSETS_ERR_STATE,      /* expect twice, ack before expect, or ack once too often */
+    HOOKD_OFFSETS_ERR_NOT_OWNED, /* partition not assigned, or another epoch */
+    HOOKD_OFFSETS_ERR_UNKNOWN,   /* offset not tracked (or already done) */
+    HOOKD_OFFSETS_ERR_ORDER,     /* offset not above the last tracked one */
+    HOOKD_OFFSETS_ERR_STATE,     /* expect twice, ack before expect, or ack once too often */
     HOOKD_OFFSETS_ERR_NOMEM
 } hookd_offsets_err_t;
 

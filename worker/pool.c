@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+
 typedef struct hookd_pool_node {
     void *item;
     struct hookd_pool_node *next;
@@ -346,22 +348,11 @@ bool hookd_pool_busy(hookd_pool_t *pool, int32_t partition)
     return b;
 }
 
-static void deadline_after(struct timespec *ts, int timeout_ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += timeout_ms / 1000;
-    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 bool hookd_pool_wait_idle(hookd_pool_t *pool, int32_t partition, int timeout_ms)
 {
     struct timespec ts;
     bool idle;
-    deadline_after(&ts, timeout_ms < 0 ? 0 : timeout_ms);
+    hookd_deadline_after(&ts, timeout_ms < 0 ? 0 : timeout_ms);
     pthread_mutex_lock(&pool->lock);
     while (busy_locked(pool, partition)) {
         if (pthread_cond_timedwait(&pool->idle_cond, &pool->lock, &ts) == ETIMEDOUT)
@@ -400,7 +391,7 @@ int hookd_pool_stop(hookd_pool_t *pool, int timeout_ms)
     pthread_cond_broadcast(&pool->work_cond);
     pthread_mutex_unlock(&pool->lock);
 
-    deadline_after(&ts, timeout_ms < 0 ? 0 : timeout_ms);
+    hookd_deadline_after(&ts, timeout_ms < 0 ? 0 : timeout_ms);
     for (i = 0; i < pool->nthreads; i++) {
         hookd_pool_thread_t *t = &pool->threads[i];
         if (!t->started || t->joined)

@@ -34,6 +34,7 @@
 #include <openssl/evp.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "consumer.h"
 #include "invoke.h"
 #include "log.h"
@@ -57,12 +58,12 @@ typedef struct hookd_publish_job {
     hookd_record_origin_t origin;
     char label[48];
     job_state_t state;
-    bool failing;       /* counted in failing[] */
-    uint64_t gen;       /* producer generation of the last produce */
-    uint64_t retry_at;  /* ms, monotonic, when waiting */
+    bool failing;      /* counted in failing[] */
+    uint64_t gen;      /* producer generation of the last produce */
+    uint64_t retry_at; /* ms, monotonic, when waiting */
     uint32_t attempts;
-    uint8_t level;      /* fallbacks applied: 0 as published, see job_fallback */
-    void *extra;        /* headers rebuilt by a fallback (own allocation) */
+    uint8_t level; /* fallbacks applied: 0 as published, see job_fallback */
+    void *extra;   /* headers rebuilt by a fallback (own allocation) */
 } hookd_publish_job_t;
 
 /* Fallback levels of a job. */
@@ -208,8 +209,8 @@ static rd_kafka_resp_err_t job_produce(hookd_publisher_t *pub, hookd_publish_job
                             /* no copy: the job keeps key and value alive
                              * until the delivery report, and a retry
                              * produces the very same bytes again */
-                            RD_KAFKA_V_MSGFLAGS(0),
-                            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(job), RD_KAFKA_V_END);
+                            RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_HEADERS(hdrs),
+                            RD_KAFKA_V_OPAQUE(job), RD_KAFKA_V_END);
     pthread_rwlock_unlock(&pub->rk_lock);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != NULL)
         rd_kafka_headers_destroy(hdrs); /* not taken by librdkafka */
@@ -250,11 +251,11 @@ hookd_produce_err_class_t hookd_publisher_classify(int err)
     switch ((rd_kafka_resp_err_t)err) {
     /* The record itself is wrong for the broker or for the producer: a
      * retry sends the same bytes and gets the same answer. */
-    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:     /* local (message.max.bytes) or broker */
-    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:       /* broker: bad message size */
-    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:  /* broker: batch over segment size */
-    case RD_KAFKA_RESP_ERR_INVALID_RECORD:         /* broker: e.g. no key on a compacted topic */
-    case RD_KAFKA_RESP_ERR_INVALID_MSG:            /* broker: CORRUPT_MESSAGE */
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:    /* local (message.max.bytes) or broker */
+    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:      /* broker: bad message size */
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE: /* broker: batch over segment size */
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:        /* broker: e.g. no key on a compacted topic */
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:           /* broker: CORRUPT_MESSAGE */
         return HOOKD_PRODUCE_ERR_PERMANENT;
     default:
         /* Everything else is either transient (timeouts, leadership,
@@ -394,7 +395,8 @@ static int result_to_dead_letter(hookd_publisher_t *pub, hookd_publish_job_t *jo
     hookd_headers_t *h = hookd_headers_new();
     int rc = -1;
 
-    if (h == NULL || hookd_deadletter_refused_headers(&o, cfg->worker_id, "result", reason, h) != 0 ||
+    if (h == NULL ||
+        hookd_deadletter_refused_headers(&o, cfg->worker_id, "result", reason, h) != 0 ||
         job_set_headers(job, h) != 0)
         goto done;
     job->kind = HOOKD_RECORD_DEAD_LETTER;
@@ -484,8 +486,7 @@ static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, rd_kafk
     }
     f.partition = job->origin.partition;
     f.offset = job->origin.offset;
-    drop = pub->owned != NULL &&
-           !pub->owned(pub->opaque, job->origin.partition, job->origin.epoch);
+    drop = pub->owned != NULL && !pub->owned(pub->opaque, job->origin.partition, job->origin.epoch);
     if (!drop && hookd_publisher_classify(err) == HOOKD_PRODUCE_ERR_PERMANENT &&
         (form = job_fallback(pub, job, reason)) != NULL) {
         /* Not a failure to wait out: the smaller form goes at once. */
@@ -591,8 +592,8 @@ static rd_kafka_t *producer_new(hookd_publisher_t *pub, char *errstr, size_t err
     rd_kafka_t *rk;
     char why[512];
 
-    conf = hookd_kafka_conf_new(pub->cfg, HOOKD_KAFKA_PRODUCER, pub->bootstraps, errstr,
-                                errstr_size);
+    conf =
+        hookd_kafka_conf_new(pub->cfg, HOOKD_KAFKA_PRODUCER, pub->bootstraps, errstr, errstr_size);
     if (conf == NULL)
         return NULL;
     {
@@ -633,8 +634,7 @@ static void producer_recreate(hookd_publisher_t *pub)
     hookd_logf(HOOKD_LOG_ERROR, NULL, "producer: fatal error %s: %s; replacing the producer",
                rd_kafka_err2name(ferr), why);
     if ((rk = producer_new(pub, errstr, sizeof(errstr))) == NULL) {
-        hookd_logf(HOOKD_LOG_ERROR, NULL, "producer: cannot replace: %s; will try again",
-                   errstr);
+        hookd_logf(HOOKD_LOG_ERROR, NULL, "producer: cannot replace: %s; will try again", errstr);
         return;
     }
     pthread_rwlock_wrlock(&pub->rk_lock);
@@ -854,12 +854,7 @@ static int publish_job(hookd_publisher_t *pub, hookd_record_kind_t kind, const c
     while ((err = job_produce(pub, job)) == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
            !atomic_load(&pub->stopping) && !atomic_load(&pub->no_block)) {
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        hookd_deadline_after(&ts, 100);
         pthread_mutex_lock(&pub->lock);
         atomic_fetch_add(&pub->sleepers, 1);
         pthread_cond_timedwait(&pub->cond, &pub->lock, &ts);
@@ -915,20 +910,11 @@ size_t hookd_publisher_outstanding(hookd_publisher_t *pub, int32_t partition, ui
     return n;
 }
 
-bool hookd_publisher_wait(hookd_publisher_t *pub, int32_t partition, uint64_t epoch,
-                          int timeout_ms)
+bool hookd_publisher_wait(hookd_publisher_t *pub, int32_t partition, uint64_t epoch, int timeout_ms)
 {
     struct timespec ts;
     bool none;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    if (timeout_ms < 0)
-        timeout_ms = 0;
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    hookd_deadline_after(&ts, timeout_ms < 0 ? 0 : timeout_ms);
     pthread_mutex_lock(&pub->lock);
     atomic_fetch_add(&pub->sleepers, 1);
     for (;;) {

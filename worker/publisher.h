@@ -76,13 +76,13 @@ typedef void(hookd_publisher_ack_cb)(void *opaque, const hookd_record_origin_t *
 typedef bool(hookd_publisher_owned_cb)(void *opaque, int32_t partition, uint64_t epoch);
 
 typedef struct hookd_publisher_counts {
-    uint64_t results;        /* acknowledged result records */
-    uint64_t dead_letters;   /* acknowledged dead-letter records */
-    uint64_t replies;        /* acknowledged replies */
-    uint64_t failures;       /* failed deliveries (each retried) */
-    uint64_t recreated;      /* producers replaced after a fatal error */
-    uint64_t fallbacks;      /* records cut, compacted or redirected (permanent errors) */
-    size_t outstanding;      /* records not acknowledged yet */
+    uint64_t results;      /* acknowledged result records */
+    uint64_t dead_letters; /* acknowledged dead-letter records */
+    uint64_t replies;      /* acknowledged replies */
+    uint64_t failures;     /* failed deliveries (each retried) */
+    uint64_t recreated;    /* producers replaced after a fatal error */
+    uint64_t fallbacks;    /* records cut, compacted or redirected (permanent errors) */
+    size_t outstanding;    /* records not acknowledged yet */
 } hookd_publisher_counts_t;
 
 hookd_publisher_t *hookd_publisher_new(const hookd_config_t *cfg, const char *bootstraps,

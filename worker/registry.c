@@ -35,7 +35,7 @@
 extern const hookd_handler_t *const hookd_builtin_handlers[];
 
 /* The size of the ABI 1.0 struct: nothing smaller can be a valid handler. */
-#define HOOKD_HANDLER_SIZE_1_0                                                                    \
+#define HOOKD_HANDLER_SIZE_1_0                                                                     \
     (offsetof(hookd_handler_t, post_hook) + sizeof(((hookd_handler_t *)0)->post_hook))
 
 #define HOOKD_NAME_MAX 64
@@ -59,7 +59,8 @@ static pthread_once_t builtin_names_once = PTHREAD_ONCE_INIT;
 static void builtin_names_build(void)
 {
     size_t i, n = 0;
-    for (i = 0; hookd_builtin_handlers[i] && n < sizeof(builtin_names) / sizeof(builtin_names[0]) - 1; i++)
+    for (i = 0;
+         hookd_builtin_handlers[i] && n < sizeof(builtin_names) / sizeof(builtin_names[0]) - 1; i++)
         builtin_names[n++] = hookd_builtin_handlers[i]->name;
     builtin_names[n] = NULL;
 }
@@ -114,8 +115,7 @@ static const char *unsafe_reason(const struct stat *st, bool is_dir, bool sticky
         if (is_dir && sticky_ok && (st->st_mode & S_ISVTX))
             return NULL;
         snprintf(buf, bufsz, "writable by %s (mode %04o)",
-                 (st->st_mode & S_IWOTH) ? "others" : "its group",
-                 (unsigned)(st->st_mode & 07777));
+                 (st->st_mode & S_IWOTH) ? "others" : "its group", (unsigned)(st->st_mode & 07777));
         return buf;
     }
     return NULL;
@@ -202,8 +202,8 @@ static bool valid_name(const char *name)
  * The ABI check, then the copy. Fields beyond what the handler's struct has
  * are left zero (NULL callbacks: "nothing to do").
  */
-static hookd_registry_err_t adopt(registry_entry_t *e, const hookd_handler_t *h,
-                                  const char *entry, char *errstr, size_t errstr_size)
+static hookd_registry_err_t adopt(registry_entry_t *e, const hookd_handler_t *h, const char *entry,
+                                  char *errstr, size_t errstr_size)
 {
     uint32_t major = HOOKD_ABI_VERSION_MAJOR(h->abi_version);
     size_t n;
@@ -249,8 +249,7 @@ static const char *python_hint(const char *entry)
 }
 
 static hookd_registry_err_t load_file(registry_entry_t *e, const char *entry,
-                                      const hookd_config_t *cfg, char *errstr,
-                                      size_t errstr_size)
+                                      const hookd_config_t *cfg, char *errstr, size_t errstr_size)
 {
     char resolved[PATH_MAX];
     const hookd_handler_t *h;
@@ -341,7 +340,8 @@ hookd_registry_t *hookd_registry_load(const hookd_config_t *cfg, hookd_registry_
         errstr[0] = '\0';
     r = calloc(1, sizeof(*r));
     if (!r) {
-        set_err(errstr, errstr_size, cfg && cfg->hooks_file ? cfg->hooks_file : "", "out of memory");
+        set_err(errstr, errstr_size, cfg && cfg->hooks_file ? cfg->hooks_file : "",
+                "out of memory");
         rc = HOOKD_REGISTRY_ERR_NOT_FOUND;
         goto error;
     }
@@ -354,7 +354,8 @@ hookd_registry_t *hookd_registry_load(const hookd_config_t *cfg, hookd_registry_
             rc = HOOKD_REGISTRY_ERR_NOT_FOUND;
             goto error;
         }
-        for (tok = strtok_r(list, ", \t\r\n", &save); tok; tok = strtok_r(NULL, ", \t\r\n", &save)) {
+        for (tok = strtok_r(list, ", \t\r\n", &save); tok;
+             tok = strtok_r(NULL, ", \t\r\n", &save)) {
             registry_entry_t *e;
             hookd_chain_entry_t *c;
 

@@ -44,8 +44,7 @@ bool hookd_topic_name_valid(const char *name, size_t len)
 }
 
 hookd_request_err_t hookd_request_reply_to(const hookd_header_t *headers, size_t count,
-                                           hookd_reply_to_t *out, char *errstr,
-                                           size_t errstr_size)
+                                           hookd_reply_to_t *out, char *errstr, size_t errstr_size)
 {
     const hookd_header_t *t, *p, *c;
     bool dup;
@@ -60,8 +59,7 @@ hookd_request_err_t hookd_request_reply_to(const hookd_header_t *headers, size_t
     if (t == NULL)
         return HOOKD_REQUEST_OK;
     if (t->value == NULL || !hookd_topic_name_valid(t->value, t->len)) {
-        snprintf(errstr, errstr_size, "header %s is not a valid topic name",
-                 HOOKD_HDR_REPLY_TOPIC);
+        snprintf(errstr, errstr_size, "header %s is not a valid topic name", HOOKD_HDR_REPLY_TOPIC);
         return HOOKD_REQUEST_ERR_REPLY;
     }
 
@@ -91,8 +89,7 @@ hookd_request_err_t hookd_request_reply_to(const hookd_header_t *headers, size_t
 
     c = header_find(headers, count, HOOKD_HDR_CORRELATION_ID, &dup);
     if (dup) {
-        snprintf(errstr, errstr_size, "header %s appears more than once",
-                 HOOKD_HDR_CORRELATION_ID);
+        snprintf(errstr, errstr_size, "header %s appears more than once", HOOKD_HDR_CORRELATION_ID);
         return HOOKD_REQUEST_ERR_REPLY;
     }
     if (c != NULL && c->value != NULL) {
@@ -201,8 +198,8 @@ hookd_request_err_t hookd_request_flags(const hookd_header_t *headers, size_t co
             return HOOKD_REQUEST_ERR_FLAGS;
         }
         if ((b = parse_bool(val, vlen)) < 0) {
-            snprintf(errstr, errstr_size, "header %s: %s: '%.*s' is not a boolean",
-                     HOOKD_HDR_FLAGS, flag_names[k].name, (int)(vlen > 32 ? 32 : vlen), val);
+            snprintf(errstr, errstr_size, "header %s: %s: '%.*s' is not a boolean", HOOKD_HDR_FLAGS,
+                     flag_names[k].name, (int)(vlen > 32 ? 32 : vlen), val);
             return HOOKD_REQUEST_ERR_FLAGS;
         }
         slot = flag_names[k].slot == HOOKD_PHASE_COUNT ? &out->details_forward

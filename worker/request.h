@@ -52,16 +52,16 @@ typedef enum hookd_request_err {
 typedef struct hookd_reply_to {
     const char *topic; /* NULL: no reply asked for; not NUL-terminated */
     size_t topic_len;
-    int32_t partition; /* -1: the producer's partitioner picks it (by key) */
+    int32_t partition;          /* -1: the producer's partitioner picks it (by key) */
     const void *correlation_id; /* NULL: none */
     size_t correlation_id_len;
 } hookd_reply_to_t;
 
 /* The flags a requester sent, each present or not. */
 typedef struct hookd_request_flags {
-    bool present;                            /* the header was there */
+    bool present;                                 /* the header was there */
     signed char allow_failure[HOOKD_PHASE_COUNT]; /* -1: not given */
-    signed char details_forward;             /* -1: not given */
+    signed char details_forward;                  /* -1: not given */
 } hookd_request_flags_t;
 
 /*
@@ -69,8 +69,7 @@ typedef struct hookd_request_flags {
  * was asked for. On error, a one-line reason in errstr and out->topic NULL.
  */
 hookd_request_err_t hookd_request_reply_to(const hookd_header_t *headers, size_t count,
-                                           hookd_reply_to_t *out, char *errstr,
-                                           size_t errstr_size);
+                                           hookd_reply_to_t *out, char *errstr, size_t errstr_size);
 
 /* Read hookd.flags (absent: OK with present = false). */
 hookd_request_err_t hookd_request_flags(const hookd_header_t *headers, size_t count,

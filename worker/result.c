@@ -347,11 +347,11 @@ static void failure_message(const hookd_result_info_t *info, const hookd_decisio
     if (d->error[0] != '\0')
         snprintf(buf, sizeof(buf), "%s", d->error);
     else if (run != NULL)
-        snprintf(buf, sizeof(buf), "handler '%s' %s in phase %s after %" PRIu32
-                 " attempt%s, without a message",
+        snprintf(buf, sizeof(buf),
+                 "handler '%s' %s in phase %s after %" PRIu32 " attempt%s, without a message",
                  run->handler_name ? run->handler_name : "?",
                  d->error_class == HOOKD_ERRCLASS_RETRIES_EXHAUSTED ? "kept asking for a retry"
-                                                                     : "failed",
+                                                                    : "failed",
                  hookd_phase_name(run->phase), run->attempts, run->attempts == 1 ? "" : "s");
     else
         snprintf(buf, sizeof(buf), "%s", hookd_error_class_name(d->error_class));
@@ -429,13 +429,27 @@ static void jb_str(jbuf_t *b, const char *s)
         run = 0;
         *o++ = '\\';
         switch (c) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '\b': *o++ = 'b'; break;
-        case '\f': *o++ = 'f'; break;
-        case '\n': *o++ = 'n'; break;
-        case '\r': *o++ = 'r'; break;
-        case '\t': *o++ = 't'; break;
+        case '"':
+            *o++ = '"';
+            break;
+        case '\\':
+            *o++ = '\\';
+            break;
+        case '\b':
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = 'f';
+            break;
+        case '\n':
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = 't';
+            break;
         default:
             *o++ = 'u';
             *o++ = '0';
@@ -675,9 +689,8 @@ int hookd_deadletter_headers(const hookd_result_info_t *info, const hookd_decisi
     const hookd_run_t *run =
         d->failed_run >= 0 && (size_t)d->failed_run < d->run_count ? &d->runs[d->failed_run] : NULL;
     size_t cap = info_cap(info), mark = hookd_headers_count(headers);
-    const char *cls = hookd_error_class_name(d->error_class != HOOKD_ERRCLASS_NONE
-                                                 ? d->error_class
-                                                 : HOOKD_ERRCLASS_HOOK_FAILED);
+    const char *cls = hookd_error_class_name(
+        d->error_class != HOOKD_ERRCLASS_NONE ? d->error_class : HOOKD_ERRCLASS_HOOK_FAILED);
     const char *topic = o && o->topic ? o->topic : "";
     const char *group = o && o->group_id ? o->group_id : NULL;
     const char *worker = info->worker_id ? info->worker_id : "";

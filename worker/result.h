@@ -41,10 +41,11 @@ const hookd_header_t *hookd_headers_get(const hookd_headers_t *h, size_t i);
 
 /* Everything the result and dead letter need besides the decision. */
 typedef struct hookd_result_info {
-    const hookd_event_t *event; /* may be partly filled (invalid event): id, order_name may be NULL */
+    const hookd_event_t
+        *event; /* may be partly filled (invalid event): id, order_name may be NULL */
     const hookd_origin_t *origin;
     const char *worker_id;
-    const char *source; /* ce_source of results, e.g. "urn:acme-hookd:<worker_id>" */
+    const char *source;     /* ce_source of results, e.g. "urn:acme-hookd:<worker_id>" */
     size_t max_error_bytes; /* cap of error messages in headers, 0 = default (1024) */
 } hookd_result_info_t;
 

@@ -6,8 +6,9 @@
  *   - the caller's thread runs hookd_runtime_run(): the consumer loop
  *     (batch consume, rebalance callbacks, offset store, pause/resume,
  *     readiness inputs) and the shutdown sequence;
- *   - the pool's handler threads: decode, engine, encode, publish, one
- *     message at a time, one partition per thread at a time;
+ *   - the pool's handler threads: the message pipeline (pipeline.c:
+ *     verify, decode, engine, encode, publish), one message at a time, one
+ *     partition per thread at a time;
  *   - the publisher's thread: delivery reports, which acknowledge outcomes
  *     in the offset tracker, and re-produce failed records.
  *
@@ -29,18 +30,17 @@
 #include <librdkafka/rdkafka.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "consumer.h"
 #include "embedded.h"
-#include "engine.h"
 #include "event.h"
 #include "invoke.h"
 #include "log.h"
 #include "metrics.h"
 #include "offsets.h"
+#include "pipeline.h"
 #include "pool.h"
 #include "publisher.h"
-#include "request.h"
-#include "result.h"
 
 #define CONSUME_BATCH 1000     /* messages per rd_kafka_consume_batch_queue call */
 #define CONSUME_TIMEOUT_MS 100 /* also the main loop's turn when idle */
@@ -66,13 +66,6 @@ typedef struct rt_part {
     int64_t next_offset; /* after the last message consumed, -1 none */
 } rt_part_t;
 
-/* What one handler thread owns. */
-typedef struct rt_thread {
-    hookd_invoke_t *invoke; /* this thread's handler instances */
-    hookd_decision_t decision;
-    hookd_decision_t masked; /* the decision as a reply shows it, see reply_decision() */
-} rt_thread_t;
-
 struct hookd_runtime {
     const hookd_config_t *cfg;
     const hookd_registry_t *reg;
@@ -88,8 +81,9 @@ struct hookd_runtime {
     hookd_offsets_t *offsets;
     hookd_pool_t *pool;
     hookd_auth_t *auth;
-    rt_thread_t *threads;
+    hookd_pipeline_thread_t *threads;
     size_t nthreads;
+    hookd_pipeline_t pipeline; /* what the handler threads run, see pipeline.h */
     /* Set at shutdown: retry backoffs in handler threads end early.
      * Relaxed: a hint that publishes no data. */
     atomic_int abort_handlers;
@@ -208,419 +202,11 @@ static bool on_owned(void *opaque, int32_t partition, uint64_t epoch)
     return part_epoch(opaque, partition) == epoch;
 }
 
-/* ---- one message, on a handler thread ----------------------------------- */
+/* ---- pipeline callback (handler threads) -------------------------------- */
 
-static void record_invocations(const hookd_decision_t *d)
+static void on_processed(void *opaque, bool aborted)
 {
-    size_t i;
-    for (i = 0; i < d->run_count; i++) {
-        const hookd_run_t *r = &d->runs[i];
-        const char *phase = hookd_phase_name(r->phase);
-        uint32_t attempts = r->attempts ? r->attempts : 1, a;
-        double each = (double)r->duration_us / 1e6 / attempts;
-        /* Every attempt but the last asked for a retry; the last one too
-         * when the retries ran out. */
-        for (a = 1; a < attempts; a++)
-            hookd_metrics_invocation(phase, r->handler_name, "retry", each);
-        hookd_metrics_invocation(phase, r->handler_name,
-                                 r->error_class == HOOKD_ERRCLASS_RETRIES_EXHAUSTED ? "retry"
-                                 : r->outcome == HOOKD_OK                           ? "ok"
-                                                                                    : "fail",
-                                 each);
-    }
-}
-
-/*
- * A consumed message, copied out of librdkafka's fetch buffer: a message
- * kept as an rd_kafka_message_t holds its whole fetch response in memory,
- * so a queue of them would cost fetch responses, not messages. One
- * allocation; headers already in the codec's form.
- */
-typedef struct rt_msg {
-    int32_t partition;
-    int64_t offset;
-    int64_t timestamp_ms; /* -1: none */
-    const void *key;      /* NULL: no key */
-    size_t key_len;
-    const void *value;    /* NULL: a tombstone */
-    size_t len;
-    hookd_header_t *headers;
-    size_t header_count;
-} rt_msg_t;
-
-static rt_msg_t *rt_msg_from(const rd_kafka_message_t *rkm)
-{
-    rd_kafka_headers_t *hdrs = NULL;
-    rd_kafka_timestamp_type_t tstype;
-    size_t n = 0, i, size;
-    rt_msg_t *m;
-    char *p;
-
-    /* rd_kafka_message_headers() parses lazily into the message: not const. */
-    if (rd_kafka_message_headers((rd_kafka_message_t *)rkm, &hdrs) ==
-            RD_KAFKA_RESP_ERR_NO_ERROR &&
-        hdrs != NULL)
-        n = rd_kafka_header_cnt(hdrs);
-    size = sizeof(*m) + n * sizeof(hookd_header_t) + (rkm->key ? rkm->key_len : 0) +
-           (rkm->payload ? rkm->len : 0);
-    for (i = 0; i < n; i++) {
-        const char *name;
-        const void *value;
-        size_t len;
-        if (rd_kafka_header_get_all(hdrs, i, &name, &value, &len) == RD_KAFKA_RESP_ERR_NO_ERROR)
-            size += strlen(name) + 1 + (value ? len : 0);
-    }
-    if ((m = malloc(size)) == NULL)
-        return NULL;
-    m->partition = rkm->partition;
-    m->offset = rkm->offset;
-    m->timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype);
-    if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE)
-        m->timestamp_ms = -1;
-    m->headers = (hookd_header_t *)(m + 1);
-    m->header_count = 0;
-    p = (char *)(m->headers + n);
-    for (i = 0; i < n; i++) {
-        const char *name;
-        const void *value;
-        size_t len, nl;
-        hookd_header_t *h = &m->headers[m->header_count];
-        if (rd_kafka_header_get_all(hdrs, i, &name, &value, &len) != RD_KAFKA_RESP_ERR_NO_ERROR)
-            break;
-        nl = strlen(name) + 1;
-        memcpy(p, name, nl);
-        h->name = p;
-        p += nl;
-        h->len = value ? len : 0;
-        h->value = value ? p : NULL;
-        if (value && len)
-            memcpy(p, value, len);
-        p += h->len;
-        m->header_count++;
-    }
-    m->key = NULL;
-    m->key_len = 0;
-    if (rkm->key != NULL) {
-        if (rkm->key_len)
-            memcpy(p, rkm->key, rkm->key_len);
-        m->key = p;
-        m->key_len = rkm->key_len;
-        p += rkm->key_len;
-    }
-    m->value = NULL;
-    m->len = 0;
-    if (rkm->payload != NULL) {
-        if (rkm->len)
-            memcpy(p, rkm->payload, rkm->len);
-        m->value = p;
-        m->len = rkm->len;
-    }
-    return m;
-}
-
-/*
- * The decision as a reply shows it. acme2certifier tells its client only
- * "pre-hook failed" (and so on) unless hook_error_details_forward is set;
- * a requester is that server's proxy, so the handler's own text stays on
- * the result topic, for operators, and the reply gets the generic words.
- * The codec's reason for an invalid or forged event is about the
- * requester's own input and is kept.
- */
-static const hookd_decision_t *reply_decision(const hookd_decision_t *d, bool details_forward,
-                                              hookd_decision_t *scratch)
-{
-    static const char *const generic[HOOKD_PHASE_COUNT] = {"pre-hook failed",
-                                                            "success-hook failed",
-                                                            "post-hook failed"};
-    size_t i;
-    if (details_forward)
-        return d;
-    memcpy(scratch, d, offsetof(hookd_decision_t, runs) + d->run_count * sizeof(d->runs[0]));
-    for (i = 0; i < scratch->run_count; i++)
-        if (scratch->runs[i].outcome != HOOKD_OK && scratch->runs[i].phase < HOOKD_PHASE_COUNT)
-            snprintf(scratch->runs[i].error, sizeof(scratch->runs[i].error), "%s",
-                     generic[scratch->runs[i].phase]);
-    if (scratch->failed_run >= 0 && scratch->failed_phase < HOOKD_PHASE_COUNT)
-        snprintf(scratch->error, sizeof(scratch->error), "%s", generic[scratch->failed_phase]);
-    return scratch;
-}
-
-/* Where a reply goes, decided before the engine ran. */
-typedef struct rt_reply {
-    char topic[256];   /* "" : no reply */
-    int32_t partition; /* -1: by key */
-    const void *correlation_id;
-    size_t correlation_id_len;
-    bool details_forward;
-} rt_reply_t;
-
-/*
- * Read the request's reply headers and check them against the allow-list.
- * A refused reply is counted and logged, and the event is processed all
- * the same: its result still goes to the result topic.
- */
-static void reply_prepare(const hookd_config_t *cfg, const rt_msg_t *m, bool forged,
-                          const hookd_log_fields_t *f, rt_reply_t *out)
-{
-    hookd_reply_to_t rt_;
-    char why[256];
-
-    memset(out, 0, sizeof(*out));
-    out->partition = -1;
-    out->details_forward = cfg->hook_error_details_forward;
-    if (hookd_request_reply_to(m->headers, m->header_count, &rt_, why, sizeof(why)) !=
-        HOOKD_REQUEST_OK) {
-        hookd_metrics_reply("refused");
-        hookd_logf(HOOKD_LOG_WARNING, f, "no reply: %s", why);
-        return;
-    }
-    if (rt_.topic == NULL)
-        return;
-    if (forged) {
-        /* answering unauthenticated requests would let anyone write to
-         * the reply topics */
-        hookd_metrics_reply("refused");
-        hookd_logf(HOOKD_LOG_WARNING, f, "no reply to %.*s: the event failed authentication",
-                   (int)rt_.topic_len, rt_.topic);
-        return;
-    }
-    if (!hookd_request_topic_allowed(cfg->reply_topics, rt_.topic, rt_.topic_len)) {
-        hookd_metrics_reply("refused");
-        hookd_logf(HOOKD_LOG_WARNING, f,
-                   "no reply: topic '%.*s' is not in [kafka] reply_topics", (int)rt_.topic_len,
-                   rt_.topic);
-        return;
-    }
-    memcpy(out->topic, rt_.topic, rt_.topic_len); /* <= 249 bytes, checked */
-    out->topic[rt_.topic_len] = '\0';
-    out->partition = rt_.partition;
-    out->correlation_id = rt_.correlation_id;
-    out->correlation_id_len = rt_.correlation_id_len;
-}
-
-/*
- * Encode and publish the outcome: the result (when the event has an id),
- * the dead letter (when decided), and the reply (when asked for and
- * allowed). The tracker is told how many records to wait for before
- * anything is produced, so no delivery report can come first. Returns the
- * number of records published.
- */
-static unsigned publish_outcome(hookd_runtime_t *rt, const rt_msg_t *m, uint64_t epoch,
-                                const hookd_event_t *ev, const hookd_decision_t *d,
-                                const rt_reply_t *reply, hookd_decision_t *scratch)
-{
-    const hookd_config_t *cfg = rt->cfg;
-    hookd_origin_t origin = {cfg->input_topic, m->partition, m->offset, m->timestamp_ms,
-                             cfg->group_id};
-    hookd_result_info_t info = {ev, &origin, cfg->worker_id, rt->source, cfg->max_error_bytes};
-    hookd_record_origin_t ro = {m->partition, epoch, m->offset};
-    hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
-    hookd_headers_t *rh = NULL, *dh = NULL, *ph = NULL;
-    char *value = NULL, *pvalue = NULL;
-    size_t value_len = 0, pvalue_len = 0, i;
-    bool want_reply = reply->topic[0] != '\0' && ev->id != NULL;
-    unsigned acks = 0;
-    const void *key = NULL;
-    size_t key_len = 0;
-    hookd_offsets_err_t oerr;
-
-    f.event_id = ev->id;
-    f.topic = cfg->input_topic;
-    f.partition = m->partition;
-    f.offset = m->offset;
-
-    if (ev->id != NULL) {
-        if ((rh = hookd_headers_new()) == NULL ||
-            (value = hookd_result_encode(&info, d, rh, &value_len)) == NULL)
-            goto nomem;
-        if (rt->auth != NULL && hookd_auth_sign_enabled(rt->auth)) {
-            char why[256];
-            const void *k = m->key_len ? m->key : (const void *)ev->order_name;
-            size_t kl = m->key_len ? m->key_len : (ev->order_name ? strlen(ev->order_name) : 0);
-            if (hookd_auth_sign(rt->auth, k, kl, value, value_len, rh, why, sizeof(why)) != 0) {
-                /* Not publishing unsigned results when signing is asked:
-                 * the message stays uncommitted and is redone. */
-                hookd_logf(HOOKD_LOG_ERROR, &f, "cannot sign the result: %s", why);
-                goto error;
-            }
-        }
-        acks++;
-    }
-    if (d->dead_letter) {
-        if ((dh = hookd_headers_new()) == NULL)
-            goto nomem;
-        for (i = 0; i < m->header_count; i++)
-            if (hookd_headers_add(dh, m->headers[i].name, m->headers[i].value,
-                                  m->headers[i].len) != 0)
-                goto nomem;
-        if (hookd_deadletter_headers(&info, d, dh) != 0)
-            goto nomem;
-        acks++;
-    }
-
-    if (want_reply) {
-        /* The reply is the result event again (or its masked rendering,
-         * with ids and time of its own), plus the correlation id. */
-        const hookd_decision_t *rd = reply_decision(d, reply->details_forward, scratch);
-        size_t n;
-        if ((ph = hookd_headers_new()) == NULL)
-            goto nomem;
-        if (rd == d) {
-            for (n = 0; n < hookd_headers_count(rh); n++) {
-                const hookd_header_t *h = hookd_headers_get(rh, n);
-                if (hookd_headers_add(ph, h->name, h->value, h->len) != 0)
-                    goto nomem;
-            }
-        } else if ((pvalue = hookd_result_encode(&info, rd, ph, &pvalue_len)) == NULL) {
-            goto nomem;
-        }
-        if (reply->correlation_id != NULL &&
-            hookd_headers_add(ph, HOOKD_HDR_CORRELATION_ID, reply->correlation_id,
-                              reply->correlation_id_len) != 0)
-            goto nomem;
-        acks++;
-    }
-
-    if ((oerr = hookd_offsets_expect(rt->offsets, m->partition, epoch, m->offset, acks)) !=
-        HOOKD_OFFSETS_OK) {
-        /* Revoked while we worked (past revoke_timeout_ms): the new owner
-         * redoes this message; publishing now would only add a duplicate. */
-        hookd_logf(HOOKD_LOG_INFO, &f, "partition revoked during processing; outcome not published");
-        acks = 0;
-        goto done;
-    }
-
-    if (ev->id != NULL) {
-        if (m->key_len > 0) {
-            key = m->key;
-            key_len = m->key_len;
-        } else if (ev->order_name != NULL) {
-            key = ev->order_name;
-            key_len = strlen(ev->order_name);
-        }
-        if (hookd_publisher_publish(rt->pub, HOOKD_RECORD_RESULT, cfg->result_topic, key,
-                                    key_len, value, value_len, rh, &ro,
-                                    hookd_verdict_name(d->verdict)) != 0)
-            hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory publishing the result; offset held");
-    }
-    if (d->dead_letter) {
-        if (hookd_publisher_publish(rt->pub, HOOKD_RECORD_DEAD_LETTER, cfg->dead_letter_topic,
-                                    m->key, m->key_len, m->value, m->len, dh, &ro,
-                                    hookd_error_class_name(d->error_class)) != 0)
-            hookd_logf(HOOKD_LOG_ERROR, &f,
-                       "out of memory publishing the dead letter; offset held");
-    }
-    if (want_reply) {
-        if (hookd_publisher_reply(rt->pub, reply->topic, reply->partition, key, key_len,
-                                  pvalue != NULL ? pvalue : value,
-                                  pvalue != NULL ? pvalue_len : value_len, ph, &ro) != 0)
-            hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory publishing the reply; offset held");
-    }
-    goto done;
-
-nomem:
-    hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory encoding the outcome; offset held");
-error:
-    acks = 0;
-done:
-    free(value);
-    free(pvalue);
-    hookd_headers_destroy(rh);
-    hookd_headers_destroy(dh);
-    hookd_headers_destroy(ph);
-    return acks;
-}
-
-static void process_message(void *opaque, size_t thread_index, int32_t partition, uint64_t epoch,
-                            void *item)
-{
-    hookd_runtime_t *rt = opaque;
-    const hookd_config_t *cfg = rt->cfg;
-    rt_thread_t *t = &rt->threads[thread_index];
-    hookd_decision_t *d = &t->decision;
-    rt_msg_t *m = item;
-    hookd_event_t ev;
-    hookd_event_err_t eerr;
-    char why[512], scratch[512];
-    bool forged = false;
-    hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
-    rt_reply_t reply;
-    hookd_policy_t policy;
-
-    memset(&ev, 0, sizeof(ev));
-    f.topic = cfg->input_topic;
-    f.partition = partition;
-    f.offset = m->offset;
-
-    if (rt->auth != NULL && hookd_auth_verify_enabled(rt->auth) &&
-        hookd_auth_verify(rt->auth, m->key, m->key_len, m->value, m->len, m->headers,
-                          m->header_count, why, sizeof(why)) != 0) {
-        forged = true;
-        hookd_decision_reject(d, HOOKD_ERRCLASS_AUTH_FAILED, why);
-    }
-    /* Decoded even when forged: only for the id and order name of the
-     * failed result; handlers never see a forged event. */
-    eerr = hookd_event_decode(m->value, m->len, m->headers, m->header_count,
-                              &cfg->limits, &ev, forged ? scratch : why,
-                              forged ? sizeof(scratch) : sizeof(why));
-    f.event_id = ev.id;
-    reply_prepare(cfg, m, forged, &f, &reply);
-    if (forged) {
-        hookd_metrics_event_consumed("invalid");
-    } else if (eerr != HOOKD_EVENT_OK) {
-        hookd_metrics_event_consumed("invalid");
-        hookd_decision_reject(d, HOOKD_ERRCLASS_INVALID_EVENT, why);
-    } else {
-        hookd_request_flags_t rflags;
-        bool bad_flags = false;
-        hookd_metrics_event_consumed(hookd_event_type_name(ev.type));
-        policy = cfg->policy;
-        if (cfg->trust_event_flags) {
-            if (hookd_request_flags(m->headers, m->header_count, &rflags, why, sizeof(why)) ==
-                HOOKD_REQUEST_OK)
-                hookd_request_apply(&rflags, &cfg->policy, cfg->hook_error_details_forward,
-                                    &policy, &reply.details_forward);
-            else
-                bad_flags = true;
-        }
-        if (bad_flags) {
-            /* a trusted producer sent flags nobody can read: deciding under
-             * the worker's own would be a guess */
-            hookd_decision_reject(d, HOOKD_ERRCLASS_INVALID_EVENT, why);
-        } else if (cfg->verify_csr && hookd_x509_check_event(&ev, why, sizeof(why)) != 0) {
-            char reason[600];
-            snprintf(reason, sizeof(reason), "x509 check: %s", why);
-            hookd_decision_reject(d, HOOKD_ERRCLASS_INVALID_EVENT, reason);
-        } else {
-            hookd_engine_run(&ev, hookd_registry_chain(rt->reg), &policy,
-                             hookd_invoke_invoker(t->invoke), d);
-            record_invocations(d);
-        }
-    }
-
-    if (d->aborted) {
-        /* Shutdown during a retry backoff: no outcome, nothing committed;
-         * the next owner runs it again. */
-        hookd_logf(HOOKD_LOG_INFO, &f, "processing interrupted by shutdown; left uncommitted");
-        stats_bump(rt, HOT_ABORTED, 1);
-    } else {
-        unsigned acks = publish_outcome(rt, m, epoch, &ev, d, &reply, &t->masked);
-        if (d->dead_letter)
-            hookd_logf(HOOKD_LOG_WARNING, &f, "%s: dead-lettered (%s%s%s)",
-                       hookd_verdict_name(d->verdict), hookd_error_class_name(d->error_class),
-                       d->error[0] ? ": " : "", d->error);
-        else if (hookd_log_enabled(HOOKD_LOG_DEBUG))
-            hookd_logf(HOOKD_LOG_DEBUG, &f, "%s (%zu handler run(s), %u record(s))",
-                       hookd_verdict_name(d->verdict), d->run_count, acks);
-        stats_bump(rt, HOT_DECIDED, 1);
-    }
-    hookd_event_clear(&ev);
-    free(m);
-}
-
-static void drop_message(void *opaque, void *item)
-{
-    free(item);
+    stats_bump(opaque, aborted ? HOT_ABORTED : HOT_DECIDED, 1);
 }
 
 /* ---- consumer side (consumer thread) ------------------------------------ */
@@ -645,7 +231,8 @@ static void record_committed(hookd_runtime_t *rt, const rd_kafka_topic_partition
     pthread_mutex_lock(&rt->lock);
     for (i = 0; i < offsets->cnt; i++) {
         const rd_kafka_topic_partition_t *p = &offsets->elems[i];
-        if (p->err != RD_KAFKA_RESP_ERR_NO_ERROR || p->offset < 0 || part_get(rt, p->partition) == NULL)
+        if (p->err != RD_KAFKA_RESP_ERR_NO_ERROR || p->offset < 0 ||
+            part_get(rt, p->partition) == NULL)
             continue;
         rt->committed[p->partition] = p->offset;
         any = true;
@@ -665,7 +252,8 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         return; /* nothing new to commit */
     hookd_metrics_offset_commit(err == RD_KAFKA_RESP_ERR_NO_ERROR);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        hookd_logf(HOOKD_LOG_WARNING, NULL, "kafka: offset commit failed: %s (retried at the next commit)",
+        hookd_logf(HOOKD_LOG_WARNING, NULL,
+                   "kafka: offset commit failed: %s (retried at the next commit)",
                    rd_kafka_err2str(err));
         /* The stored offsets stay ahead of the committed ones in librdkafka:
          * the next request carries them again. Served on the consumer
@@ -711,8 +299,8 @@ static void commit_if_due(hookd_runtime_t *rt, size_t moved)
     if (!rt->commit_due || (now = hookd_now_ms()) < rt->next_commit)
         return;
     rt->commit_due = false;
-    rt->next_commit = now + (uint64_t)(rt->cfg->commit_interval_ms > 0 ? rt->cfg->commit_interval_ms
-                                                                       : 200);
+    rt->next_commit =
+        now + (uint64_t)(rt->cfg->commit_interval_ms > 0 ? rt->cfg->commit_interval_ms : 200);
     if ((err = rd_kafka_commit(rt->rk, NULL, 1 /* async */)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         hookd_logf(HOOKD_LOG_DEBUG, NULL, "kafka: commit: %s", rd_kafka_err2str(err));
         rt->commit_due = true;
@@ -867,8 +455,7 @@ static void revoke_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list
             int32_t p = parts->elems[i].partition;
             while (!hookd_pool_wait_idle(rt->pool, p, 100) && remaining_ms(deadline) > 0)
                 hookd_status_heartbeat();
-            while (!hookd_publisher_wait(rt->pub, p, epochs[i], 100) &&
-                   remaining_ms(deadline) > 0)
+            while (!hookd_publisher_wait(rt->pub, p, epochs[i], 100) && remaining_ms(deadline) > 0)
                 hookd_status_heartbeat();
         }
         commit_sync(rt, parts);
@@ -990,7 +577,8 @@ static void update_pauses(hookd_runtime_t *rt)
             rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
             rd_kafka_resp_err_t err;
             rd_kafka_topic_partition_list_add(l, rt->cfg->input_topic, p);
-            err = want ? rd_kafka_pause_partitions(rt->rk, l) : rd_kafka_resume_partitions(rt->rk, l);
+            err =
+                want ? rd_kafka_pause_partitions(rt->rk, l) : rd_kafka_resume_partitions(rt->rk, l);
             /* librdkafka 2.0.2 fetches a resumed partition again only about
              * a second later (measured: a fast handler then idles for most
              * of every pause cycle). Seeking to the next offset to consume
@@ -1028,26 +616,24 @@ static void on_message(hookd_runtime_t *rt, rd_kafka_message_t *rkm)
     uint64_t epoch;
     size_t queued;
     hookd_offsets_err_t oerr;
-    rt_msg_t *m;
+    hookd_msg_t *m;
     RT_ASSERT_CONSUMER_THREAD(rt);
 
     if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            hookd_logf(HOOKD_LOG_WARNING, NULL, "kafka: consume: %s",
-                       rd_kafka_message_errstr(rkm));
+            hookd_logf(HOOKD_LOG_WARNING, NULL, "kafka: consume: %s", rd_kafka_message_errstr(rkm));
         rd_kafka_message_destroy(rkm);
         return;
     }
     epoch = part_epoch(rt, rkm->partition);
-    if (epoch == 0 ||
-        (oerr = hookd_offsets_track(rt->offsets, rkm->partition, epoch, rkm->offset)) !=
-            HOOKD_OFFSETS_OK) {
+    if (epoch == 0 || (oerr = hookd_offsets_track(rt->offsets, rkm->partition, epoch,
+                                                  rkm->offset)) != HOOKD_OFFSETS_OK) {
         /* Not ours any more, or a message already tracked: ignoring it
          * loses nothing (the earlier copy or the new owner covers it). */
         rd_kafka_message_destroy(rkm);
         return;
     }
-    m = rt_msg_from(rkm);
+    m = hookd_msg_from(rkm);
     if (m == NULL || hookd_pool_push(rt->pool, rkm->partition, epoch, m, &queued) != 0) {
         hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
         f.partition = rkm->partition;
@@ -1140,12 +726,12 @@ hookd_runtime_t *hookd_runtime_create(const hookd_config_t *cfg, const hookd_reg
         goto error;
     }
     for (i = 0; i < rt->nthreads; i++)
-        if ((rt->threads[i].invoke = hookd_invoke_create(reg, cfg, &rt->abort_handlers, errstr,
-                                                         errstr_size)) == NULL)
+        if ((rt->threads[i].invoke =
+                 hookd_invoke_create(reg, cfg, &rt->abort_handlers, errstr, errstr_size)) == NULL)
             goto error;
 
-    if ((rt->pub = hookd_publisher_new(cfg, rt->bootstraps, on_record_acked, on_owned, rt,
-                                       errstr, errstr_size)) == NULL)
+    if ((rt->pub = hookd_publisher_new(cfg, rt->bootstraps, on_record_acked, on_owned, rt, errstr,
+                                       errstr_size)) == NULL)
         goto error;
 
     if ((conf = hookd_kafka_conf_new(cfg, HOOKD_KAFKA_CONSUMER, rt->bootstraps, errstr,
@@ -1166,8 +752,17 @@ hookd_runtime_t *hookd_runtime_create(const hookd_config_t *cfg, const hookd_reg
     rd_kafka_poll_set_consumer(rt->rk);
     rt->cq = rd_kafka_queue_get_consumer(rt->rk);
 
-    if ((rt->pool = hookd_pool_new(rt->nthreads, process_message, drop_message, rt, errstr,
-                                   errstr_size)) == NULL)
+    rt->pipeline.cfg = cfg;
+    rt->pipeline.reg = reg;
+    rt->pipeline.source = rt->source;
+    rt->pipeline.auth = rt->auth;
+    rt->pipeline.offsets = rt->offsets;
+    rt->pipeline.pub = rt->pub;
+    rt->pipeline.threads = rt->threads;
+    rt->pipeline.done = on_processed;
+    rt->pipeline.opaque = rt;
+    if ((rt->pool = hookd_pool_new(rt->nthreads, hookd_pipeline_process, hookd_pipeline_drop,
+                                   &rt->pipeline, errstr, errstr_size)) == NULL)
         goto error;
 
     topics = rd_kafka_topic_partition_list_new(1);
@@ -1199,9 +794,9 @@ error:
  */
 static int shutdown_sequence(hookd_runtime_t *rt)
 {
-    uint64_t deadline = hookd_now_ms() + (uint64_t)(rt->cfg->shutdown_timeout_ms > 0
-                                                        ? rt->cfg->shutdown_timeout_ms
-                                                        : 25000);
+    uint64_t deadline =
+        hookd_now_ms() +
+        (uint64_t)(rt->cfg->shutdown_timeout_ms > 0 ? rt->cfg->shutdown_timeout_ms : 25000);
     rd_kafka_topic_partition_list_t *assignment = NULL;
     rd_kafka_resp_err_t err;
     size_t dropped;
@@ -1245,7 +840,8 @@ static int shutdown_sequence(hookd_runtime_t *rt)
     }
     if (remaining_ms(deadline) == 0)
         rc = 1;
-    hookd_logf(rc ? HOOKD_LOG_ERROR : HOOKD_LOG_INFO, NULL, "shutdown: %s (%zu queued message(s) left uncommitted)",
+    hookd_logf(rc ? HOOKD_LOG_ERROR : HOOKD_LOG_INFO, NULL,
+               "shutdown: %s (%zu queued message(s) left uncommitted)",
                rc ? "deadline passed" : "clean", dropped);
     return rc;
 }
@@ -1270,7 +866,8 @@ int hookd_runtime_run(hookd_runtime_t *rt, const atomic_int *stop)
         if (n == 0) {
             n = rd_kafka_consume_batch_queue(rt->cq, CONSUME_TIMEOUT_MS, batch, 1);
             if (n == 1) {
-                ssize_t more = rd_kafka_consume_batch_queue(rt->cq, 0, batch + 1, CONSUME_BATCH - 1);
+                ssize_t more =
+                    rd_kafka_consume_batch_queue(rt->cq, 0, batch + 1, CONSUME_BATCH - 1);
                 if (more > 0)
                     n += more;
             }
@@ -1342,13 +939,7 @@ bool hookd_runtime_wait(hookd_runtime_t *rt,
          * 100 ms to look at them again. */
         if (left > 100)
             left = 100;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (long)(left % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        hookd_deadline_after(&ts, left);
         pthread_mutex_lock(&rt->lock);
         pthread_cond_timedwait(&rt->cond, &rt->lock, &ts);
         pthread_mutex_unlock(&rt->lock);
@@ -1378,9 +969,9 @@ void hookd_runtime_destroy(hookd_runtime_t *rt)
      * needs the pool, the publisher and the tracker. */
     if (rt->rk != NULL && rt->pool != NULL && rt->pub != NULL && !rt->closed) {
         if (rt->shutdown_deadline == 0)
-            rt->shutdown_deadline = hookd_now_ms() + (uint64_t)(rt->cfg->shutdown_timeout_ms > 0
-                                                                     ? rt->cfg->shutdown_timeout_ms
-                                                                     : 25000);
+            rt->shutdown_deadline =
+                hookd_now_ms() +
+                (uint64_t)(rt->cfg->shutdown_timeout_ms > 0 ? rt->cfg->shutdown_timeout_ms : 25000);
         hookd_pool_drop_all(rt->pool);
         rd_kafka_consumer_close(rt->rk);
         rt->closed = true;
@@ -1388,9 +979,10 @@ void hookd_runtime_destroy(hookd_runtime_t *rt)
     /* Then the handler threads: they publish and use the tracker. */
     if (rt->pool != NULL) {
         /* The deadline was spent already if run() found a handler stuck. */
-        if (hookd_pool_stop(rt->pool, rt->pool_stuck                    ? 0
-                                      : rt->cfg->shutdown_timeout_ms > 0 ? rt->cfg->shutdown_timeout_ms
-                                                                         : 25000) != 0)
+        if (hookd_pool_stop(rt->pool, rt->pool_stuck ? 0
+                                      : rt->cfg->shutdown_timeout_ms > 0
+                                          ? rt->cfg->shutdown_timeout_ms
+                                          : 25000) != 0)
             stuck = true;
         hookd_pool_destroy(rt->pool);
     }

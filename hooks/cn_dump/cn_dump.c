@@ -332,7 +332,8 @@ static char *san_array_text(const cJSON *arr)
     size_t len = 2, used = 0;
     char *out, *one;
 
-    cJSON_ArrayForEach(item, arr) {
+    cJSON_ArrayForEach(item, arr)
+    {
         if (!(one = cJSON_PrintUnformatted(item)))
             return NULL;
         len += strlen(one) + 2;
@@ -341,7 +342,8 @@ static char *san_array_text(const cJSON *arr)
     if (!(out = malloc(len + 1)))
         return NULL;
     out[used++] = '[';
-    cJSON_ArrayForEach(item, arr) {
+    cJSON_ArrayForEach(item, arr)
+    {
         if (!(one = cJSON_PrintUnformatted(item))) {
             free(out);
             return NULL;
@@ -378,7 +380,7 @@ static int san_check(hookd_ctx_t *ctx, const char *what, void *gens, int crit)
 static int csr_sans(hookd_ctx_t *ctx, const char *csr, cJSON *arr)
 {
     X509_REQ *req = csr_load(ctx, csr);
-    STACK_OF(X509_EXTENSION) *exts;
+    STACK_OF(X509_EXTENSION) * exts;
     GENERAL_NAMES *gens = NULL;
     int crit = -1, rc;
 
@@ -585,10 +587,10 @@ static hookd_outcome_t cn_dump_pre(hookd_ctx_t *ctx, void *state, const char *ce
     return dump(ctx, state, "pre", certificate_name, order_name, arr, 0, NULL);
 }
 
-static hookd_outcome_t cn_dump_success(hookd_ctx_t *ctx, void *state,
-                                       const char *certificate_name, const char *order_name,
-                                       const char *csr, const char *certificate,
-                                       const char *certificate_raw, const char *poll_identifier)
+static hookd_outcome_t cn_dump_success(hookd_ctx_t *ctx, void *state, const char *certificate_name,
+                                       const char *order_name, const char *csr,
+                                       const char *certificate, const char *certificate_raw,
+                                       const char *poll_identifier)
 {
     cJSON *arr;
 

@@ -43,10 +43,13 @@ static const struct phase_keys {
     {"post", "raise_post_hook_exception", "retry_post_hook_times"},
 };
 
-static const char *const config_keys[] = {
-    "raise_pre_hook_exception", "raise_success_hook_exception", "raise_post_hook_exception",
-    "retry_pre_hook_times",     "retry_success_hook_times",     "retry_post_hook_times",
-    NULL};
+static const char *const config_keys[] = {"raise_pre_hook_exception",
+                                          "raise_success_hook_exception",
+                                          "raise_post_hook_exception",
+                                          "retry_pre_hook_times",
+                                          "retry_success_hook_times",
+                                          "retry_post_hook_times",
+                                          NULL};
 
 typedef struct retry_slot {
     char event_id[EVENT_ID_MAX];
@@ -144,8 +147,8 @@ static hookd_outcome_t et_phase(hookd_ctx_t *ctx, exception_test_t *et, int p,
         retry_slot_t *s = slot_for(et, id ? id : "");
         if (s->seen[p] < et->retry_times[p]) {
             s->seen[p]++;
-            hookd_set_error(ctx, "%s: attempt %ld of %ld asks for a retry",
-                            phase_keys[p].retry_key, s->seen[p], et->retry_times[p]);
+            hookd_set_error(ctx, "%s: attempt %ld of %ld asks for a retry", phase_keys[p].retry_key,
+                            s->seen[p], et->retry_times[p]);
             return HOOKD_RETRY;
         }
     }
@@ -163,9 +166,8 @@ static hookd_outcome_t et_pre(hookd_ctx_t *ctx, void *state, const char *certifi
 }
 
 static hookd_outcome_t et_success(hookd_ctx_t *ctx, void *state, const char *certificate_name,
-                                  const char *order_name, const char *csr,
-                                  const char *certificate, const char *certificate_raw,
-                                  const char *poll_identifier)
+                                  const char *order_name, const char *csr, const char *certificate,
+                                  const char *certificate_raw, const char *poll_identifier)
 {
     return et_phase(ctx, state, PH_SUCCESS, certificate_name, order_name);
 }

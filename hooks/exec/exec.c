@@ -81,10 +81,13 @@ static const char *const phase_names[PH_COUNT] = {"pre", "success", "post"};
 static const char *const command_keys[PH_COUNT] = {"exec_pre_command", "exec_success_command",
                                                    "exec_post_command"};
 
-static const char *const exec_config_keys[] = {
-    "exec_pre_command", "exec_success_command",  "exec_post_command",
-    "exec_timeout_ms",  "exec_max_stderr_bytes", "exec_pass_env",
-    NULL};
+static const char *const exec_config_keys[] = {"exec_pre_command",
+                                               "exec_success_command",
+                                               "exec_post_command",
+                                               "exec_timeout_ms",
+                                               "exec_max_stderr_bytes",
+                                               "exec_pass_env",
+                                               NULL};
 
 typedef struct exec_handler {
     char *command[PH_COUNT]; /* NULL: nothing to run in that phase */
@@ -359,8 +362,8 @@ static void capture_clean(capture_t *c)
         }
         i += need + 1;
     }
-    while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' ' || s[len - 1] == '\t' ||
-                       s[len - 1] == '\r'))
+    while (len > 0 &&
+           (s[len - 1] == '\n' || s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
         len--;
     c->len = len;
     s[len] = '\0';
@@ -609,8 +612,7 @@ __attribute__((noreturn)) static void guard_main(const spawn_args_t *a)
         }
         /* Look without reaping: the group is killed while its id is safe. */
         memset(&si, 0, sizeof(si));
-        if (waitid(P_PID, (id_t)shell, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-            si.si_pid == shell)
+        if (waitid(P_PID, (id_t)shell, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == shell)
             break;
     }
     guard_end_group(shell, &st);
@@ -641,8 +643,8 @@ static int report_read(int fd, report_t *rep, size_t *got, size_t cap_bytes)
  * Fork the guard (which forks the shell), capture the output under the
  * deadline, end the process group, reap the guard.
  */
-static void run_command(const exec_handler_t *ex, const char *command, char **env,
-                        capture_t *out, capture_t *err, run_result_t *res)
+static void run_command(const exec_handler_t *ex, const char *command, char **env, capture_t *out,
+                        capture_t *err, run_result_t *res)
 {
     int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1}, report_pipe[2] = {-1, -1};
     int pidfd = -1, devnull = -1, out_open, err_open, report_open, leader_gone = 0, max_fd;
@@ -912,9 +914,9 @@ static hookd_outcome_t exec_success(hookd_ctx_t *ctx, void *state, const char *c
                                     const char *certificate, const char *certificate_raw,
                                     const char *poll_identifier)
 {
-    const char *names[] = {"HOOKD_PHASE",       "HOOKD_EVENT_ID",        "HOOKD_CERTIFICATE_NAME",
-                           "HOOKD_ORDER_NAME",  "HOOKD_CSR",             "HOOKD_CERTIFICATE",
-                           "HOOKD_CERTIFICATE_RAW", "HOOKD_POLL_IDENTIFIER"};
+    const char *names[] = {
+        "HOOKD_PHASE", "HOOKD_EVENT_ID",    "HOOKD_CERTIFICATE_NAME", "HOOKD_ORDER_NAME",
+        "HOOKD_CSR",   "HOOKD_CERTIFICATE", "HOOKD_CERTIFICATE_RAW",  "HOOKD_POLL_IDENTIFIER"};
     const char *values[] = {"success", hookd_event_id(ctx), certificate_name, order_name,
                             csr,       certificate,         certificate_raw,  poll_identifier};
     return exec_phase(ctx, state, PH_SUCCESS, names, values, 8);

@@ -73,16 +73,16 @@ typedef struct pyh {
     int per_event;
     int log_level; /* Python's numbers: 10 debug ... 40 error */
     long init_timeout_ms;
-    pid_t owner;  /* the process in which obj/cm live */
-    PyObject *obj; /* what phase methods are called on (__enter__'s result) */
-    PyObject *cm;  /* the instance when it is a context manager, else NULL */
+    pid_t owner;    /* the process in which obj/cm live */
+    PyObject *obj;  /* what phase methods are called on (__enter__'s result) */
+    PyObject *cm;   /* the instance when it is a context manager, else NULL */
     char *event_id; /* per_event: the event obj was made for */
 } pyh_t;
 
 /* The interpreter of this process. */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static pid_t g_py_pid;     /* process that started it, 0: none */
-static PyObject *g_boot;   /* the bootstrap module's namespace */
+static pid_t g_py_pid;              /* process that started it, 0: none */
+static PyObject *g_boot;            /* the bootstrap module's namespace */
 static __thread hookd_ctx_t *t_ctx; /* the call being served on this thread */
 
 /* ---- the bootstrap, run once per interpreter ----------------------------- */
@@ -153,7 +153,8 @@ static const char boot_src[] =
     "            stage = '__exit__'\n"
     "            cm.__exit__(None, None, None)\n"
     "    except BaseException as e:\n"
-    "        return '%s failed: %s' % (stage, traceback.format_exception_only(type(e), e)[-1].strip())\n"
+    "        return '%s failed: %s' % (stage, traceback.format_exception_only(type(e), "
+    "e)[-1].strip())\n"
     "    return None\n"
     "\n"
     "def error_text(e):\n"
@@ -169,7 +170,7 @@ static PyObject *hookd_py_log(PyObject *self, PyObject *args)
     (void)self;
     if (!PyArg_ParseTuple(args, "is", &levelno, &msg))
         return NULL;
-    lv = levelno >= 40 ? HOOKD_LOG_ERROR
+    lv = levelno >= 40   ? HOOKD_LOG_ERROR
          : levelno >= 30 ? HOOKD_LOG_WARNING
          : levelno >= 20 ? HOOKD_LOG_INFO
                          : HOOKD_LOG_DEBUG;
@@ -309,13 +310,12 @@ status_error:
     PyConfig_Clear(&config);
     return -1;
 
-py_error:
-    {
-        char why[PYH_ERR];
-        exc_text(why, sizeof(why));
-        snprintf(err, errsz, "cannot set up Python (python_path '%.100s'): %.800s",
-                 st->path ? st->path : "", why);
-    }
+py_error : {
+    char why[PYH_ERR];
+    exc_text(why, sizeof(why));
+    snprintf(err, errsz, "cannot set up Python (python_path '%.100s'): %.800s",
+             st->path ? st->path : "", why);
+}
     (void)PyEval_SaveThread();
     return -1;
 }
@@ -383,9 +383,8 @@ static void probe_child(pyh_t *st, hookd_ctx_t *ctx, int fd)
     if (py_start(st, msg, sizeof(msg)) == 0) {
         PyGILState_STATE g = PyGILState_Ensure();
         PyObject *fn = PyDict_GetItemString(g_boot, "probe");
-        PyObject *r = fn ? PyObject_CallFunction(fn, "ssi", st->module, st->cfgfile,
-                                                 st->log_level)
-                         : NULL;
+        PyObject *r =
+            fn ? PyObject_CallFunction(fn, "ssi", st->module, st->cfgfile, st->log_level) : NULL;
         if (r == NULL)
             exc_text(msg, sizeof(msg));
         else if (PyUnicode_Check(r))
@@ -672,8 +671,9 @@ static int ensure_python(hookd_ctx_t *ctx, pyh_t *st)
         }
     } else if (g_py_pid != me) {
         /* a fork of a process that held an interpreter: unusable */
-        hookd_set_error(ctx, "python: the interpreter was started in process %d before this "
-                             "process was forked from it",
+        hookd_set_error(ctx,
+                        "python: the interpreter was started in process %d before this "
+                        "process was forked from it",
                         (int)g_py_pid);
         rc = -1;
     }
@@ -721,8 +721,7 @@ static int ensure_instance(hookd_ctx_t *ctx, pyh_t *st)
     return 0;
 }
 
-static hookd_outcome_t call(hookd_ctx_t *ctx, pyh_t *st, const char *method, const char *fmt,
-                            ...)
+static hookd_outcome_t call(hookd_ctx_t *ctx, pyh_t *st, const char *method, const char *fmt, ...)
 {
     hookd_outcome_t rc = HOOKD_OK;
     PyGILState_STATE g;
@@ -765,10 +764,10 @@ static hookd_outcome_t python_pre(hookd_ctx_t *ctx, void *state, const char *cer
     return call(ctx, state, "pre_hook", "(zzz)", certificate_name, order_name, csr);
 }
 
-static hookd_outcome_t python_success(hookd_ctx_t *ctx, void *state,
-                                      const char *certificate_name, const char *order_name,
-                                      const char *csr, const char *certificate,
-                                      const char *certificate_raw, const char *poll_identifier)
+static hookd_outcome_t python_success(hookd_ctx_t *ctx, void *state, const char *certificate_name,
+                                      const char *order_name, const char *csr,
+                                      const char *certificate, const char *certificate_raw,
+                                      const char *poll_identifier)
 {
     return call(ctx, state, "success_hook", "(zzzzzz)", certificate_name, order_name, csr,
                 certificate, certificate_raw, poll_identifier);

@@ -190,10 +190,10 @@ static hookd_outcome_t skeleton_pre(hookd_ctx_t *ctx, void *state, const char *c
  * chain, `certificate_raw` the leaf as base64 DER, `poll_identifier` may be
  * NULL. Failing here skips the post hooks (unless allowed).
  */
-static hookd_outcome_t skeleton_success(hookd_ctx_t *ctx, void *state,
-                                        const char *certificate_name, const char *order_name,
-                                        const char *csr, const char *certificate,
-                                        const char *certificate_raw, const char *poll_identifier)
+static hookd_outcome_t skeleton_success(hookd_ctx_t *ctx, void *state, const char *certificate_name,
+                                        const char *order_name, const char *csr,
+                                        const char *certificate, const char *certificate_raw,
+                                        const char *poll_identifier)
 {
     skeleton_t *sk = state;
     int claim;

@@ -125,18 +125,24 @@ static int passthrough(const char *bootstrap, const char *group, const char *in,
     rd_kafka_message_t *batch[1000];
     pt_state_t *st = calloc(1, sizeof(*st));
     int64_t next_store = 0;
-    const char *ckv[] = {"bootstrap.servers", bootstrap, "group.id", group,
-                         "enable.auto.commit", "true", "auto.commit.interval.ms", "1000",
-                         "enable.auto.offset.store", "false", "auto.offset.reset", "earliest",
-                         "partition.assignment.strategy", "cooperative-sticky",
+    const char *ckv[] = {"bootstrap.servers", bootstrap, "group.id", group, "enable.auto.commit",
+                         "true", "auto.commit.interval.ms", "1000", "enable.auto.offset.store",
+                         "false", "auto.offset.reset", "earliest", "partition.assignment.strategy",
+                         "cooperative-sticky",
                          /* the worker's fetch defaults (docs/runtime.md): librdkafka's
                           * own (50 MiB fetches, 64 MiB queue) made this contender,
                           * meant as the stack's limit, slower than the worker */
                          "queued.min.messages", "100000", "queued.max.messages.kbytes", "8192",
-                         "max.partition.fetch.bytes", "262144", "fetch.max.bytes", "4194304",
+                         "max.partition.fetch.bytes", "262144", "fetch.max.bytes", "4194304", NULL};
+    const char *pkv[] = {"bootstrap.servers",
+                         bootstrap,
+                         "enable.idempotence",
+                         "true",
+                         "linger.ms",
+                         "5",
+                         "batch.num.messages",
+                         "10000",
                          NULL};
-    const char *pkv[] = {"bootstrap.servers", bootstrap, "enable.idempotence", "true",
-                         "linger.ms", "5", "batch.num.messages", "10000", NULL};
 
     for (int i = 0; ckv[i]; i += 2)
         if (rd_kafka_conf_set(cc, ckv[i], ckv[i + 1], errstr, sizeof(errstr)))
@@ -175,13 +181,14 @@ static int passthrough(const char *bootstrap, const char *group, const char *in,
             if (!m->err && m->partition < MAX_PARTS) {
                 rd_kafka_resp_err_t err;
                 do {
-                    err = rd_kafka_producev(
-                        p, RD_KAFKA_V_TOPIC(out), RD_KAFKA_V_PARTITION(m->partition),
-                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
-                        RD_KAFKA_V_OPAQUE((void *)(((uintptr_t)m->offset << 8) |
-                                                   (uintptr_t)m->partition)),
-                        RD_KAFKA_V_END);
+                    err = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(out),
+                                            RD_KAFKA_V_PARTITION(m->partition),
+                                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                            RD_KAFKA_V_KEY(m->key, m->key_len),
+                                            RD_KAFKA_V_VALUE(m->payload, m->len),
+                                            RD_KAFKA_V_OPAQUE((void *)(((uintptr_t)m->offset << 8) |
+                                                                       (uintptr_t)m->partition)),
+                                            RD_KAFKA_V_END);
                     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
                         rd_kafka_poll(p, 10);
                 } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL);
@@ -220,11 +227,11 @@ typedef struct figures {
     const char *name;
     bool ran;
     long got, dups;
-    double startup_s;   /* process start -> first result */
-    double eps;         /* steady state: first -> last result */
+    double startup_s; /* process start -> first result */
+    double eps;       /* steady state: first -> last result */
     double p50_ms, p99_ms;
     long lat_n;
-    bool whole_run; /* eps over the whole run: too few events for a steady state */
+    bool whole_run;      /* eps over the whole run: too few events for a steady state */
     double ev_per_cpu_s; /* backlog events per CPU second of the contender (start-up included) */
     double rss_mb;
     char status[32];
@@ -454,8 +461,8 @@ static int cmp_i64(const void *a, const void *b)
  * read `out` until n distinct results are back, then the paced latency
  * phase, then stop it. `lat_rate` 0 skips the latency phase.
  */
-static void measure(bench_t *b, figures_t *f, const char *who, char *const argv[],
-                    const char *in, const char *out, long n, long lat_rate, long lat_secs)
+static void measure(bench_t *b, figures_t *f, const char *who, char *const argv[], const char *in,
+                    const char *out, long n, long lat_rate, long lat_secs)
 {
     itk_proc_t proc;
     char log[600];
@@ -465,8 +472,15 @@ static void measure(bench_t *b, figures_t *f, const char *who, char *const argv[
     int64_t *lat = calloc((size_t)(lat_total ? lat_total : 1), sizeof(*lat));
     int64_t t_start, t_first = 0, t_10 = 0, t_90 = 0, deadline;
     long n10 = n / 10 > 0 ? n / 10 : 1, n90 = n - n / 10;
-    const char *rkv[] = {"group.id", "hookd-bench-reader", "enable.auto.commit", "false",
-                         "fetch.wait.max.ms", "5", "enable.partition.eof", "false", NULL};
+    const char *rkv[] = {"group.id",
+                         "hookd-bench-reader",
+                         "enable.auto.commit",
+                         "false",
+                         "fetch.wait.max.ms",
+                         "5",
+                         "enable.partition.eof",
+                         "false",
+                         NULL};
 
     f->name = f->name ? f->name : who;
     seen = calloc((size_t)total, 1);
@@ -559,9 +573,9 @@ static void measure(bench_t *b, figures_t *f, const char *who, char *const argv[
         if (lat_got > 0) {
             qsort(lat, (size_t)lat_got, sizeof(*lat), cmp_i64);
             f->p50_ms = (double)lat[lat_got / 2] / 1000.0;
-            f->p99_ms = (double)lat[(lat_got * 99) / 100 < lat_got ? (lat_got * 99) / 100
-                                                                    : lat_got - 1] /
-                        1000.0;
+            f->p99_ms =
+                (double)lat[(lat_got * 99) / 100 < lat_got ? (lat_got * 99) / 100 : lat_got - 1] /
+                1000.0;
         }
     }
 
@@ -574,8 +588,7 @@ static void measure(bench_t *b, figures_t *f, const char *who, char *const argv[
     itk_proc_status_str(&proc, f->status, sizeof(f->status));
     f->ran = got == n;
     if (got < n) {
-        fprintf(stderr, "hookd_bench: %s: only %ld/%ld results (%s)\n", f->name, got, n,
-                f->status);
+        fprintf(stderr, "hookd_bench: %s: only %ld/%ld results (%s)\n", f->name, got, n, f->status);
         itk_proc_print_tail(&proc, 20);
     }
     rd_kafka_consumer_close(b->reader);
@@ -621,8 +634,8 @@ static void print_row(const figures_t *f)
         snprintf(rss, sizeof(rss), "%.1f", f->rss_mb);
     if (f->got > 0)
         snprintf(st, sizeof(st), "%.1f", f->startup_s);
-    printf("| %-34s | %10s | %9s | %8s | %8s | %8s | %9s | %5ld | %-9s |\n", f->name, eps, cpu,
-           st, p50, p99, rss, f->dups, f->status);
+    printf("| %-34s | %10s | %9s | %8s | %8s | %8s | %9s | %5ld | %-9s |\n", f->name, eps, cpu, st,
+           p50, p99, rss, f->dups, f->status);
 }
 
 static const char *verdict(bool ok)
@@ -712,8 +725,12 @@ static void run_contender(bench_t *b, int c, figures_t *f, long events, long lat
     snprintf(grp, sizeof(grp), "%s-%s", b->prefix, who[c]);
     snprintf(wid, sizeof(wid), "%s-%s", b->prefix, who[c]);
     if (c == C_RAW) {
-        char *argv[] = {b->self, "passthrough", "--bootstrap", b->bootstraps, "--group", grp,
-                        "--input", ti, "--output", to, NULL};
+        char *argv[] = {b->self,       "passthrough",
+                        "--bootstrap", b->bootstraps,
+                        "--group",     grp,
+                        "--input",     ti,
+                        "--output",    to,
+                        NULL};
         measure(b, f, who[c], argv, ti, to, events, lat_rate, lat_secs);
     } else if (c == C_HOOKD) {
         /* default settings, the builtin no-op handler */
@@ -722,9 +739,21 @@ static void run_contender(bench_t *b, int c, figures_t *f, long events, long lat
         char *argv[] = {(char *)o->worker, "-c", cfg, NULL};
         measure(b, f, who[c], argv, ti, to, events, lat_rate, lat_secs);
     } else {
-        char *argv[] = {(char *)o->python, (char *)o->py_worker, "--bootstrap", b->bootstraps,
-                        "--group", grp, "--input", ti, "--result", to, "--dlq", td,
-                        "--worker-id", wid, NULL};
+        char *argv[] = {(char *)o->python,
+                        (char *)o->py_worker,
+                        "--bootstrap",
+                        b->bootstraps,
+                        "--group",
+                        grp,
+                        "--input",
+                        ti,
+                        "--result",
+                        to,
+                        "--dlq",
+                        td,
+                        "--worker-id",
+                        wid,
+                        NULL};
         measure(b, f, who[c], argv, ti, to, events, lat_rate, lat_secs);
     }
 }
@@ -738,8 +767,9 @@ static int run(bench_opts_t *o)
                                                "Python confluent-kafka worker"};
     figures_t rounds[C_COUNT][BENCH_MAX_ROUNDS], sum[C_COUNT],
         fs = {.name = "acme-hookd (50 ms handler, 8 thr)"}, warm = {.name = "warm-up"};
-    const char *pkv[] = {"enable.idempotence", "true", "linger.ms", "5", "batch.num.messages",
-                         "10000", "queue.buffering.max.messages", "1000000", NULL};
+    const char *pkv[] = {
+        "enable.idempotence",           "true",    "linger.ms", "5", "batch.num.messages", "10000",
+        "queue.buffering.max.messages", "1000000", NULL};
     const char *tmp = getenv("TMPDIR");
     long pid = (long)getpid();
     bool all_ran = true;
@@ -785,16 +815,14 @@ static int run(bench_opts_t *o)
      */
     for (int r = 0; r < o->rounds && !stop_flag; r++) {
         snprintf(b.prefix, sizeof(b.prefix), "bench-%ld-r%d", pid, r + 1);
-        fprintf(stderr, "hookd_bench: round %d of %ld: producing the backlogs\n", r + 1,
-                o->rounds);
+        fprintf(stderr, "hookd_bench: round %d of %ld: producing the backlogs\n", r + 1, o->rounds);
         prepare(&b, "raw", o->events);
         prepare(&b, "hookd", o->events);
         prepare(&b, "py", o->events);
         for (int k = 0; k < C_COUNT && !stop_flag; k++) {
             int c = (r + k) % C_COUNT;
             rounds[c][r].name = names[c];
-            run_contender(&b, c, &rounds[c][r], o->events, o->latency_rate,
-                          o->latency_seconds);
+            run_contender(&b, c, &rounds[c][r], o->events, o->latency_rate, o->latency_seconds);
         }
     }
     for (int c = 0; c < C_COUNT; c++) {
@@ -843,12 +871,11 @@ static int run(bench_opts_t *o)
                    "on the same machine and shares its CPUs)\n\n",
                    sysconf(_SC_NPROCESSORS_ONLN), la[0], la[1], la[2]);
     }
-    printf("| %-34s | %10s | %9s | %8s | %8s | %8s | %9s | %5s | %-9s |\n", "contender",
-           "events/s", "ev/CPU-s", "start s", "p50 ms", "p99 ms", "VmHWM MB", "dups", "exit");
+    printf("| %-34s | %10s | %9s | %8s | %8s | %8s | %9s | %5s | %-9s |\n", "contender", "events/s",
+           "ev/CPU-s", "start s", "p50 ms", "p99 ms", "VmHWM MB", "dups", "exit");
     printf("|%.36s|%.12s|%.11s|%.10s|%.10s|%.10s|%.11s|%.7s|%.11s|\n",
-           "-------------------------------------", "-------------", "------------",
-           "-----------", "-----------", "-----------", "------------", "--------",
-           "------------");
+           "-------------------------------------", "-------------", "------------", "-----------",
+           "-----------", "-----------", "------------", "--------", "------------");
     for (int c = 0; c < C_COUNT; c++)
         print_row(&sum[c]);
     if (o->sleep_events > 0)
@@ -936,10 +963,8 @@ static int run_handlers(bench_opts_t *o)
          "threads = 4\nisolation = process\n"},
         {"pn1", "python cn_dump_hooks, none, 1 thr", NULL, "threads = 1\nisolation = none\n"},
         {"pn4", "python cn_dump_hooks, none, 4 thr", NULL, "threads = 4\nisolation = none\n"},
-        {"pp1", "python cn_dump_hooks, process, 1 thr", NULL,
-         "threads = 1\nisolation = process\n"},
-        {"pp4", "python cn_dump_hooks, process, 4 thr", NULL,
-         "threads = 4\nisolation = process\n"},
+        {"pp1", "python cn_dump_hooks, process, 1 thr", NULL, "threads = 1\nisolation = process\n"},
+        {"pp4", "python cn_dump_hooks, process, 4 thr", NULL, "threads = 4\nisolation = process\n"},
     };
     enum { M = sizeof(m) / sizeof(m[0]) };
     figures_t f[M];
@@ -1029,8 +1054,12 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    bench_opts_t o = {.events = 200000, .partitions = 32, .latency_rate = 1000,
-                      .latency_seconds = 10, .sleep_events = 1200, .rounds = 3,
+    bench_opts_t o = {.events = 200000,
+                      .partitions = 32,
+                      .latency_rate = 1000,
+                      .latency_seconds = 10,
+                      .sleep_events = 1200,
+                      .rounds = 3,
                       .warmup_events = 50000};
     const char *group = NULL, *in = NULL, *out = NULL;
     if (argc < 2)

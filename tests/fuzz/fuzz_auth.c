@@ -89,9 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         for (i = 0; i < n; i++)
             arr[i] = *hookd_headers_get(h, i);
-        if (rc == 0 &&
-            hookd_auth_verify(auth, m.key, m.key_len, m.value, m.value_len, arr, n, err,
-                              sizeof(err)) != 0) {
+        if (rc == 0 && hookd_auth_verify(auth, m.key, m.key_len, m.value, m.value_len, arr, n, err,
+                                         sizeof(err)) != 0) {
             fprintf(stderr, "fuzz_auth: signed message does not verify: %s\n", err);
             abort();
         }
@@ -103,8 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         hookd_headers_destroy(h);
     } else {
         rc = hookd_auth_verify(auth, m.key, m.key_len, m.value, m.value_len,
-                               m.header_count ? m.headers : NULL, m.header_count, err,
-                               sizeof(err));
+                               m.header_count ? m.headers : NULL, m.header_count, err, sizeof(err));
         if (rc != 0 && err[0] == '\0')
             abort();
     }

@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "event.h"
 #include "fuzz_input.h"
+#include "json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -36,8 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     memset(&ev, 0, sizeof(ev));
     err[0] = '\0';
-    rc = hookd_event_decode(m.value, m.value_len, m.header_count ? m.headers : NULL,
-                            m.header_count, &limits, &ev, err, sizeof(err));
+    rc = hookd_event_decode(m.value, m.value_len, m.header_count ? m.headers : NULL, m.header_count,
+                            &limits, &ev, err, sizeof(err));
     if (rc == HOOKD_EVENT_OK) {
         /* what the codec promises for a valid event */
         if (ev.id == NULL || ev.time == NULL || ev.order_name == NULL)

@@ -26,9 +26,8 @@
 #define FUZZ_HEADERS_MAX 12
 
 static const char *const fuzz_header_names[] = {
-    "ce_specversion", "ce_id",       "ce_source",       "ce_type",
-    "ce_time",        "content-type", "ce_subject",     "ce_dataschema",
-    "ce_data",        "hookd-signature", "CE_ID",        "traceparent",
+    "ce_specversion", "ce_id",         "ce_source", "ce_type",         "ce_time", "content-type",
+    "ce_subject",     "ce_dataschema", "ce_data",   "hookd-signature", "CE_ID",   "traceparent",
 };
 #define FUZZ_NAMES (sizeof(fuzz_header_names) / sizeof(fuzz_header_names[0]))
 

@@ -8,9 +8,9 @@
 
 #include <acme_hookd/hook.h>
 
-__attribute__((unused)) static hookd_outcome_t
-th_pre(hookd_ctx_t *ctx, void *state, const char *certificate_name, const char *order_name,
-       const char *csr)
+__attribute__((unused)) static hookd_outcome_t th_pre(hookd_ctx_t *ctx, void *state,
+                                                      const char *certificate_name,
+                                                      const char *order_name, const char *csr)
 {
     hookd_log(ctx, HOOKD_LOG_INFO, "test handler pre_hook(%s)", certificate_name);
     return HOOKD_OK;
@@ -52,17 +52,15 @@ HOOKD_HANDLER_EXPORT = {
 static hookd_outcome_t th_init_fail(hookd_ctx_t *ctx, void **state)
 {
     hookd_set_error(ctx, "test handler refuses to start: %s",
-                    hookd_config_get(ctx, "init_fail_reason") ? hookd_config_get(ctx, "init_fail_reason")
-                                                              : "no reason");
+                    hookd_config_get(ctx, "init_fail_reason")
+                        ? hookd_config_get(ctx, "init_fail_reason")
+                        : "no reason");
     return HOOKD_FAIL;
 }
 static const char *const th_keys[] = {"init_fail_reason", NULL};
 HOOKD_HANDLER_EXPORT = {
-    HOOKD_HANDLER_HEADER,
-    .name = "init_fail",
-    .config_keys = th_keys,
-    .init = th_init_fail,
-    .pre_hook = th_pre,
+    HOOKD_HANDLER_HEADER, .name = "init_fail", .config_keys = th_keys,
+    .init = th_init_fail, .pre_hook = th_pre,
 };
 
 #elif defined(TEST_HANDLER_NEWER_MINOR)
@@ -75,7 +73,9 @@ typedef struct newer_handler {
     void (*future_callback)(void);
     const char *future_string;
 } newer_handler_t;
-static void th_future(void) {}
+static void th_future(void)
+{
+}
 __attribute__((visibility("default"))) const newer_handler_t hookd_handler = {
     .base =
         {

@@ -153,8 +153,8 @@ int main(int argc, char **argv)
     printf("  %-40s %10.2f us  (%ld calls)\n", "process, fork per call", forked, nfork);
     printf("  %-40s %10.2f us  (%ld calls)\n", "process, pre-forked child, 256 MiB worker",
            pooled_big, n);
-    printf("  %-40s %10.2f us  (%ld calls)\n", "process, fork per call, 256 MiB worker",
-           forked_big, nfork);
+    printf("  %-40s %10.2f us  (%ld calls)\n", "process, fork per call, 256 MiB worker", forked_big,
+           nfork);
 
     hookd_isolate_destroy(iso);
     hookd_invoke_destroy(inv);

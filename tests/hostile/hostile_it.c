@@ -173,10 +173,10 @@ static void produce(scene_t *s, const char *id_suffix, const char *certificate_n
         rd_kafka_header_add(kh, x->name, -1, x->value, (ssize_t)x->len);
     }
     hookd_headers_destroy(h);
-    kerr = rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(s->r->in_topic),
-                             RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_KEY(e->id, strlen(e->id)),
-                             RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                             RD_KAFKA_V_HEADERS(kh), RD_KAFKA_V_END);
+    kerr = rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(s->r->in_topic), RD_KAFKA_V_PARTITION(0),
+                             RD_KAFKA_V_KEY(e->id, strlen(e->id)), RD_KAFKA_V_VALUE(value, len),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(kh),
+                             RD_KAFKA_V_END);
     if (kerr) {
         rd_kafka_headers_destroy(kh);
         fail(s, "produce: %s", rd_kafka_err2str(kerr));
@@ -235,8 +235,8 @@ static void on_result(scene_t *s, rd_kafka_message_t *m)
                 n++;
             }
         }
-        e->result_signed_ok = hookd_auth_verify(s->verifier, m->key, m->key_len, m->payload,
-                                                m->len, arr, n, err, sizeof(err)) == 0;
+        e->result_signed_ok = hookd_auth_verify(s->verifier, m->key, m->key_len, m->payload, m->len,
+                                                arr, n, err, sizeof(err)) == 0;
         if (!e->result_signed_ok)
             fail(s, "%s: result signature: %s", e->id, err);
     }
@@ -463,10 +463,9 @@ static int scn_orphans(scene_t *s, bool isolated)
 {
     /* a sub-shell with two background sleeps: the shell's children are
      * what a parent-death signal on the direct child does not reach */
-    static const char hooks[] =
-        "hooks_file = exec\n"
-        "exec_pre_command = case \"$HOOKD_CERTIFICATE_NAME\" in slow*) "
-        "sh -c 'sleep 41 & sleep 42 & wait';; esac\n";
+    static const char hooks[] = "hooks_file = exec\n"
+                                "exec_pre_command = case \"$HOOKD_CERTIFICATE_NAME\" in slow*) "
+                                "sh -c 'sleep 41 & sleep 42 & wait';; esac\n";
     char hooks_all[600], worker[400];
     static char cfg[600];
     pt_set_t tree;

@@ -133,8 +133,7 @@ int itk_pki_create(itk_pki_t *p, const char *cn, char *errstr, size_t errstr_siz
         goto error;
 
     if (!(name = X509_NAME_new()) ||
-        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
-                                    -1, 0))
+        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0))
         goto error;
 
     /* The CSR: subject CN, SAN extension request, signed with its own key. */
@@ -155,9 +154,8 @@ int itk_pki_create(itk_pki_t *p, const char *cn, char *errstr, size_t errstr_siz
 
     /* A self-signed certificate for the same key and names (the "issued" one). */
     if (!(crt = X509_new()) || !X509_set_version(crt, 2) ||
-        !ASN1_INTEGER_set(X509_get_serialNumber(crt), 4242) ||
-        !X509_set_subject_name(crt, name) || !X509_set_issuer_name(crt, name) ||
-        !X509_gmtime_adj(X509_getm_notBefore(crt), -3600) ||
+        !ASN1_INTEGER_set(X509_get_serialNumber(crt), 4242) || !X509_set_subject_name(crt, name) ||
+        !X509_set_issuer_name(crt, name) || !X509_gmtime_adj(X509_getm_notBefore(crt), -3600) ||
         !X509_gmtime_adj(X509_getm_notAfter(crt), 86400L * 30) || !X509_set_pubkey(crt, key) ||
         !X509_add_ext(crt, san, -1) || !X509_sign(crt, key, EVP_sha256()))
         goto error;
@@ -436,19 +434,27 @@ error:
     return NULL;
 }
 
-itk_run_t *itk_run_create(const char *name, const char *bootstraps, itk_cluster_t *cl,
-                          int in_parts, int res_parts, int dlq_parts, const char *worker_bin,
-                          char *errstr, size_t errstr_size)
+itk_run_t *itk_run_create(const char *name, const char *bootstraps, itk_cluster_t *cl, int in_parts,
+                          int res_parts, int dlq_parts, const char *worker_bin, char *errstr,
+                          size_t errstr_size)
 {
-    static const char *const pconf[] = {"enable.idempotence", "true", "linger.ms", "2",
-                                        "message.timeout.ms", "120000", "message.max.bytes",
-                                        "2000000", NULL};
+    static const char *const pconf[] = {
+        "enable.idempotence", "true",    "linger.ms", "2", "message.timeout.ms", "120000",
+        "message.max.bytes",  "2000000", NULL};
     itk_run_t *r = calloc(1, sizeof(*r));
     rd_kafka_topic_partition_list_t *asg = NULL;
     char rgroup[160];
-    const char *rconf[] = {"group.id", rgroup, "enable.auto.commit", "false",
-                           "enable.partition.eof", "false", "fetch.wait.max.ms", "20",
-                           "auto.offset.reset", "earliest", NULL};
+    const char *rconf[] = {"group.id",
+                           rgroup,
+                           "enable.auto.commit",
+                           "false",
+                           "enable.partition.eof",
+                           "false",
+                           "fetch.wait.max.ms",
+                           "20",
+                           "auto.offset.reset",
+                           "earliest",
+                           NULL};
     const char *oconf[] = {"group.id", NULL, "enable.auto.commit", "false", NULL};
     const char *tmp = getenv("TMPDIR");
 
@@ -669,8 +675,8 @@ static size_t produce_raw(itk_run_t *r, itk_kind_t kind, const char *dlq_class, 
     for (;;) {
         err = rd_kafka_producev(r->producer, RD_KAFKA_V_TOPIC(r->in_topic),
                                 RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, strlen(key)),
-                                RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_HEADER("x-hkit-seq", hdr,
-                                                                               -1),
+                                RD_KAFKA_V_VALUE(value, len),
+                                RD_KAFKA_V_HEADER("x-hkit-seq", hdr, -1),
                                 RD_KAFKA_V_OPAQUE((void *)(uintptr_t)(seq + 1)), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             break;
@@ -962,15 +968,15 @@ static void on_dlq(itk_run_t *r, const rd_kafka_message_t *m)
     in->first_dlq.partition = m->partition;
     in->first_dlq.offset = m->offset;
     in->dlq_connect_ok = connect;
-    in->dlq_value_same = (m->len == in->len) && (in->len == 0 || (m->payload && in->value &&
-                                                                  memcmp(m->payload, in->value,
-                                                                         in->len) == 0));
+    in->dlq_value_same =
+        (m->len == in->len) &&
+        (in->len == 0 || (m->payload && in->value && memcmp(m->payload, in->value, in->len) == 0));
     snprintf(key, sizeof(key), "order-%td", in - r->in);
     in->dlq_key_same = m->key && m->key_len == strlen(key) && memcmp(m->key, key, m->key_len) == 0;
     snprintf(key, sizeof(key), "%td", in - r->in);
     in->dlq_header_kept = hdr_get(h, "x-hkit-seq", seqh, sizeof(seqh)) && strcmp(seqh, key) == 0;
-    in->dlq_message_ok = hdr_get(h, "__connect.errors.exception.message", msg, sizeof(msg)) &&
-                         msg[0] != '\0';
+    in->dlq_message_ok =
+        hdr_get(h, "__connect.errors.exception.message", msg, sizeof(msg)) && msg[0] != '\0';
     /* The error class is one of the context headers; which one is the worker's choice. */
     for (size_t i = 0; h; i++) {
         const char *name;
@@ -1297,8 +1303,8 @@ bool itk_worker_stop(itk_run_t *r, int i, int timeout_ms)
 static bool input_copy_at(itk_run_t *r, const itk_input_t *in, int32_t partition, int64_t offset)
 {
     char errstr[256], grp[160];
-    const char *kv[] = {"group.id", grp, "enable.auto.commit", "false",
-                        "enable.partition.eof", "true", NULL};
+    const char *kv[] = {"group.id", grp, "enable.auto.commit", "false", "enable.partition.eof",
+                        "true",     NULL};
     rd_kafka_topic_partition_list_t *l;
     rd_kafka_t *c;
     bool same = false, done = false;
@@ -1318,8 +1324,9 @@ static bool input_copy_at(itk_run_t *r, const itk_input_t *in, int32_t partition
             if (!m)
                 continue;
             if (!m->err && m->partition == partition && m->offset == offset) {
-                same = m->len == in->len &&
-                       (in->len == 0 || (m->payload && memcmp(m->payload, in->value, in->len) == 0));
+                same =
+                    m->len == in->len &&
+                    (in->len == 0 || (m->payload && memcmp(m->payload, in->value, in->len) == 0));
                 done = true;
             } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 done = true;
@@ -1395,7 +1402,8 @@ int itk_verify(itk_run_t *r, const itk_verdict_opts_t *o)
             input_copies++;
         } else {
             if (bad_copies++ < SHOW_MAX)
-                itk_fail(r, "input #%zu (delivered at %d/%" PRId64 "): a %s names input %d/%" PRId64
+                itk_fail(r,
+                         "input #%zu (delivered at %d/%" PRId64 "): a %s names input %d/%" PRId64
                          ", which does not hold this input",
                          g->seq, in->partition, in->offset, g->dlq ? "dead letter" : "result",
                          g->partition, g->offset);
@@ -1405,7 +1413,8 @@ int itk_verify(itk_run_t *r, const itk_verdict_opts_t *o)
         copies += (b - a) - distinct;
     }
     if (input_copies)
-        itk_note(r, "%zu inputs are in the log twice (a retried produce of the test's own stored "
+        itk_note(r,
+                 "%zu inputs are in the log twice (a retried produce of the test's own stored "
                  "twice); each copy was processed as the message it is",
                  input_copies);
 
@@ -1462,11 +1471,13 @@ int itk_verify(itk_run_t *r, const itk_verdict_opts_t *o)
     if (r->unattributed_dlqs)
         itk_fail(r, "%d dead letters match no input", r->unattributed_dlqs);
     if ((dup_res || dup_dlq) && !o->allow_dups)
-        itk_fail(r, "%zu results and %zu dead letters published again (events processed twice) "
+        itk_fail(r,
+                 "%zu results and %zu dead letters published again (events processed twice) "
                  "without any crash or rebalance",
                  dup_res, dup_dlq);
     if (copies)
-        itk_note(r, "%zu byte-identical copies of published records (one publish stored twice: "
+        itk_note(r,
+                 "%zu byte-identical copies of published records (one publish stored twice: "
                  "a producer retry after a disconnect, not the worker processing again)",
                  copies);
 
@@ -1479,7 +1490,8 @@ int itk_verify(itk_run_t *r, const itk_verdict_opts_t *o)
                 continue;
             if (c > r->end[p]) {
                 if (violations++ < SHOW_MAX)
-                    itk_fail(r, "sample %zu: partition %d committed %" PRId64
+                    itk_fail(r,
+                             "sample %zu: partition %d committed %" PRId64
                              " beyond its end %" PRId64,
                              s, p, c, r->end[p]);
                 continue;

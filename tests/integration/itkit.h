@@ -44,8 +44,8 @@ int64_t itk_now_us(void);
  * practical.
  */
 int itk_time_scale(void);
-size_t itk_load(size_t n);      /* n / itk_load_div(), at least 1 */
-double itk_rate(double per_s);  /* per_s / itk_load_div() */
+size_t itk_load(size_t n);     /* n / itk_load_div(), at least 1 */
+double itk_rate(double per_s); /* per_s / itk_load_div() */
 
 /* ---- certificate material (OpenSSL, generated once per process) ------ */
 
@@ -74,9 +74,9 @@ void itk_cluster_destroy(itk_cluster_t *cl);
 /* ---- worker subprocesses ---------------------------------------------- */
 
 typedef struct itk_proc {
-    pid_t pid;     /* 0: not started */
+    pid_t pid; /* 0: not started */
     bool exited;
-    int status;    /* waitpid status once exited */
+    int status; /* waitpid status once exited */
     bool expect_alive;
     char name[32];
     char log[512]; /* stdout + stderr of the process */
@@ -96,11 +96,11 @@ const char *itk_proc_status_str(const itk_proc_t *p, char *buf, size_t size);
 /* ---- the run: producer, ledger, reader, sampler ------------------------ */
 
 typedef enum itk_kind {
-    ITK_GOOD = 0,       /* valid event, handlers succeed: completed result */
-    ITK_HOOK_FAIL,      /* valid event, a handler fails (flag off): failed result + dead letter */
-    ITK_INVALID_ID,     /* JSON, string id, breaks the schema: failed result + dead letter */
-    ITK_INVALID_NOID,   /* not JSON at all / null value: dead letter only */
-    ITK_OVERSIZED,      /* over max_event_bytes: dead letter, result optional */
+    ITK_GOOD = 0,     /* valid event, handlers succeed: completed result */
+    ITK_HOOK_FAIL,    /* valid event, a handler fails (flag off): failed result + dead letter */
+    ITK_INVALID_ID,   /* JSON, string id, breaks the schema: failed result + dead letter */
+    ITK_INVALID_NOID, /* not JSON at all / null value: dead letter only */
+    ITK_OVERSIZED,    /* over max_event_bytes: dead letter, result optional */
     ITK_KIND_COUNT
 } itk_kind_t;
 
@@ -158,7 +158,7 @@ typedef struct itk_out {
 
 typedef struct itk_sample {
     int64_t t_ms;
-    int64_t committed[ITK_MAX_PARTS];  /* per input partition, <0: none */
+    int64_t committed[ITK_MAX_PARTS]; /* per input partition, <0: none */
     int64_t hw_result[ITK_MAX_PARTS];
     int64_t hw_dlq[ITK_MAX_PARTS];
 } itk_sample_t;
@@ -181,7 +181,7 @@ typedef struct itk_run {
     size_t n_in, cap_in;
     size_t *by_off[ITK_MAX_PARTS]; /* offset -> index + 1 */
     size_t by_off_cap[ITK_MAX_PARTS];
-    int64_t end[ITK_MAX_PARTS]; /* next offset per input partition */
+    int64_t end[ITK_MAX_PARTS];                             /* next offset per input partition */
     int64_t res_pos[ITK_MAX_PARTS], dlq_pos[ITK_MAX_PARTS]; /* reader positions */
 
     itk_sample_t *samples;
@@ -215,9 +215,9 @@ typedef struct itk_run {
  * Create a run on `bootstraps` (the mock cluster's or a real broker's), with
  * topics already created by the caller. NULL with errstr on failure.
  */
-itk_run_t *itk_run_create(const char *name, const char *bootstraps, itk_cluster_t *cl,
-                          int in_parts, int res_parts, int dlq_parts, const char *worker_bin,
-                          char *errstr, size_t errstr_size);
+itk_run_t *itk_run_create(const char *name, const char *bootstraps, itk_cluster_t *cl, int in_parts,
+                          int res_parts, int dlq_parts, const char *worker_bin, char *errstr,
+                          size_t errstr_size);
 void itk_run_destroy(itk_run_t *r);
 
 /* Produce one input of `kind` (event type chosen by kind/seq) to `partition` (-1: seq % parts). */
@@ -239,7 +239,7 @@ typedef bool (*itk_cond_fn)(itk_run_t *r, void *arg);
 bool itk_wait(itk_run_t *r, itk_cond_fn cond, void *arg, int timeout_ms, const char *what);
 
 /* Conditions */
-bool itk_cond_all_outcomes(itk_run_t *r, void *arg);   /* every input has its durable outcome */
+bool itk_cond_all_outcomes(itk_run_t *r, void *arg);     /* every input has its durable outcome */
 bool itk_cond_results_at_least(itk_run_t *r, void *arg); /* arg: size_t*, inputs with outcome */
 bool itk_cond_worker_results(itk_run_t *r, void *arg);   /* arg: int*, worker with a result */
 bool itk_cond_committed_end(itk_run_t *r, void *arg);    /* committed == end on every partition */

@@ -104,11 +104,12 @@ static void check_clean_commit(itk_run_t *r)
     s = &r->samples[r->n_samples - 1];
     for (int p = 0; p < r->in_parts; p++) {
         int64_t prefix = 0, c = s->committed[p] < 0 ? 0 : s->committed[p];
-        while (prefix < r->end[p] && (size_t)prefix < r->by_off_cap[p] &&
-               r->by_off[p][prefix] && r->in[r->by_off[p][prefix] - 1].results > 0)
+        while (prefix < r->end[p] && (size_t)prefix < r->by_off_cap[p] && r->by_off[p][prefix] &&
+               r->in[r->by_off[p][prefix] - 1].results > 0)
             prefix++;
         if (c != prefix)
-            itk_fail(r, "after exit 0: partition %d committed %" PRId64
+            itk_fail(r,
+                     "after exit 0: partition %d committed %" PRId64
                      " but its finished prefix ends at %" PRId64,
                      p, c, prefix);
     }
@@ -155,8 +156,9 @@ static int scn_poison(itk_run_t *r, const opts_t *o)
     }
     if (itk_flush(r, 20000))
         itk_fail(r, "inputs not acknowledged");
-    if (!start(r, 0, config(r, 0, hooks, NULL,
-                            "threads = 2\nmax_event_bytes = 32768\nmax_field_bytes = 16384\n")))
+    if (!start(r, 0,
+               config(r, 0, hooks, NULL,
+                      "threads = 2\nmax_event_bytes = 32768\nmax_field_bytes = 16384\n")))
         return 1;
     itk_wait(r, itk_cond_all_outcomes, NULL, 60000, "every input has its outcome");
     itk_wait(r, itk_cond_committed_end, NULL, 30000, "committed offsets reach the log end");
@@ -234,8 +236,9 @@ static int scn_produce_errors(itk_run_t *r, const opts_t *o)
                              : RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS;
     /* Queued before the worker exists: every one of them hits the worker's producer. */
     push_errors(r, API_PRODUCE, errs, 40, 150);
-    if (!start(r, 0, config(r, 0, NULL, "producer.rdkafka.message.timeout.ms = 3000\n",
-                            "threads = 2\npublish_retry_backoff_ms = 500\n")))
+    if (!start(r, 0,
+               config(r, 0, NULL, "producer.rdkafka.message.timeout.ms = 3000\n",
+                      "threads = 2\npublish_retry_backoff_ms = 500\n")))
         return 1;
     itk_wait(r, stack_empty, (void *)(intptr_t)API_PRODUCE, 90000,
              "every injected Produce error was served to the worker");
@@ -254,10 +257,11 @@ static int scn_produce_errors(itk_run_t *r, const opts_t *o)
 /* OffsetCommit requests fail for a while; commits must catch up, nothing lost or doubled. */
 static int scn_commit_errors(itk_run_t *r, const opts_t *o)
 {
-    static const rd_kafka_resp_err_t errs[] = {
-        RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
-        RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
-        RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS};
+    static const rd_kafka_resp_err_t errs[] = {RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                                               RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
+                                               RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                                               RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
+                                               RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS};
     size_t warm = itk_load(200);
     itk_verdict_opts_t vo = {.allow_dups = false, .full_commit = true};
     (void)o;
@@ -328,7 +332,8 @@ static int scn_dlq_blocked(itk_run_t *r, const opts_t *o)
     good_done = good_results(r);
     for (size_t i = 0; i < r->n_in; i++)
         dlqs += (size_t)r->in[i].dlqs;
-    itk_note(r, "while the dead-letter topic was down: %zu/%zu good events completed, %zu dead "
+    itk_note(r,
+             "while the dead-letter topic was down: %zu/%zu good events completed, %zu dead "
              "letters readable",
              good_done, good, dlqs);
     if (dlqs)

@@ -114,8 +114,7 @@ static void stop(setup_t *s)
     hookd_config_destroy(s->cfg);
 }
 
-static void run(setup_t *s, const hookd_policy_t *pol, const hookd_event_t *ev,
-                hookd_decision_t *d)
+static void run(setup_t *s, const hookd_policy_t *pol, const hookd_event_t *ev, hookd_decision_t *d)
 {
     hookd_policy_t p = pol ? *pol : s->cfg->policy;
     hookd_engine_run(ev, hookd_registry_chain(s->reg), &p, hookd_invoke_invoker(s->inv), d);
@@ -236,10 +235,13 @@ static void cn_dump_same_lines(const char *isolation)
     snprintf(dp, sizeof(dp), "%s/py", dir);
     cr_assert_eq(mkdir(dc, 0700), 0);
     cr_assert_eq(mkdir(dp, 0700), 0);
-    snprintf(hooks_c, sizeof(hooks_c), "hooks_file = cn_dump\nsave_path = %s\ncn_dump_san_only = true", dc);
-    snprintf(hooks_py, sizeof(hooks_py),
-             "hooks_file = python\npython_hooks_module = acme2certifier.hookhandlers.cn_dump_hooks\n"
-             "save_path = %s", dp);
+    snprintf(hooks_c, sizeof(hooks_c),
+             "hooks_file = cn_dump\nsave_path = %s\ncn_dump_san_only = true", dc);
+    snprintf(
+        hooks_py, sizeof(hooks_py),
+        "hooks_file = python\npython_hooks_module = acme2certifier.hookhandlers.cn_dump_hooks\n"
+        "save_path = %s",
+        dp);
     snprintf(worker, sizeof(worker), "isolation = %s", isolation);
     start_ok(&c, "c", hooks_c, worker);
     start_ok(&py, "py", hooks_py, worker);
@@ -248,12 +250,19 @@ static void cn_dump_same_lines(const char *isolation)
         EVP_PKEY *key = EVP_EC_gen("P-256");
         char *csr = csr_b64(key, "cn.example", san_sets[i]), *pem, *raw, id[32];
         hookd_decision_t d;
-        hookd_event_t req = {.type = HOOKD_EVENT_REQUESTED, .certificate_name = "cert",
-                             .order_name = "order", .csr = csr};
-        hookd_event_t iss = {.type = HOOKD_EVENT_ISSUED, .certificate_name = "cert",
-                             .order_name = "order", .csr = csr, .poll_identifier = NULL};
-        hookd_event_t fail = {.type = HOOKD_EVENT_FAILED, .certificate_name = "cert",
-                              .order_name = "order", .csr = csr,
+        hookd_event_t req = {.type = HOOKD_EVENT_REQUESTED,
+                             .certificate_name = "cert",
+                             .order_name = "order",
+                             .csr = csr};
+        hookd_event_t iss = {.type = HOOKD_EVENT_ISSUED,
+                             .certificate_name = "cert",
+                             .order_name = "order",
+                             .csr = csr,
+                             .poll_identifier = NULL};
+        hookd_event_t fail = {.type = HOOKD_EVENT_FAILED,
+                              .certificate_name = "cert",
+                              .order_name = "order",
+                              .csr = csr,
                               .error = "urn:ietf:params:acme:error:rejectedIdentifier"};
         cert(key, "cn.example", san_sets[i], &pem, &raw);
         iss.certificate = pem;
@@ -311,12 +320,24 @@ Test(python, exception_test_hooks_verdicts_follow_the_truth_table, .timeout = 12
 {
     static const char *const b[] = {"False", "True"};
     hookd_event_t evs[3] = {
-        {.type = HOOKD_EVENT_REQUESTED, .id = "e-req", .certificate_name = "c", .order_name = "o",
+        {.type = HOOKD_EVENT_REQUESTED,
+         .id = "e-req",
+         .certificate_name = "c",
+         .order_name = "o",
          .csr = "Q1NS"},
-        {.type = HOOKD_EVENT_ISSUED, .id = "e-iss", .certificate_name = "c", .order_name = "o",
-         .csr = "Q1NS", .certificate = "PEM", .certificate_raw = "REVS"},
-        {.type = HOOKD_EVENT_FAILED, .id = "e-fail", .certificate_name = "c", .order_name = "o",
-         .csr = "Q1NS", .error = "boom"},
+        {.type = HOOKD_EVENT_ISSUED,
+         .id = "e-iss",
+         .certificate_name = "c",
+         .order_name = "o",
+         .csr = "Q1NS",
+         .certificate = "PEM",
+         .certificate_raw = "REVS"},
+        {.type = HOOKD_EVENT_FAILED,
+         .id = "e-fail",
+         .certificate_name = "c",
+         .order_name = "o",
+         .csr = "Q1NS",
+         .error = "boom"},
     };
     int raise, allow, e, checked = 0;
 
@@ -364,8 +385,8 @@ Test(python, exception_test_hooks_verdicts_follow_the_truth_table, .timeout = 12
                 run(&c, &pol, &evs[e], &dc);
                 cr_assert_eq(dp.verdict, fails ? HOOKD_VERDICT_FAILED : HOOKD_VERDICT_COMPLETED,
                              "raise %d allow %d event %d: %s", raise, allow, e, dp.error);
-                cr_assert_eq(dp.verdict, dc.verdict, "raise %d allow %d event %d: C differs",
-                             raise, allow, e);
+                cr_assert_eq(dp.verdict, dc.verdict, "raise %d allow %d event %d: C differs", raise,
+                             allow, e);
                 cr_assert_eq(dp.dead_letter, dc.dead_letter);
                 if (fails) {
                     char want[80];
@@ -443,9 +464,13 @@ Test(python, email_hooks_sends_a_mail_read_back, .timeout = 60)
     start_ok(&s, "mail", hooks, "isolation = process");
     cert(key, "mail.example", "DNS:mail.example", &pem, &raw);
     {
-        hookd_event_t iss = {.type = HOOKD_EVENT_ISSUED, .id = "mail-1",
-                             .certificate_name = "cert-mail", .order_name = "order-mail",
-                             .csr = csr, .certificate = pem, .certificate_raw = raw};
+        hookd_event_t iss = {.type = HOOKD_EVENT_ISSUED,
+                             .id = "mail-1",
+                             .certificate_name = "cert-mail",
+                             .order_name = "order-mail",
+                             .csr = csr,
+                             .certificate = pem,
+                             .certificate_raw = raw};
         run(&s, NULL, &iss, &d);
         cr_assert_eq(d.verdict, HOOKD_VERDICT_COMPLETED, "%s", d.error);
     }
@@ -453,9 +478,12 @@ Test(python, email_hooks_sends_a_mail_read_back, .timeout = 60)
     cr_assert_str_eq(line, "mail 1");
     {
         /* a second event: a new Hooks (python_hooks_per_event), a second mail */
-        hookd_event_t fail = {.type = HOOKD_EVENT_FAILED, .id = "mail-2",
-                              .certificate_name = "cert-mail-2", .order_name = "order-mail",
-                              .csr = csr, .error = "urn:ietf:params:acme:error:rejectedIdentifier"};
+        hookd_event_t fail = {.type = HOOKD_EVENT_FAILED,
+                              .id = "mail-2",
+                              .certificate_name = "cert-mail-2",
+                              .order_name = "order-mail",
+                              .csr = csr,
+                              .error = "urn:ietf:params:acme:error:rejectedIdentifier"};
         run(&s, NULL, &fail, &d);
         cr_assert_eq(d.verdict, HOOKD_VERDICT_COMPLETED, "%s", d.error);
     }
@@ -502,8 +530,11 @@ static void hostile_start(setup_t *s, const char *isolation, const char *extra)
 static hookd_decision_t act(setup_t *s, const char *what)
 {
     hookd_decision_t d;
-    hookd_event_t ev = {.type = HOOKD_EVENT_REQUESTED, .id = what, .certificate_name = what,
-                        .order_name = "o", .csr = "Q1NS"};
+    hookd_event_t ev = {.type = HOOKD_EVENT_REQUESTED,
+                        .id = what,
+                        .certificate_name = what,
+                        .order_name = "o",
+                        .csr = "Q1NS"};
     run(s, NULL, &ev, &d);
     return d;
 }

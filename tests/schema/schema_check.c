@@ -176,11 +176,11 @@ done:
 
 #define CSR "MIIBADCBpwIBADAbMRkwFwYDVQQDDBBob3N0LmV4YW1wbGUub3Jn"
 #define EV_REQUESTED                                                                               \
-    "{\"type\":\"acme.enrollment.requested\",\"id\":\"ev-1\",\"time\":\"2026-11-26T19:00:00Z\","  \
+    "{\"type\":\"acme.enrollment.requested\",\"id\":\"ev-1\",\"time\":\"2026-11-26T19:00:00Z\","   \
     "\"certificate_name\":\"cert-1\",\"order_name\":\"order-1\",\"csr\":\"" CSR "\"}"
 #define EV_FAILED                                                                                  \
-    "{\"type\":\"acme.enrollment.failed\",\"id\":\"ev-2\",\"time\":\"2026-11-26T19:00:00Z\","     \
-    "\"certificate_name\":\"cert-2\",\"order_name\":\"order-2\",\"csr\":\"" CSR "\","             \
+    "{\"type\":\"acme.enrollment.failed\",\"id\":\"ev-2\",\"time\":\"2026-11-26T19:00:00Z\","      \
+    "\"certificate_name\":\"cert-2\",\"order_name\":\"order-2\",\"csr\":\"" CSR "\","              \
     "\"error\":\"urn:ietf:params:acme:error:serverInternal\"}"
 
 /* A scripted invoker: each call takes the next outcome of the script. */
@@ -225,8 +225,8 @@ static int emit_engine(const char *dir, const char *name, const char *event_json
     hookd_policy_defaults(&policy);
     policy.allow_failure[HOOKD_PHASE_POST] = allow_post;
     policy.retry_initial_ms = 0;
-    if (hookd_event_decode(event_json, strlen(event_json), NULL, 0, NULL, &ev, err,
-                           sizeof(err)) != HOOKD_EVENT_OK) {
+    if (hookd_event_decode(event_json, strlen(event_json), NULL, 0, NULL, &ev, err, sizeof(err)) !=
+        HOOKD_EVENT_OK) {
         fprintf(stderr, "hookd-schema-check: %s: %s\n", name, err);
         hookd_event_clear(&ev);
         return -1;
@@ -263,8 +263,8 @@ static int cmd_emit(const char *dir)
     /* pre failed: dead-lettered */
     memset(&d, 0, sizeof(d));
     add_run(&d, HOOKD_PHASE_PRE, "cn_dump", HOOKD_OK, HOOKD_ERRCLASS_NONE, false, 1, 800, NULL);
-    add_run(&d, HOOKD_PHASE_PRE, "exception_test", HOOKD_FAIL, HOOKD_ERRCLASS_HOOK_FAILED, false,
-            1, 15, "raise_pre_hook_exception is set");
+    add_run(&d, HOOKD_PHASE_PRE, "exception_test", HOOKD_FAIL, HOOKD_ERRCLASS_HOOK_FAILED, false, 1,
+            15, "raise_pre_hook_exception is set");
     fail_at(&d, 1, HOOKD_ERRCLASS_HOOK_FAILED);
     rc |= emit_one(dir, "failed-pre", EV_REQUESTED, &d, 0);
 
@@ -287,8 +287,9 @@ static int cmd_emit(const char *dir)
 
     /* invalid events: with a readable id, and without */
     hookd_decision_reject(&d, HOOKD_ERRCLASS_INVALID_EVENT, "field 'csr': not base64");
-    rc |= emit_one(dir, "invalid-with-id",
-                   "{\"type\":\"acme.enrollment.requested\",\"id\":\"ev-3\",\"csr\":\"%%\"}", &d, 0);
+    rc |=
+        emit_one(dir, "invalid-with-id",
+                 "{\"type\":\"acme.enrollment.requested\",\"id\":\"ev-3\",\"csr\":\"%%\"}", &d, 0);
     hookd_decision_reject(&d, HOOKD_ERRCLASS_INVALID_EVENT, "event is not JSON");
     rc |= emit_one(dir, "invalid-no-id", "not json", &d, 0);
     hookd_decision_reject(&d, HOOKD_ERRCLASS_AUTH_FAILED, "no signature header");
@@ -297,12 +298,15 @@ static int cmd_emit(const char *dir)
     /* decisions of the real engine */
     {
         static const hookd_outcome_t retry_then_ok_post_fails[] = {
-            HOOKD_RETRY, HOOKD_OK,  /* success: cn_dump */
-            HOOKD_OK,               /* success: exec */
-            HOOKD_FAIL, HOOKD_OK,   /* post: cn_dump fails (allowed by default), exec */
+            HOOKD_RETRY, HOOKD_OK, /* success: cn_dump */
+            HOOKD_OK,              /* success: exec */
+            HOOKD_FAIL,  HOOKD_OK, /* post: cn_dump fails (allowed by default), exec */
         };
         static const hookd_outcome_t pre_retries_exhausted[] = {
-            HOOKD_OK, HOOKD_RETRY, HOOKD_RETRY, HOOKD_RETRY,
+            HOOKD_OK,
+            HOOKD_RETRY,
+            HOOKD_RETRY,
+            HOOKD_RETRY,
         };
         static const hookd_outcome_t post_fails[] = {HOOKD_OK, HOOKD_FAIL};
         static const char *issued =
@@ -313,10 +317,9 @@ static int cmd_emit(const char *dir)
 
         rc |= emit_engine(dir, "engine-issued-allowed-post-failure", issued,
                           retry_then_ok_post_fails, 5, true);
-        rc |= emit_engine(dir, "engine-pre-retries-exhausted", EV_REQUESTED,
-                          pre_retries_exhausted, 4, true);
-        rc |= emit_engine(dir, "engine-post-failure-not-allowed", EV_FAILED, post_fails, 2,
-                          false);
+        rc |= emit_engine(dir, "engine-pre-retries-exhausted", EV_REQUESTED, pre_retries_exhausted,
+                          4, true);
+        rc |= emit_engine(dir, "engine-post-failure-not-allowed", EV_FAILED, post_fails, 2, false);
     }
 
     if (rc != 0) {

@@ -81,8 +81,7 @@ static inline bool pt_read(pid_t pid, pt_proc_t *out)
 static inline bool pt_alive(const pt_proc_t *p)
 {
     pt_proc_t now;
-    return pt_read(p->pid, &now) && now.start == p->start && now.state != 'Z' &&
-           now.state != 'X';
+    return pt_read(p->pid, &now) && now.start == p->start && now.state != 'Z' && now.state != 'X';
 }
 
 static inline bool pt_has(const pt_set_t *s, pid_t pid)

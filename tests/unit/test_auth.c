@@ -172,16 +172,16 @@ Test(auth, canonical_form_is_the_documented_one)
     hookd_headers_add(h, "ce_null", NULL, 0);
     cr_assert_eq(hookd_auth_sign(a, NULL, 0, "{}", 2, h, err, sizeof(err)), 0, "%s", err);
 
-#define PUT(p, n)                                                                                 \
-    do {                                                                                          \
-        memcpy(canon + off, p, n);                                                                \
-        off += n;                                                                                 \
+#define PUT(p, n)                                                                                  \
+    do {                                                                                           \
+        memcpy(canon + off, p, n);                                                                 \
+        off += n;                                                                                  \
     } while (0)
-#define PUT_LEN(v)                                                                                \
-    do {                                                                                          \
-        uint32_t x = (v);                                                                         \
-        unsigned char be[4] = {x >> 24, x >> 16, x >> 8, x};                                      \
-        PUT(be, 4);                                                                               \
+#define PUT_LEN(v)                                                                                 \
+    do {                                                                                           \
+        uint32_t x = (v);                                                                          \
+        unsigned char be[4] = {x >> 24, x >> 16, x >> 8, x};                                       \
+        PUT(be, 4);                                                                                \
     } while (0)
     PUT("acme-hookd-hmac-v1\n", 19);
     PUT_LEN(0xffffffffu); /* no key */

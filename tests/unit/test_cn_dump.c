@@ -514,12 +514,12 @@ Test(cn_dump, broken_certificates_fail)
     void *st = start(&fh, config);
 
     make_chain(key, "DNS:x.example", &pem, &raw);
-    cr_assert(asprintf(&broken_chain, "%s-----BEGIN CERTIFICATE-----\nAAAAAAAA\n"
-                                      "-----END CERTIFICATE-----\n",
+    cr_assert(asprintf(&broken_chain,
+                       "%s-----BEGIN CERTIFICATE-----\nAAAAAAAA\n"
+                       "-----END CERTIFICATE-----\n",
                        pem) > 0);
 
-    cr_assert_eq(h->success_hook(&fh.ctx, st, "c", "o", "csr", "garbage", NULL, NULL),
-                 HOOKD_FAIL);
+    cr_assert_eq(h->success_hook(&fh.ctx, st, "c", "o", "csr", "garbage", NULL, NULL), HOOKD_FAIL);
     cr_assert(strstr(fh.error, "certificate (PEM chain) does not parse"), "%s", fh.error);
 
     fake_host_reset(&fh, "ev-2");

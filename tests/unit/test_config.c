@@ -101,8 +101,7 @@ Test(config, defaults)
     cr_assert_str_eq(cfg->input_topic, "acme.enrollment");
     cr_assert_str_eq(cfg->result_topic, "acme.enrollment.result");
     cr_assert_str_eq(cfg->dead_letter_topic, "acme.enrollment.dlq");
-    cr_assert_eq(cfg->rdkafka.count + cfg->rdkafka_consumer.count + cfg->rdkafka_producer.count,
-                 0);
+    cr_assert_eq(cfg->rdkafka.count + cfg->rdkafka_consumer.count + cfg->rdkafka_producer.count, 0);
 
     snprintf(pid, sizeof(pid), "-%ld", (long)getpid());
     cr_assert_not_null(cfg->worker_id);
@@ -263,10 +262,10 @@ Test(config, booleans)
     static const struct {
         const char *text;
         bool value;
-    } cases[] = {{"True", true},  {"true", true},   {"TRUE", true},   {"yes", true},
-                 {"Yes", true},   {"on", true},     {"ON", true},     {"1", true},
+    } cases[] = {{"True", true},   {"true", true},   {"TRUE", true},   {"yes", true},
+                 {"Yes", true},    {"on", true},     {"ON", true},     {"1", true},
                  {"False", false}, {"false", false}, {"FALSE", false}, {"no", false},
-                 {"No", false},   {"off", false},   {"Off", false},   {"0", false}};
+                 {"No", false},    {"off", false},   {"Off", false},   {"0", false}};
     static const char *const bad[] = {"2", "y", "n", "enabled", "truee", "-1"};
     size_t i;
     char text[128];
@@ -274,8 +273,9 @@ Test(config, booleans)
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         hookd_config_t *cfg;
         /* flip the default of every boolean tested so a no-op cannot pass */
-        snprintf(text, sizeof(text), "[auth]\nverify_csr = %s\n[Hooks]\nallow_post_hook_failure = %s\n",
-                 cases[i].text, cases[i].text);
+        snprintf(text, sizeof(text),
+                 "[auth]\nverify_csr = %s\n[Hooks]\nallow_post_hook_failure = %s\n", cases[i].text,
+                 cases[i].text);
         cfg = must_load(text, NULL);
         cr_assert_eq(cfg->verify_csr, cases[i].value, "'%s'", cases[i].text);
         cr_assert_eq(cfg->policy.allow_failure[HOOKD_PHASE_POST], cases[i].value, "'%s'",
@@ -352,8 +352,8 @@ Test(config, flags_environment_overrides_both_spellings)
     char *env2[] = {"ACME_HOOKD_HOOKS_ALLOW_PRE_HOOK_FAILURE=true",
                     "ACME_HOOKD_HOOKS_IGNORE_PRE_HOOK_FAILURE=false", NULL};
     /* the file's two spellings disagree, but the environment decides */
-    hookd_config_t *cfg = must_load(
-        "[Hooks]\nallow_pre_hook_failure = true\nignore_pre_hook_failure = true\n", env);
+    hookd_config_t *cfg =
+        must_load("[Hooks]\nallow_pre_hook_failure = true\nignore_pre_hook_failure = true\n", env);
     cr_assert_eq(cfg->policy.allow_failure[HOOKD_PHASE_PRE], false);
     hookd_config_destroy(cfg);
     /* two environment variables that disagree are a conflict too */
@@ -425,8 +425,7 @@ Test(config, environment_overrides)
 
 Test(config, environment_without_file)
 {
-    char *env[] = {"ACME_HOOKD_KAFKA_GROUP_ID=from-env", "ACME_HOOKD_WORKER_WORKER_ID=pod-7",
-                   NULL};
+    char *env[] = {"ACME_HOOKD_KAFKA_GROUP_ID=from-env", "ACME_HOOKD_WORKER_WORKER_ID=pod-7", NULL};
     hookd_config_t *cfg = hookd_config_load(NULL, env, errbuf, sizeof(errbuf));
     cr_assert_not_null(cfg, "%s", errbuf);
     cr_assert_str_eq(cfg->group_id, "from-env");
@@ -478,14 +477,16 @@ Test(config, environment_errors)
     char *twice[] = {"ACME_HOOKD_KAFKA_RDKAFKA__SASL__PASSWORD=a",
                      "ACME_HOOKD_KAFKA_RDKAFKA__SASL__PASSWORD__FILE=/dev/null", NULL};
 
-    must_fail("[worker]\n", unknown_section, "environment ACME_HOOKD_KAKFA_GROUP_ID: unknown section");
+    must_fail("[worker]\n", unknown_section,
+              "environment ACME_HOOKD_KAKFA_GROUP_ID: unknown section");
     must_fail("[worker]\n", unknown_key,
               "environment ACME_HOOKD_WORKER_THREAD: [worker] unknown key 'thread'");
     must_fail("[worker]\n", bad_value,
               "environment ACME_HOOKD_WORKER_THREADS: [worker] key 'threads': 'many' is not an "
               "integer");
-    must_fail("[worker]\n", twice, "[kafka] key 'rdkafka.sasl.password' is also set by "
-                                   "ACME_HOOKD_KAFKA_RDKAFKA__SASL__PASSWORD");
+    must_fail("[worker]\n", twice,
+              "[kafka] key 'rdkafka.sasl.password' is also set by "
+              "ACME_HOOKD_KAFKA_RDKAFKA__SASL__PASSWORD");
 }
 
 /* ---- errors ---------------------------------------------------------------- */
@@ -603,8 +604,7 @@ Test(config, example_files_load)
 
 Test(config, full_example_values)
 {
-    hookd_config_t *cfg =
-        hookd_config_load(CONFIG_DIR "/full.ini", NULL, errbuf, sizeof(errbuf));
+    hookd_config_t *cfg = hookd_config_load(CONFIG_DIR "/full.ini", NULL, errbuf, sizeof(errbuf));
     cr_assert_not_null(cfg, "%s", errbuf);
     cr_assert_str_eq(cfg->hooks_file, "skeleton, exception_test");
     cr_assert_eq(cfg->policy.allow_failure[HOOKD_PHASE_PRE], true);
@@ -671,11 +671,17 @@ Test(config, acme2certifier_style_file)
  */
 Test(config, acme_srv_cfg_shared_with_acme2certifier)
 {
-    static const char *const skipped[] = {"[DEFAULT]",     "[Nonce]",   "[CAhandler]",
-                                           "[DBhandler]",   "[Certificate]", "[Challenge]",
-                                           "[Account]",     "[Order]",   "[Hooks] hookd_bootstrap_servers",
-                                           "[Hooks] hookd_verdict_timeout",
-                                           "[Hooks] hookd_rdkafka.security.protocol"};
+    static const char *const skipped[] = {"[DEFAULT]",
+                                          "[Nonce]",
+                                          "[CAhandler]",
+                                          "[DBhandler]",
+                                          "[Certificate]",
+                                          "[Challenge]",
+                                          "[Account]",
+                                          "[Order]",
+                                          "[Hooks] hookd_bootstrap_servers",
+                                          "[Hooks] hookd_verdict_timeout",
+                                          "[Hooks] hookd_rdkafka.security.protocol"};
     hookd_config_t *cfg =
         hookd_config_load(CONFIG_DIR "/acme_srv.cfg", NULL, errbuf, sizeof(errbuf));
     size_t i, k;
@@ -772,16 +778,26 @@ Test(config, hook_keys_checked_against_handlers)
 
 Test(config, secret_keys)
 {
-    static const char *const secret[] = {
-        "sasl.password",        "ssl.key.password",         "ssl.key.pem",
-        "ssl.keystore.password", "sasl.oauthbearer.config",  "sasl.oauthbearer.client.secret",
-        "rdkafka.sasl.password", "keys",                     "api_key",
-        "api_token",            "hmac_key",                 "ssl_key",
-        "client_secret",        "SASL.PASSWORD"};
-    static const char *const open_keys[] = {
-        "save_path",      "bootstrap_servers", "sasl.username",     "sasl.mechanism",
-        "ssl.ca.location", "ssl.certificate.pem", "signing_key_id", "hooks_file",
-        "group_id",       "client.id",         "security.protocol", "threads"};
+    static const char *const secret[] = {"sasl.password",
+                                         "ssl.key.password",
+                                         "ssl.key.pem",
+                                         "ssl.keystore.password",
+                                         "sasl.oauthbearer.config",
+                                         "sasl.oauthbearer.client.secret",
+                                         "rdkafka.sasl.password",
+                                         "keys",
+                                         "api_key",
+                                         "api_token",
+                                         "hmac_key",
+                                         "ssl_key",
+                                         "client_secret",
+                                         "SASL.PASSWORD"};
+    static const char *const open_keys[] = {"save_path",         "bootstrap_servers",
+                                            "sasl.username",     "sasl.mechanism",
+                                            "ssl.ca.location",   "ssl.certificate.pem",
+                                            "signing_key_id",    "hooks_file",
+                                            "group_id",          "client.id",
+                                            "security.protocol", "threads"};
     size_t i;
     for (i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)
         cr_expect(hookd_config_is_secret_key(secret[i]), "%s should be secret", secret[i]);
@@ -827,7 +843,8 @@ Test(config, errors_do_not_echo_secrets)
 {
     char *env[] = {"ACME_HOOKD_AUTH_KEYS=", NULL};
     /* an empty override unsets */
-    must_fail("[auth]\nrequire = yes\nkeys = k1:/etc/k1\n", env, "[auth] require = true needs keys");
+    must_fail("[auth]\nrequire = yes\nkeys = k1:/etc/k1\n", env,
+              "[auth] require = true needs keys");
     must_fail("[kafka]\nrdkafka.sasl.oauthbearer.method = leaky-value-3e\n", NULL,
               "key 'rdkafka.sasl.oauthbearer.method': invalid value (secret, not shown)");
     cr_assert_null(strstr(errbuf, "leaky-value-3e"), "%s", errbuf);

@@ -104,7 +104,8 @@ typedef struct expectation {
 } expectation_t;
 
 /* Run one phase the way acme2certifier's wiki describes it; false = stop everything. */
-static bool oracle_phase(expectation_t *e, hookd_phase_t phase, enum behaviour b[NH][HOOKD_PHASE_COUNT],
+static bool oracle_phase(expectation_t *e, hookd_phase_t phase,
+                         enum behaviour b[NH][HOOKD_PHASE_COUNT],
                          const bool allow[HOOKD_PHASE_COUNT])
 {
     for (size_t h = 0; h < NH; h++) {
@@ -114,7 +115,7 @@ static bool oracle_phase(expectation_t *e, hookd_phase_t phase, enum behaviour b
         r->phase = phase;
         r->ok = (x == B_OK || x == B_RETRY_OK);
         r->attempts = x == B_RETRY_OK ? 2 : x == B_RETRY_EXHAUSTED ? MAX_ATTEMPTS : 1;
-        r->cls = x == B_FAIL ? HOOKD_ERRCLASS_HOOK_FAILED
+        r->cls = x == B_FAIL              ? HOOKD_ERRCLASS_HOOK_FAILED
                  : x == B_RETRY_EXHAUSTED ? HOOKD_ERRCLASS_RETRIES_EXHAUSTED
                                           : HOOKD_ERRCLASS_NONE;
         if (r->ok)

@@ -11,6 +11,7 @@
 
 #include "../schema/corpus.h"
 #include "event.h"
+#include "json.h"
 
 #include <cjson/cJSON.h>
 
@@ -18,15 +19,16 @@
 
 #define CSR "MIIBADCBpwIBADAbMRkwFwYDVQQDDBBob3N0LmV4YW1wbGUub3Jn"
 #define PEM                                                                                        \
-    "-----BEGIN CERTIFICATE-----\nMIIBhzCCASygAwIBAgIU\nSMIADIqf4vcW==\n-----END CERTIFICATE-----\n"
+    "-----BEGIN CERTIFICATE-----\nMIIBhzCCASygAwIBAgIU\nSMIADIqf4vcW==\n-----END "                 \
+    "CERTIFICATE-----\n"
 /* the same, as a JSON string body */
 #define PEM_JSON                                                                                   \
-    "-----BEGIN CERTIFICATE-----\\nMIIBhzCCASygAwIBAgIU\\nSMIADIqf4vcW==\\n"                      \
+    "-----BEGIN CERTIFICATE-----\\nMIIBhzCCASygAwIBAgIU\\nSMIADIqf4vcW==\\n"                       \
     "-----END CERTIFICATE-----\\n"
 #define REQ_FIELDS "\"certificate_name\":\"cert-1\",\"order_name\":\"order-1\",\"csr\":\"" CSR "\""
 #define REQ                                                                                        \
-    "{\"type\":\"acme.enrollment.requested\",\"id\":\"ev-1\",\"time\":\"2026-11-26T19:00:00Z\"," \
-    REQ_FIELDS "}"
+    "{\"type\":\"acme.enrollment.requested\",\"id\":\"ev-1\",\"time\":\"2026-11-26T19:00:"         \
+    "00Z\"," REQ_FIELDS "}"
 
 static hookd_event_t ev;
 static char err[512];
@@ -47,8 +49,7 @@ static hookd_event_err_t decode_str(const char *json)
 static hookd_event_err_t decode_bin(const char *value, const hookd_header_t *h, size_t n)
 {
     hookd_event_clear(&ev);
-    return hookd_event_decode(value, value ? strlen(value) : 0, h, n, NULL, &ev, err,
-                              sizeof(err));
+    return hookd_event_decode(value, value ? strlen(value) : 0, h, n, NULL, &ev, err, sizeof(err));
 }
 
 /* ---- the corpus ------------------------------------------------------------ */
@@ -118,33 +119,37 @@ static const struct {
      HOOKD_EVENT_ERR_SCHEMA, "missing field 'order_name'"},
     {"{\"type\":\"x\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\"}", HOOKD_EVENT_ERR_SCHEMA,
      "unknown event type 'x'"},
-    {"{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\"," REQ_FIELDS
-     ",\"colour\":\"red\"}",
+    {"{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:"
+     "00Z\"," REQ_FIELDS ",\"colour\":\"red\"}",
      HOOKD_EVENT_ERR_SCHEMA, "unknown field 'colour' for type acme.enrollment.requested"},
-    {"{\"type\":\"acme.enrollment.issued\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\"," REQ_FIELDS
-     ",\"certificate\":\"hello\",\"certificate_raw\":\"" CSR "\"}",
+    {"{\"type\":\"acme.enrollment.issued\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:"
+     "00Z\"," REQ_FIELDS ",\"certificate\":\"hello\",\"certificate_raw\":\"" CSR "\"}",
      HOOKD_EVENT_ERR_SCHEMA, "field 'certificate': not a PEM certificate chain"},
-    {"{\"type\":\"acme.enrollment.failed\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\"," REQ_FIELDS
-     ",\"error\":null}",
+    {"{\"type\":\"acme.enrollment.failed\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:"
+     "00Z\"," REQ_FIELDS ",\"error\":null}",
      HOOKD_EVENT_ERR_SCHEMA, "field 'error': not a string"},
-    {"{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-02-29T19:00:00Z\"," REQ_FIELDS
-     "}",
+    {"{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-02-29T19:00:"
+     "00Z\"," REQ_FIELDS "}",
      HOOKD_EVENT_ERR_SCHEMA, "field 'time': not an RFC 3339 date-time"},
-    {"{\"type\":\"acme.enrollment.requested\",\"id\":\"\",\"time\":\"2026-11-26T19:00:00Z\"," REQ_FIELDS
-     "}",
+    {"{\"type\":\"acme.enrollment.requested\",\"id\":\"\",\"time\":\"2026-11-26T19:00:"
+     "00Z\"," REQ_FIELDS "}",
      HOOKD_EVENT_ERR_SCHEMA, "field 'id': empty"},
     {"{\"specversion\":\"0.3\",\"id\":\"e\"}", HOOKD_EVENT_ERR_SCHEMA,
      "attribute 'specversion': must be \"1.0\""},
     {"{\"specversion\":\"1.0\",\"id\":\"e\",\"type\":\"acme.enrollment.requested\","
      "\"time\":\"2026-11-26T19:00:00Z\",\"data\":{}}",
      HOOKD_EVENT_ERR_SCHEMA, "missing attribute 'source'"},
-    {"{\"specversion\":\"1.0\",\"id\":\"e\",\"source\":\"/s\",\"type\":\"acme.enrollment.requested\","
+    {"{\"specversion\":\"1.0\",\"id\":\"e\",\"source\":\"/"
+     "s\",\"type\":\"acme.enrollment.requested\","
      "\"time\":\"2026-11-26T19:00:00Z\",\"data\":{\"certificate_name\":\"c\",\"order_name\":\"o\","
      "\"csr\":\"Q\"}}",
-     HOOKD_EVENT_ERR_SCHEMA, "field 'data.csr': not base64 (RFC 4648 alphabet, padded, no whitespace)"},
-    {"{\"specversion\":\"1.0\",\"id\":\"e\",\"source\":\"/s\",\"type\":\"acme.enrollment.requested\","
+     HOOKD_EVENT_ERR_SCHEMA,
+     "field 'data.csr': not base64 (RFC 4648 alphabet, padded, no whitespace)"},
+    {"{\"specversion\":\"1.0\",\"id\":\"e\",\"source\":\"/"
+     "s\",\"type\":\"acme.enrollment.requested\","
      "\"time\":\"2026-11-26T19:00:00Z\",\"Trace\":\"x\",\"data\":{}}",
-     HOOKD_EVENT_ERR_SCHEMA, "attribute 'Trace': not a CloudEvents attribute name (1-20 of a-z, 0-9)"},
+     HOOKD_EVENT_ERR_SCHEMA,
+     "attribute 'Trace': not a CloudEvents attribute name (1-20 of a-z, 0-9)"},
     {"[1,2]", HOOKD_EVENT_ERR_SCHEMA, "event is not a JSON object"},
     {"{\"a\":01}", HOOKD_EVENT_ERR_PARSE, "event is not JSON: expected ',' or '}' at byte 6"},
     {"{\"a\":1.}", HOOKD_EVENT_ERR_PARSE, "event is not JSON: malformed number at byte 7"},
@@ -160,8 +165,7 @@ Test(event, error_messages_name_the_field)
 {
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         hookd_event_err_t e = decode_str(cases[i].json);
-        cr_expect_eq(e, cases[i].code, "case %zu: code %d, want %d (%s)", i, e, cases[i].code,
-                     err);
+        cr_expect_eq(e, cases[i].code, "case %zu: code %d, want %d (%s)", i, e, cases[i].code, err);
         cr_expect_str_eq(err, cases[i].message, "case %zu: got '%s'", i, err);
     }
 }
@@ -170,7 +174,8 @@ Test(event, unknown_type_is_quoted_safely)
 {
     char json[600];
     snprintf(json, sizeof(json),
-             "{\"type\":\"evil\\n\\u0007%0200d\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\"}", 7);
+             "{\"type\":\"evil\\n\\u0007%0200d\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\"}",
+             7);
     cr_assert_eq(decode_str(json), HOOKD_EVENT_ERR_SCHEMA);
     cr_expect_eq(strncmp(err, "unknown event type 'evil??000", 29), 0, "%s", err);
     cr_expect_not_null(strstr(err, "...'"), "long value not shortened: %s", err);
@@ -330,19 +335,22 @@ Test(event, field_limit_counts_characters)
     char json[512];
 
     /* 24 characters of 2 bytes each (48 bytes): within a limit of 24 */
-    snprintf(json, sizeof(json),
-             "{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\","
-             "\"certificate_name\":\"%s\",\"order_name\":\"o\",\"csr\":\"QUJD\"}",
-             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
-             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
-             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+    snprintf(
+        json, sizeof(json),
+        "{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\","
+        "\"certificate_name\":\"%s\",\"order_name\":\"o\",\"csr\":\"QUJD\"}",
+        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
     cr_expect_eq(hookd_event_decode(json, strlen(json), NULL, 0, &lim, &ev, err, sizeof(err)),
                  HOOKD_EVENT_OK, "%s", err);
     hookd_event_clear(&ev);
 
-    snprintf(json, sizeof(json),
-             "{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\","
-             "\"certificate_name\":\"c\",\"order_name\":\"o\",\"csr\":\"QUJDQUJDQUJDQUJDQUJDQUJDQUJD\"}");
+    snprintf(
+        json, sizeof(json),
+        "{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\","
+        "\"certificate_name\":\"c\",\"order_name\":\"o\",\"csr\":"
+        "\"QUJDQUJDQUJDQUJDQUJDQUJDQUJD\"}");
     cr_expect_eq(hookd_event_decode(json, strlen(json), NULL, 0, &lim, &ev, err, sizeof(err)),
                  HOOKD_EVENT_ERR_TOO_LARGE);
     cr_expect_str_eq(err, "field 'csr': 28 characters, limit 24");
@@ -354,11 +362,11 @@ Test(event, field_limit_counts_characters)
 Test(event, utf8_is_checked)
 {
     static const char *bad[] = {
-        "{\"id\":\"\xff\"}",         /* invalid byte */
-        "{\"id\":\"\xc0\xaf\"}",     /* overlong */
-        "{\"id\":\"\xed\xa0\x80\"}", /* encoded surrogate */
+        "{\"id\":\"\xff\"}",             /* invalid byte */
+        "{\"id\":\"\xc0\xaf\"}",         /* overlong */
+        "{\"id\":\"\xed\xa0\x80\"}",     /* encoded surrogate */
         "{\"id\":\"\xf4\x90\x80\x80\"}", /* > U+10FFFF */
-        "{\"id\":\"\xe2\x82\"}",     /* truncated sequence */
+        "{\"id\":\"\xe2\x82\"}",         /* truncated sequence */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_expect_eq(decode_str(bad[i]), HOOKD_EVENT_ERR_PARSE, "case %zu", i);
@@ -454,8 +462,7 @@ Test(event, names)
     cr_expect_str_eq(hookd_event_type_name(HOOKD_EVENT_FAILED), "acme.enrollment.failed");
     cr_expect_str_eq(hookd_event_type_name(HOOKD_EVENT_TYPE_COUNT), "unknown");
     cr_expect_str_eq(hookd_event_format_name(HOOKD_FORMAT_PLAIN), "plain");
-    cr_expect_str_eq(hookd_event_format_name(HOOKD_FORMAT_CE_STRUCTURED),
-                     "cloudevents-structured");
+    cr_expect_str_eq(hookd_event_format_name(HOOKD_FORMAT_CE_STRUCTURED), "cloudevents-structured");
     cr_expect_str_eq(hookd_event_format_name(HOOKD_FORMAT_CE_BINARY), "cloudevents-binary");
 }
 
@@ -576,18 +583,20 @@ Test(event, field_limit_exact)
     char json[512];
 
     /* csr of exactly 32 characters: accepted; 36 (the next base64 length): refused */
-    snprintf(json, sizeof(json),
-             "{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\","
-             "\"certificate_name\":\"c\",\"order_name\":\"o\",\"csr\":\"%s\"}",
-             "QUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJD");
+    snprintf(
+        json, sizeof(json),
+        "{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\","
+        "\"certificate_name\":\"c\",\"order_name\":\"o\",\"csr\":\"%s\"}",
+        "QUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJD");
     cr_expect_eq(hookd_event_decode(json, strlen(json), NULL, 0, &lim, &ev, err, sizeof(err)),
                  HOOKD_EVENT_OK, "%s", err);
     hookd_event_clear(&ev);
     /* a text field of 33 characters: one over */
-    snprintf(json, sizeof(json),
-             "{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\","
-             "\"certificate_name\":\"%s\",\"order_name\":\"o\",\"csr\":\"QUJD\"}",
-             "ccccccccccccccccccccccccccccccccc");
+    snprintf(
+        json, sizeof(json),
+        "{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":\"2026-11-26T19:00:00Z\","
+        "\"certificate_name\":\"%s\",\"order_name\":\"o\",\"csr\":\"QUJD\"}",
+        "ccccccccccccccccccccccccccccccccc");
     cr_expect_eq(hookd_event_decode(json, strlen(json), NULL, 0, &lim, &ev, err, sizeof(err)),
                  HOOKD_EVENT_ERR_TOO_LARGE);
     cr_expect_str_eq(err, "field 'certificate_name': 33 characters, limit 32");

@@ -73,8 +73,7 @@ Test(exception_test, nothing_configured_nothing_fails)
 /* Each phase fails alone when its key says so, with the key as message. */
 Test(exception_test, each_phase_fails_on_its_own_key)
 {
-    static const char *const keys[3] = {"raise_pre_hook_exception",
-                                        "raise_success_hook_exception",
+    static const char *const keys[3] = {"raise_pre_hook_exception", "raise_success_hook_exception",
                                         "raise_post_hook_exception"};
     static const char *const truthy[3] = {"True", "yes", "1"};
     int p, q;
@@ -104,8 +103,13 @@ Test(exception_test, each_phase_fails_on_its_own_key)
 
 Test(exception_test, false_values_do_not_fail)
 {
-    const char *config[] = {"raise_pre_hook_exception", "False", "raise_success_hook_exception",
-                            "off", "raise_post_hook_exception", "0", NULL};
+    const char *config[] = {"raise_pre_hook_exception",
+                            "False",
+                            "raise_success_hook_exception",
+                            "off",
+                            "raise_post_hook_exception",
+                            "0",
+                            NULL};
     fake_host_t fh;
     void *st = NULL;
     hookd_outcome_t out[3];
@@ -147,8 +151,13 @@ Test(exception_test, bad_retry_count_stops_init)
 /* N retries per event id, then the configured outcome; ids count apart. */
 Test(exception_test, scripted_retries_per_event_id)
 {
-    const char *config[] = {"retry_pre_hook_times", "2", "retry_post_hook_times", "1",
-                            "raise_post_hook_exception", "true", NULL};
+    const char *config[] = {"retry_pre_hook_times",
+                            "2",
+                            "retry_post_hook_times",
+                            "1",
+                            "raise_post_hook_exception",
+                            "true",
+                            NULL};
     fake_host_t fh;
     void *st = NULL;
 

@@ -132,8 +132,8 @@ static long long wait_recorded_gone(const char *path, int timeout_ms)
 Test(exec, the_event_is_in_the_environment)
 {
     char cmd[PATH_MAX + 64], out[PATH_MAX + 16];
-    const char *cfg[] = {"exec_pre_command", cmd, "exec_success_command", cmd,
-                         "exec_post_command", cmd, NULL};
+    const char *cfg[] = {
+        "exec_pre_command", cmd, "exec_success_command", cmd, "exec_post_command", cmd, NULL};
     fake_host_t fh;
     void *st;
     char *env;
@@ -205,10 +205,11 @@ Test(exec, exit_status_decides_the_outcome)
 
 Test(exec, stderr_is_the_error_message)
 {
-    const char *cfg[] = {"exec_post_command",
-                         "echo 'to the log'; echo \"deploy of $HOOKD_CERTIFICATE_NAME failed\" >&2; "
-                         "exit 1",
-                         NULL};
+    const char *cfg[] = {
+        "exec_post_command",
+        "echo 'to the log'; echo \"deploy of $HOOKD_CERTIFICATE_NAME failed\" >&2; "
+        "exit 1",
+        NULL};
     fake_host_t fh;
     void *st = start(&fh, cfg);
 
@@ -412,8 +413,8 @@ Test(exec, no_descriptor_leaks_in_either_direction)
 
 Test(exec, stdin_is_dev_null)
 {
-    const char *cfg[] = {"exec_pre_command", "if read line; then echo \"got $line\" >&2; exit 1; fi",
-                         NULL};
+    const char *cfg[] = {"exec_pre_command",
+                         "if read line; then echo \"got $line\" >&2; exit 1; fi", NULL};
     fake_host_t fh;
     void *st = start(&fh, cfg);
     cr_assert_eq(h->pre_hook(&fh.ctx, st, "c", "o", "csr"), HOOKD_OK, "%s", fh.error);
@@ -635,8 +636,8 @@ static void run_through_invoke(hookd_isolation_t isolation)
         cr_assert_eq(s.out.error_class, HOOKD_ERRCLASS_HOOK_TIMEOUT, "%s", s.out.error);
         gone = pt_wait_gone(&tree, 2000);
         cr_assert_geq(gone, 0, "processes of the command outlived the isolation deadline");
-        cr_log_info("isolation deadline: %zu processes, all gone %lld ms after the result",
-                    tree.n, gone);
+        cr_log_info("isolation deadline: %zu processes, all gone %lld ms after the result", tree.n,
+                    gone);
     }
     seam_close(&s);
 }

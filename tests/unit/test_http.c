@@ -195,8 +195,14 @@ Test(http, second_server_on_a_taken_port_fails_cleanly)
 /* Listen-address parsing does not need the fixture server. */
 Test(http_listen, bad_addresses_are_refused)
 {
-    const char *bad[] = {"", "8080", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1",
-                         "127.0.0.1:80x", "::1:0", "no.such.host.invalid:0"};
+    const char *bad[] = {"",
+                         "8080",
+                         "127.0.0.1:",
+                         "127.0.0.1:65536",
+                         "127.0.0.1:-1",
+                         "127.0.0.1:80x",
+                         "::1:0",
+                         "no.such.host.invalid:0"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char err[256] = "";
         hookd_http_t *h = hookd_http_start(bad[i], err, sizeof(err));

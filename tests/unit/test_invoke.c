@@ -88,8 +88,11 @@ TestSuite(invoke, .init = setup, .fini = teardown);
 
 Test(invoke, requested_runs_pre_with_its_three_arguments)
 {
-    hookd_event_t ev = {.type = HOOKD_EVENT_REQUESTED, .id = "ev-pre-1",
-                        .certificate_name = "cert-1", .order_name = "order-1", .csr = "Q1NS"};
+    hookd_event_t ev = {.type = HOOKD_EVENT_REQUESTED,
+                        .id = "ev-pre-1",
+                        .certificate_name = "cert-1",
+                        .order_name = "order-1",
+                        .csr = "Q1NS"};
     hookd_decision_t d = run(&ev);
     char *env;
 
@@ -108,9 +111,14 @@ Test(invoke, requested_runs_pre_with_its_three_arguments)
 
 Test(invoke, issued_runs_success_then_post_without_error)
 {
-    hookd_event_t ev = {.type = HOOKD_EVENT_ISSUED, .id = "ev-iss-1", .certificate_name = "c",
-                        .order_name = "o", .csr = "Q1NS", .certificate = "PEM",
-                        .certificate_raw = "REVS", .poll_identifier = "poll-7",
+    hookd_event_t ev = {.type = HOOKD_EVENT_ISSUED,
+                        .id = "ev-iss-1",
+                        .certificate_name = "c",
+                        .order_name = "o",
+                        .csr = "Q1NS",
+                        .certificate = "PEM",
+                        .certificate_raw = "REVS",
+                        .poll_identifier = "poll-7",
                         .error = "must not be passed"};
     hookd_decision_t d = run(&ev);
     char *env;
@@ -132,8 +140,12 @@ Test(invoke, issued_runs_success_then_post_without_error)
 
 Test(invoke, failed_runs_post_with_the_error)
 {
-    hookd_event_t ev = {.type = HOOKD_EVENT_FAILED, .id = "ev-f-1", .certificate_name = "c",
-                        .order_name = "o", .csr = "Q1NS", .error = "urn:ietf:params:acme:error:rejectedIdentifier"};
+    hookd_event_t ev = {.type = HOOKD_EVENT_FAILED,
+                        .id = "ev-f-1",
+                        .certificate_name = "c",
+                        .order_name = "o",
+                        .csr = "Q1NS",
+                        .error = "urn:ietf:params:acme:error:rejectedIdentifier"};
     hookd_decision_t d = run(&ev);
     char *env;
 
@@ -167,8 +179,11 @@ static void setup_failing(void)
 Test(invoke_failing, handler_error_text_reaches_the_decision, .init = setup_failing,
      .fini = teardown)
 {
-    hookd_event_t ev = {.type = HOOKD_EVENT_REQUESTED, .id = "ev-x", .certificate_name = "c",
-                        .order_name = "o", .csr = "Q1NS"};
+    hookd_event_t ev = {.type = HOOKD_EVENT_REQUESTED,
+                        .id = "ev-x",
+                        .certificate_name = "c",
+                        .order_name = "o",
+                        .csr = "Q1NS"};
     hookd_decision_t d = run(&ev);
     cr_assert_eq(d.verdict, HOOKD_VERDICT_FAILED);
     cr_assert(d.dead_letter);

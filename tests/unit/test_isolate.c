@@ -98,8 +98,7 @@ static void expect_ok(fixture_t *f)
 {
     hookd_invocation_t out;
     call(f, "ok", &out);
-    cr_assert_eq(out.outcome, HOOKD_OK, "next invocation: outcome %d (%s)", out.outcome,
-                 out.error);
+    cr_assert_eq(out.outcome, HOOKD_OK, "next invocation: outcome %d (%s)", out.outcome, out.error);
     cr_assert_eq(out.error_class, HOOKD_ERRCLASS_NONE);
 }
 
@@ -274,8 +273,8 @@ static void expect_crash(const char *behaviour, const char *needle)
     cr_assert_eq(out.outcome, HOOKD_FAIL, "%s: outcome %d", behaviour, out.outcome);
     cr_assert_eq(out.error_class, HOOKD_ERRCLASS_HOOK_CRASHED, "%s: class %s (%s)", behaviour,
                  hookd_error_class_name(out.error_class), out.error);
-    cr_assert_not_null(strstr(out.error, needle), "%s: error '%s' lacks '%s'", behaviour,
-                       out.error, needle);
+    cr_assert_not_null(strstr(out.error, needle), "%s: error '%s' lacks '%s'", behaviour, out.error,
+                       needle);
     hookd_isolate_stats(f.iso, &st);
     cr_assert_eq(st.crashed, 1);
     cr_assert_eq(st.pid, 0, "the dead child is forgotten");
@@ -508,8 +507,8 @@ Test(isolate, a_child_that_died_between_calls_is_replaced)
 
 Test(isolate, many_hostile_invocations_leak_nothing)
 {
-    static const char *const seq[] = {"segv", "ok", "hang", "abort", "ok", "exit3", "leakfd",
-                                      "closehang", "garbage", "fail"};
+    static const char *const seq[] = {"segv",  "ok",     "hang",      "abort",   "ok",
+                                      "exit3", "leakfd", "closehang", "garbage", "fail"};
     fixture_t f;
     hookd_invocation_t out;
     int fds, total, zombies;

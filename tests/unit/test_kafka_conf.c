@@ -41,8 +41,8 @@ static void kv(hookd_kv_list_t *l, const char *key, const char *value, int line)
 Test(kafka_conf, consumer_defaults)
 {
     char err[512], v[256];
-    rd_kafka_conf_t *conf = hookd_kafka_conf_new(&cfg, HOOKD_KAFKA_CONSUMER, "127.0.0.1:1",
-                                                 err, sizeof(err));
+    rd_kafka_conf_t *conf =
+        hookd_kafka_conf_new(&cfg, HOOKD_KAFKA_CONSUMER, "127.0.0.1:1", err, sizeof(err));
     cr_assert_not_null(conf, "%s", err);
     get(conf, "partition.assignment.strategy", v, sizeof(v));
     cr_assert_str_eq(v, "cooperative-sticky");

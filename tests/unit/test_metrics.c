@@ -167,8 +167,11 @@ Test(metrics, counters_by_label)
     hookd_metrics_reply("sent");
     char *s = render();
     assert_valid_exposition(s);
-    cr_assert_eq(sample(s, "hookd_publish_fallbacks_total{record=\"dead_letter\",form=\"value_truncated\"}"), 2);
-    cr_assert_eq(sample(s, "hookd_publish_fallbacks_total{record=\"result\",form=\"result_compacted\"}"), 1);
+    cr_assert_eq(
+        sample(s, "hookd_publish_fallbacks_total{record=\"dead_letter\",form=\"value_truncated\"}"),
+        2);
+    cr_assert_eq(
+        sample(s, "hookd_publish_fallbacks_total{record=\"result\",form=\"result_compacted\"}"), 1);
     cr_assert_eq(sample(s, "hookd_events_consumed_total{type=\"acme.enrollment.requested\"}"), 2);
     cr_assert_eq(sample(s, "hookd_events_consumed_total{type=\"invalid\"}"), 1);
     cr_assert_eq(sample(s, "hookd_dead_letters_total{error_class=\"invalid_event\"}"), 1);
@@ -213,10 +216,12 @@ Test(metrics, invocations_retries_and_histogram)
     cr_assert_eq(sample(s, key), 2, "100 s is above the largest bound");
     snprintf(key, sizeof(key), "%sle=\"+Inf\"}", base);
     cr_assert_eq(sample(s, key), 3);
-    double sum = sample(s, "hookd_handler_duration_seconds_sum{phase=\"pre\",handler=\"skeleton\"}");
+    double sum =
+        sample(s, "hookd_handler_duration_seconds_sum{phase=\"pre\",handler=\"skeleton\"}");
     cr_assert_float_eq(sum, 100.203, 1e-9);
-    cr_assert_eq(
-        sample(s, "hookd_handler_duration_seconds_count{phase=\"pre\",handler=\"skeleton\"}"), 3);
+    cr_assert_eq(sample(s,
+                        "hookd_handler_duration_seconds_count{phase=\"pre\",handler=\"skeleton\"}"),
+                 3);
     cr_assert_eq(count_lines_starting(s, base), 16, "15 bounds plus +Inf");
 
     /* Buckets are cumulative: never decreasing. */
@@ -321,8 +326,7 @@ Test(metrics, kafka_stats_partitions)
         42);
     cr_assert_eq(sample(s, "hookd_consumer_lag{topic=\"acme.enrollment\",partition=\"0\"}"), 8);
     cr_assert_eq(
-        sample(s, "hookd_consumer_committed_offset{topic=\"acme.enrollment\",partition=\"3\"}"),
-        7);
+        sample(s, "hookd_consumer_committed_offset{topic=\"acme.enrollment\",partition=\"3\"}"), 7);
     cr_assert_eq(sample(s, "hookd_consumer_lag{topic=\"acme.enrollment\",partition=\"3\"}"), 0);
     /* Unknown values, unfetched partitions and the internal -1 partition are left out. */
     cr_assert_null(strstr(s, "partition=\"1\""));

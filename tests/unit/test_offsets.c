@@ -57,8 +57,7 @@ Test(offsets, out_of_order_acks_hold_the_lowest_unfinished)
     int64_t order[] = {5, 3, 1, 4};
     for (size_t i = 0; i < 4; i++) {
         cr_assert_eq(hookd_offsets_ack(ot, 0, 1, order[i]), HOOKD_OFFSETS_OK);
-        cr_assert_eq(hookd_offsets_committable(ot, 0), 0, "after ack of %lld",
-                     (long long)order[i]);
+        cr_assert_eq(hookd_offsets_committable(ot, 0), 0, "after ack of %lld", (long long)order[i]);
     }
     cr_assert_eq(hookd_offsets_outstanding(ot, 0), 6);
     hookd_offsets_ack(ot, 0, 1, 0);

@@ -50,17 +50,17 @@ static void probe_init(void)
 }
 
 /* Wait on the probe's condition until `pred` holds (lock held), 30 s at most. */
-#define WAIT_FOR(pred)                                                                            \
-    do {                                                                                          \
-        struct timespec ts_;                                                                      \
-        clock_gettime(CLOCK_REALTIME, &ts_);                                                      \
-        ts_.tv_sec += 30;                                                                         \
-        pthread_mutex_lock(&pr.lock);                                                             \
-        while (!(pred))                                                                           \
-            if (pthread_cond_timedwait(&pr.cond, &pr.lock, &ts_) != 0)                            \
-                break;                                                                            \
-        cr_assert((pred), "timed out waiting for " #pred);                                        \
-        pthread_mutex_unlock(&pr.lock);                                                           \
+#define WAIT_FOR(pred)                                                                             \
+    do {                                                                                           \
+        struct timespec ts_;                                                                       \
+        clock_gettime(CLOCK_REALTIME, &ts_);                                                       \
+        ts_.tv_sec += 30;                                                                          \
+        pthread_mutex_lock(&pr.lock);                                                              \
+        while (!(pred))                                                                            \
+            if (pthread_cond_timedwait(&pr.cond, &pr.lock, &ts_) != 0)                             \
+                break;                                                                             \
+        cr_assert((pred), "timed out waiting for " #pred);                                         \
+        pthread_mutex_unlock(&pr.lock);                                                            \
     } while (0)
 
 static void work(void *opaque, size_t thread_index, int32_t partition, uint64_t epoch, void *it)

@@ -26,8 +26,7 @@
 
 static char errstr[1024];
 
-static hookd_registry_t *load(const char *hooks_file, bool allow_unsafe,
-                              hookd_registry_err_t *err)
+static hookd_registry_t *load(const char *hooks_file, bool allow_unsafe, hookd_registry_err_t *err)
 {
     hookd_config_t cfg;
     memset(&cfg, 0, sizeof(cfg));
@@ -211,8 +210,7 @@ Test(registry, missing_file)
 Test(registry, python_hooks_file_gets_a_hint)
 {
     const char *parts[] = {"examples/hooks/cn_dump_hooks.py", "Python", "builtin", NULL};
-    expect_failure("examples/hooks/cn_dump_hooks.py", false, HOOKD_REGISTRY_ERR_NOT_FOUND,
-                   parts);
+    expect_failure("examples/hooks/cn_dump_hooks.py", false, HOOKD_REGISTRY_ERR_NOT_FOUND, parts);
 }
 
 Test(registry, not_a_shared_object, .fini = rm_tmpdir)
@@ -233,8 +231,7 @@ Test(registry, not_a_shared_object, .fini = rm_tmpdir)
 Test(registry, missing_symbol)
 {
     const char *parts[] = {"test_no_symbol.so", "no symbol 'hookd_handler'", NULL};
-    expect_failure(TEST_HANDLERS_DIR "/test_no_symbol.so", false, HOOKD_REGISTRY_ERR_SYMBOL,
-                   parts);
+    expect_failure(TEST_HANDLERS_DIR "/test_no_symbol.so", false, HOOKD_REGISTRY_ERR_SYMBOL, parts);
 }
 
 Test(registry, wrong_major_abi)
@@ -248,8 +245,7 @@ Test(registry, wrong_major_abi)
 Test(registry, struct_smaller_than_abi_1_0)
 {
     const char *parts[] = {"test_small_struct.so", "struct_size 16", NULL};
-    expect_failure(TEST_HANDLERS_DIR "/test_small_struct.so", false, HOOKD_REGISTRY_ERR_ABI,
-                   parts);
+    expect_failure(TEST_HANDLERS_DIR "/test_small_struct.so", false, HOOKD_REGISTRY_ERR_ABI, parts);
 }
 
 Test(registry, empty_name)

@@ -11,7 +11,10 @@
 
 #include "request.h"
 
-#define H(n, v) {n, v, sizeof(v) - 1}
+#define H(n, v)                                                                                    \
+    {                                                                                              \
+        n, v, sizeof(v) - 1                                                                        \
+    }
 
 static char why[256];
 
@@ -101,18 +104,20 @@ Test(request, flags_truth_table)
     for (base_bits = 0; base_bits < 8; base_bits++)
         for (bits = 0; bits < 16; bits++)
             for (spelling = 0; spelling < 2; spelling++) {
-                static const char *const names[2][3] = {
-                    {"allow_pre_hook_failure", "allow_success_hook_failure",
-                     "allow_post_hook_failure"},
-                    {"ignore_pre_hook_failure", "ignore_success_hook_failure",
-                     "ignore_post_hook_failure"}};
+                static const char *const names[2][3] = {{"allow_pre_hook_failure",
+                                                         "allow_success_hook_failure",
+                                                         "allow_post_hook_failure"},
+                                                        {"ignore_pre_hook_failure",
+                                                         "ignore_success_hook_failure",
+                                                         "ignore_post_hook_failure"}};
                 char v[256];
                 hookd_header_t h = {"hookd.flags", v, 0};
                 hookd_request_flags_t fl;
                 hookd_policy_t base, out;
                 bool details = false;
                 int ph;
-                h.len = (size_t)snprintf(v, sizeof(v), "%s=%s, %s=%s,%s = %s,hook_error_details_forward=%s",
+                h.len = (size_t)snprintf(v, sizeof(v),
+                                         "%s=%s, %s=%s,%s = %s,hook_error_details_forward=%s",
                                          names[spelling][0], bits & 1 ? "True" : "False",
                                          names[spelling][1], bits & 2 ? "yes" : "no",
                                          names[spelling][2], bits & 4 ? "1" : "0",
@@ -164,9 +169,11 @@ Test(request, malformed_flags_refused)
         {{H("hookd.flags", "allow_pre_hook_failure=maybe")}, 1, "not a boolean"},
         {{H("hookd.flags", "allow_pre_hook_failure=")}, 1, "not a boolean"},
         {{H("hookd.flags", "allow_everything=true")}, 1, "unknown flag"},
-        {{H("hookd.flags", "allow_pre_hook_failure=1,ignore_pre_hook_failure=1")}, 1,
+        {{H("hookd.flags", "allow_pre_hook_failure=1,ignore_pre_hook_failure=1")},
+         1,
          "given twice"},
-        {{H("hookd.flags", "allow_pre_hook_failure=1,,allow_post_hook_failure=1")}, 1,
+        {{H("hookd.flags", "allow_pre_hook_failure=1,,allow_post_hook_failure=1")},
+         1,
          "expected name=value"},
         {{H("hookd.flags", "a=1"), H("hookd.flags", "a=1")}, 2, "more than once"},
         {{{"hookd.flags", NULL, 0}}, 1, "null"},

@@ -50,8 +50,8 @@ static void teardown(void)
 TestSuite(result, .init = setup, .fini = teardown);
 
 static hookd_run_t *add_run(hookd_phase_t phase, const char *name, hookd_outcome_t outcome,
-                            hookd_error_class_t cls, bool allowed, uint32_t attempts,
-                            uint64_t us, const char *error)
+                            hookd_error_class_t cls, bool allowed, uint32_t attempts, uint64_t us,
+                            const char *error)
 {
     hookd_run_t *r = &d.runs[d.run_count++];
     r->phase = phase;
@@ -245,8 +245,8 @@ Test(result, failure_without_message_is_explained)
     cr_expect_str_eq(jstr(json, "error"),
                      "handler 'exception_test' failed in phase pre after 1 attempt, without a "
                      "message");
-    cr_expect(cJSON_IsNull(cJSON_GetObjectItem(
-        cJSON_GetArrayItem(cJSON_GetObjectItem(json, "runs"), 0), "error")));
+    cr_expect(cJSON_IsNull(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(json, "runs"), 0), "error")));
 }
 
 Test(result, invalid_event_partial)

@@ -52,9 +52,9 @@ extern "C" {
 
 /* What one invocation of a phase callback (or init) tells the worker. */
 typedef enum hookd_outcome {
-    HOOKD_OK = 0,    /* done, nothing to report */
-    HOOKD_FAIL = 1,  /* the hook failed: acme2certifier's hook raising an exception */
-    HOOKD_RETRY = 2  /* transient failure: run me again after a backoff */
+    HOOKD_OK = 0,   /* done, nothing to report */
+    HOOKD_FAIL = 1, /* the hook failed: acme2certifier's hook raising an exception */
+    HOOKD_RETRY = 2 /* transient failure: run me again after a backoff */
 } hookd_outcome_t;
 
 typedef enum hookd_log_level {
@@ -194,8 +194,8 @@ typedef struct hookd_handler {
 #define HOOKD_VISIBLE
 #endif
 
-#define HOOKD_HANDLER_EXPORT_AS(sym)                                                              \
-    extern HOOKD_VISIBLE const hookd_handler_t sym;                                               \
+#define HOOKD_HANDLER_EXPORT_AS(sym)                                                               \
+    extern HOOKD_VISIBLE const hookd_handler_t sym;                                                \
     const hookd_handler_t sym
 
 #ifdef HOOKD_BUILTIN_SYMBOL
@@ -205,7 +205,8 @@ typedef struct hookd_handler {
 #endif
 
 /* Initialiser of the two version fields: { HOOKD_HANDLER_HEADER, .name = ... } */
-#define HOOKD_HANDLER_HEADER .abi_version = HOOKD_ABI_VERSION, .struct_size = sizeof(hookd_handler_t)
+#define HOOKD_HANDLER_HEADER                                                                       \
+    .abi_version = HOOKD_ABI_VERSION, .struct_size = sizeof(hookd_handler_t)
 
 /* ---- helpers for handler code ----------------------------------------- */
 

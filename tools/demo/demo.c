@@ -31,6 +31,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "clock.h"
 #include "config.h"
 #include "event.h"
 #include "log.h"
@@ -152,10 +153,10 @@ static void free_material(material_t *m)
 /* ---- the samples and what became of them ------------------------------- */
 
 typedef struct sample {
-    const char *label;     /* what the row shows */
-    const char *order;     /* key (order name) */
-    char *value;           /* the Kafka value */
-    int want_result;       /* a result is expected (the event has an id) */
+    const char *label; /* what the row shows */
+    const char *order; /* key (order name) */
+    char *value;       /* the Kafka value */
+    int want_result;   /* a result is expected (the event has an id) */
     int want_dead_letter;
     const char *want_verdict;
     /* filled while running */
@@ -199,17 +200,28 @@ static char *event_json(const char *type, const char *id, const char *order, con
 static void build_samples(sample_t *s, const material_t *m)
 {
     static const sample_t proto[SAMPLE_COUNT] = {
-        {.label = "requested: pre hooks run", .order = "order-1001", .want_result = 1,
+        {.label = "requested: pre hooks run",
+         .order = "order-1001",
+         .want_result = 1,
          .want_verdict = "completed"},
-        {.label = "issued: success, then post hooks", .order = "order-1002", .want_result = 1,
+        {.label = "issued: success, then post hooks",
+         .order = "order-1002",
+         .want_result = 1,
          .want_verdict = "completed"},
-        {.label = "failed: post hooks get the error", .order = "order-1003", .want_result = 1,
+        {.label = "failed: post hooks get the error",
+         .order = "order-1003",
+         .want_result = 1,
          .want_verdict = "completed"},
         {.label = "malformed: not JSON", .order = "order-1004", .want_dead_letter = 1},
-        {.label = "pre hook fails, allow_pre_hook_failure=false", .order = "order-1005",
-         .want_result = 1, .want_dead_letter = 1, .want_verdict = "failed"},
-        {.label = "post hook fails, allow_post_hook_failure=true", .order = "order-1006",
-         .want_result = 1, .want_verdict = "completed"},
+        {.label = "pre hook fails, allow_pre_hook_failure=false",
+         .order = "order-1005",
+         .want_result = 1,
+         .want_dead_letter = 1,
+         .want_verdict = "failed"},
+        {.label = "post hook fails, allow_post_hook_failure=true",
+         .order = "order-1006",
+         .want_result = 1,
+         .want_verdict = "completed"},
     };
     int i;
     for (i = 0; i < SAMPLE_COUNT; i++) {
@@ -239,8 +251,8 @@ static void sample_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *op
     }
 }
 
-static int produce_samples(const char *bootstraps, const char *topic, sample_t *s,
-                           char *errstr, size_t errstr_size)
+static int produce_samples(const char *bootstraps, const char *topic, sample_t *s, char *errstr,
+                           size_t errstr_size)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_t *rk;
@@ -256,10 +268,12 @@ static int produce_samples(const char *bootstraps, const char *topic, sample_t *
     }
     conf = NULL; /* now owned by rk */
     for (i = 0; i < SAMPLE_COUNT; i++) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(s[i].order, strlen(s[i].order)),
-            RD_KAFKA_V_VALUE(s[i].value, strlen(s[i].value)),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&s[i]), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t err =
+            rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                              RD_KAFKA_V_KEY(s[i].order, strlen(s[i].order)),
+                              RD_KAFKA_V_VALUE(s[i].value, strlen(s[i].value)),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&s[i]),
+                              RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             snprintf(errstr, errstr_size, "produce: %s", rd_kafka_err2str(err));
             rc = -1;
@@ -300,9 +314,10 @@ static void on_result(sample_t *samples, const rd_kafka_message_t *rkm)
     if (root == NULL)
         return;
     input = cJSON_GetObjectItemCaseSensitive(root, "input");
-    s = find_sample(samples,
-                    (int32_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(input, "partition")),
-                    (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(input, "offset")));
+    s = find_sample(
+        samples,
+        (int32_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(input, "partition")),
+        (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(input, "offset")));
     if (s == NULL) {
         cJSON_Delete(root);
         return;
@@ -320,8 +335,10 @@ static void on_result(sample_t *samples, const rd_kafka_message_t *rkm)
     cJSON_ArrayForEach(run, runs)
     {
         const char *phase = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "phase"));
-        const char *handler = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "handler"));
-        const char *outcome = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "outcome"));
+        const char *handler =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "handler"));
+        const char *outcome =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "outcome"));
         int attempts = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(run, "attempts"));
         int allowed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(run, "failure_allowed"));
         char extra[32] = "";
@@ -330,8 +347,7 @@ static void on_result(sample_t *samples, const rd_kafka_message_t *rkm)
             snprintf(extra, sizeof(extra), "(allowed)");
             if (why != NULL && s->error[0] == '\0')
                 snprintf(s->error, sizeof(s->error), "%s (allowed)", why);
-        }
-        else if (attempts > 1)
+        } else if (attempts > 1)
             snprintf(extra, sizeof(extra), "(%d tries)", attempts);
         if (off < sizeof(s->hooks))
             off += (size_t)snprintf(s->hooks + off, sizeof(s->hooks) - off, "%s%s:%s:%s%s",
@@ -589,12 +605,12 @@ int main(int argc, char **argv)
     commit_goal_t goal;
     int64_t committed[MAX_PARTITIONS];
     const char *bootstraps;
-    struct timespec t0, t1;
+    uint64_t t0, t1;
     int i, p, ok = 1, rc = 1;
     bool keep = argc > 1 && strcmp(argv[1], "--keep") == 0;
 
     hookd_event_global_init(); /* before any thread: see event.h */
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = hookd_now_us();
     memset(samples, 0, sizeof(samples));
     if (make_material(&mat, errstr, sizeof(errstr)) != 0)
         goto error_early;
@@ -629,7 +645,8 @@ int main(int argc, char **argv)
         goto error;
     }
     thread_started = true;
-    fprintf(stderr, "acme-hookd-demo: 6 events published; waiting for the worker to join its group\n");
+    fprintf(stderr,
+            "acme-hookd-demo: 6 events published; waiting for the worker to join its group\n");
     if (!hookd_runtime_wait(runner.rt, worker_joined, NULL, DEMO_TIMEOUT_MS)) {
         snprintf(errstr, sizeof(errstr), "the worker did not join its group");
         goto error;
@@ -664,21 +681,21 @@ int main(int argc, char **argv)
         snprintf(errstr, sizeof(errstr), "cannot read the committed offsets back");
         goto error;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    t1 = hookd_now_us();
 
     /* ---- the table ---- */
     printf("\nacme-hookd demo: embedded Kafka at %s, handler chain: cn_dump, exception_test\n",
            bootstraps);
     printf("input %s -> results %s, dead letters %s\n\n", cfg->input_topic, cfg->result_topic,
            cfg->dead_letter_topic);
-    printf("%-2s %-46s %-6s %-84s %-9s %s\n", "#", "event", "input", "hooks run (phase:handler:outcome)",
-           "verdict", "outcome");
+    printf("%-2s %-46s %-6s %-84s %-9s %s\n", "#", "event", "input",
+           "hooks run (phase:handler:outcome)", "verdict", "outcome");
     for (i = 0; i < SAMPLE_COUNT; i++) {
         sample_t *s = &samples[i];
         char where[32], outcome[128];
-        bool as_expected =
-            s->got_result == s->want_result && s->got_dead_letter == s->want_dead_letter &&
-            (s->want_verdict == NULL || strcmp(s->verdict, s->want_verdict) == 0);
+        bool as_expected = s->got_result == s->want_result &&
+                           s->got_dead_letter == s->want_dead_letter &&
+                           (s->want_verdict == NULL || strcmp(s->verdict, s->want_verdict) == 0);
         snprintf(where, sizeof(where), "p%d@%lld", s->partition, (long long)s->offset);
         if (s->got_dead_letter)
             snprintf(outcome, sizeof(outcome), "dead-lettered (%s), committed", s->error_class);
@@ -692,8 +709,8 @@ int main(int argc, char **argv)
         if (!as_expected)
             ok = 0;
     }
-    printf("\nfinal committed offsets of group %s on %s (read back from the broker):\n",
-           DEMO_GROUP, cfg->input_topic);
+    printf("\nfinal committed offsets of group %s on %s (read back from the broker):\n", DEMO_GROUP,
+           cfg->input_topic);
     for (p = 0; p < MAX_PARTITIONS; p++) {
         if (goal.end[p] < 0)
             continue;
@@ -705,8 +722,7 @@ int main(int argc, char **argv)
     printf("\ncn_dump wrote %zu pre, %zu success, %zu post line(s) under %s\n",
            count_lines(dir, "pre_hook.txt"), count_lines(dir, "success_hook.txt"),
            count_lines(dir, "post_hook.txt"), keep ? dir : "a temporary directory");
-    printf("%s in %.1f s\n", ok ? "demo OK" : "demo FAILED",
-           (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    printf("%s in %.1f s\n", ok ? "demo OK" : "demo FAILED", (double)(t1 - t0) / 1e6);
     rc = ok ? 0 : 1;
     goto done;
 

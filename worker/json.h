@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The strict JSON parser (logic layer): RFC 8259 syntax and the cJSON tree
+ * in one pass, plus the UTF-8 checks the event schema shares with it.
+ * event.c is its caller; the schema lives there, not here.
+ *
+ * Process-wide state: hookd_json_global_init() installs cJSON_InitHooks()
+ * for the whole process once (pthread_once). While a thread is between
+ * hookd_json_arena_begin() and hookd_json_arena_end(), cJSON allocates
+ * from that thread's bump arena; everywhere else the hooks fall through to
+ * malloc/free. A handler must not call cJSON_InitHooks() itself.
+ */
+#ifndef HOOKD_JSON_H
+#define HOOKD_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct cJSON;
+
+/*
+ * Strict RFC 8259 (at most 33 levels of nested containers), the cJSON tree
+ * cJSON_Parse builds from the same text. NULL with a reason on failure;
+ * *has_nul set when a string held \u0000 (cut there). Free the tree with
+ * cJSON_Delete. For the tests and the fuzz targets.
+ */
+struct cJSON *hookd_json_parse(const void *data, size_t len, bool *has_nul, char *errstr,
+                               size_t errstr_size);
+
+/*
+ * hookd_json_parse with `what` naming the input in the reason ("value",
+ * "event"), and *has_nul only ever set, never cleared (a header may have set
+ * it before).
+ */
+struct cJSON *hookd_json_parse_as(const char *what, const void *data, size_t len, bool *has_nul,
+                                  char *errstr, size_t errstr_size);
+
+/* Strict UTF-8 (RFC 3629); on failure *bad_at (may be NULL) is the offset. */
+bool hookd_json_utf8_valid(const unsigned char *s, size_t len, size_t *bad_at);
+
+/* Characters (code points) of a valid UTF-8 string, as maxLength counts. */
+size_t hookd_json_utf8_chars(const char *s);
+
+/* Install the cJSON allocation hooks, once per process. */
+void hookd_json_global_init(void);
+
+/* Start using this thread's arena (false: plain malloc this time), and stop. */
+bool hookd_json_arena_begin(void);
+void hookd_json_arena_end(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HOOKD_JSON_H */

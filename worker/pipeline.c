@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The message pipeline (see pipeline.h): one consumed message, on a
+ * handler thread, from its bytes to its published outcome.
+ */
+#include "pipeline.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "auth.h"
+#include "engine.h"
+#include "event.h"
+#include "invoke.h"
+#include "log.h"
+#include "metrics.h"
+#include "offsets.h"
+#include "publisher.h"
+#include "registry.h"
+#include "request.h"
+#include "result.h"
+
+static void record_invocations(const hookd_decision_t *d)
+{
+    size_t i;
+    for (i = 0; i < d->run_count; i++) {
+        const hookd_run_t *r = &d->runs[i];
+        const char *phase = hookd_phase_name(r->phase);
+        uint32_t attempts = r->attempts ? r->attempts : 1, a;
+        double each = (double)r->duration_us / 1e6 / attempts;
+        /* Every attempt but the last asked for a retry; the last one too
+         * when the retries ran out. */
+        for (a = 1; a < attempts; a++)
+            hookd_metrics_invocation(phase, r->handler_name, "retry", each);
+        hookd_metrics_invocation(phase, r->handler_name,
+                                 r->error_class == HOOKD_ERRCLASS_RETRIES_EXHAUSTED ? "retry"
+                                 : r->outcome == HOOKD_OK                           ? "ok"
+                                                                                    : "fail",
+                                 each);
+    }
+}
+
+/*
+ * A consumed message, copied out of librdkafka's fetch buffer: a message
+ * kept as an rd_kafka_message_t holds its whole fetch response in memory,
+ * so a queue of them would cost fetch responses, not messages. One
+ * allocation; headers already in the codec's form.
+ */
+struct hookd_msg {
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms; /* -1: none */
+    const void *key;      /* NULL: no key */
+    size_t key_len;
+    const void *value; /* NULL: a tombstone */
+    size_t len;
+    hookd_header_t *headers;
+    size_t header_count;
+};
+
+hookd_msg_t *hookd_msg_from(const rd_kafka_message_t *rkm)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    rd_kafka_timestamp_type_t tstype;
+    size_t n = 0, i, size;
+    hookd_msg_t *m;
+    char *p;
+
+    /* rd_kafka_message_headers() parses lazily into the message: not const. */
+    if (rd_kafka_message_headers((rd_kafka_message_t *)rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        hdrs != NULL)
+        n = rd_kafka_header_cnt(hdrs);
+    size = sizeof(*m) + n * sizeof(hookd_header_t) + (rkm->key ? rkm->key_len : 0) +
+           (rkm->payload ? rkm->len : 0);
+    for (i = 0; i < n; i++) {
+        const char *name;
+        const void *value;
+        size_t len;
+        if (rd_kafka_header_get_all(hdrs, i, &name, &value, &len) == RD_KAFKA_RESP_ERR_NO_ERROR)
+            size += strlen(name) + 1 + (value ? len : 0);
+    }
+    if ((m = malloc(size)) == NULL)
+        return NULL;
+    m->partition = rkm->partition;
+    m->offset = rkm->offset;
+    m->timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype);
+    if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE)
+        m->timestamp_ms = -1;
+    m->headers = (hookd_header_t *)(m + 1);
+    m->header_count = 0;
+    p = (char *)(m->headers + n);
+    for (i = 0; i < n; i++) {
+        const char *name;
+        const void *value;
+        size_t len, nl;
+        hookd_header_t *h = &m->headers[m->header_count];
+        if (rd_kafka_header_get_all(hdrs, i, &name, &value, &len) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            break;
+        nl = strlen(name) + 1;
+        memcpy(p, name, nl);
+        h->name = p;
+        p += nl;
+        h->len = value ? len : 0;
+        h->value = value ? p : NULL;
+        if (value && len)
+            memcpy(p, value, len);
+        p += h->len;
+        m->header_count++;
+    }
+    m->key = NULL;
+    m->key_len = 0;
+    if (rkm->key != NULL) {
+        if (rkm->key_len)
+            memcpy(p, rkm->key, rkm->key_len);
+        m->key = p;
+        m->key_len = rkm->key_len;
+        p += rkm->key_len;
+    }
+    m->value = NULL;
+    m->len = 0;
+    if (rkm->payload != NULL) {
+        if (rkm->len)
+            memcpy(p, rkm->payload, rkm->len);
+        m->value = p;
+        m->len = rkm->len;
+    }
+    return m;
+}
+
+/*
+ * The decision as a reply shows it. acme2certifier tells its client only
+ * "pre-hook failed" (and so on) unless hook_error_details_forward is set;
+ * a requester is that server's proxy, so the handler's own text stays on
+ * the result topic, for operators, and the reply gets the generic words.
+ * The codec's reason for an invalid or forged event is about the
+ * requester's own input and is kept.
+ */
+static const hookd_decision_t *reply_decision(const hookd_decision_t *d, bool details_forward,
+                                              hookd_decision_t *scratch)
+{
+    static const char *const generic[HOOKD_PHASE_COUNT] = {"pre-hook failed", "success-hook failed",
+                                                           "post-hook failed"};
+    size_t i;
+    if (details_forward)
+        return d;
+    memcpy(scratch, d, offsetof(hookd_decision_t, runs) + d->run_count * sizeof(d->runs[0]));
+    for (i = 0; i < scratch->run_count; i++)
+        if (scratch->runs[i].outcome != HOOKD_OK && scratch->runs[i].phase < HOOKD_PHASE_COUNT)
+            snprintf(scratch->runs[i].error, sizeof(scratch->runs[i].error), "%s",
+                     generic[scratch->runs[i].phase]);
+    if (scratch->failed_run >= 0 && scratch->failed_phase < HOOKD_PHASE_COUNT)
+        snprintf(scratch->error, sizeof(scratch->error), "%s", generic[scratch->failed_phase]);
+    return scratch;
+}
+
+/* Where a reply goes, decided before the engine ran. */
+typedef struct pl_reply {
+    char topic[256];   /* "" : no reply */
+    int32_t partition; /* -1: by key */
+    const void *correlation_id;
+    size_t correlation_id_len;
+    bool details_forward;
+} pl_reply_t;
+
+/*
+ * Read the request's reply headers and check them against the allow-list.
+ * A refused reply is counted and logged, and the event is processed all
+ * the same: its result still goes to the result topic.
+ */
+static void reply_prepare(const hookd_config_t *cfg, const hookd_msg_t *m, bool forged,
+                          const hookd_log_fields_t *f, pl_reply_t *out)
+{
+    hookd_reply_to_t rt_;
+    char why[256];
+
+    memset(out, 0, sizeof(*out));
+    out->partition = -1;
+    out->details_forward = cfg->hook_error_details_forward;
+    if (hookd_request_reply_to(m->headers, m->header_count, &rt_, why, sizeof(why)) !=
+        HOOKD_REQUEST_OK) {
+        hookd_metrics_reply("refused");
+        hookd_logf(HOOKD_LOG_WARNING, f, "no reply: %s", why);
+        return;
+    }
+    if (rt_.topic == NULL)
+        return;
+    if (forged) {
+        /* answering unauthenticated requests would let anyone write to
+         * the reply topics */
+        hookd_metrics_reply("refused");
+        hookd_logf(HOOKD_LOG_WARNING, f, "no reply to %.*s: the event failed authentication",
+                   (int)rt_.topic_len, rt_.topic);
+        return;
+    }
+    if (!hookd_request_topic_allowed(cfg->reply_topics, rt_.topic, rt_.topic_len)) {
+        hookd_metrics_reply("refused");
+        hookd_logf(HOOKD_LOG_WARNING, f, "no reply: topic '%.*s' is not in [kafka] reply_topics",
+                   (int)rt_.topic_len, rt_.topic);
+        return;
+    }
+    memcpy(out->topic, rt_.topic, rt_.topic_len); /* <= 249 bytes, checked */
+    out->topic[rt_.topic_len] = '\0';
+    out->partition = rt_.partition;
+    out->correlation_id = rt_.correlation_id;
+    out->correlation_id_len = rt_.correlation_id_len;
+}
+
+/*
+ * Encode and publish the outcome: the result (when the event has an id),
+ * the dead letter (when decided), and the reply (when asked for and
+ * allowed). The tracker is told how many records to wait for before
+ * anything is produced, so no delivery report can come first. Returns the
+ * number of records published.
+ */
+static unsigned publish_outcome(const hookd_pipeline_t *pl, const hookd_msg_t *m, uint64_t epoch,
+                                const hookd_event_t *ev, const hookd_decision_t *d,
+                                const pl_reply_t *reply, hookd_decision_t *scratch)
+{
+    const hookd_config_t *cfg = pl->cfg;
+    hookd_origin_t origin = {cfg->input_topic, m->partition, m->offset, m->timestamp_ms,
+                             cfg->group_id};
+    hookd_result_info_t info = {ev, &origin, cfg->worker_id, pl->source, cfg->max_error_bytes};
+    hookd_record_origin_t ro = {m->partition, epoch, m->offset};
+    hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+    hookd_headers_t *rh = NULL, *dh = NULL, *ph = NULL;
+    char *value = NULL, *pvalue = NULL;
+    size_t value_len = 0, pvalue_len = 0, i;
+    bool want_reply = reply->topic[0] != '\0' && ev->id != NULL;
+    unsigned acks = 0;
+    const void *key = NULL;
+    size_t key_len = 0;
+    hookd_offsets_err_t oerr;
+
+    f.event_id = ev->id;
+    f.topic = cfg->input_topic;
+    f.partition = m->partition;
+    f.offset = m->offset;
+
+    if (ev->id != NULL) {
+        if ((rh = hookd_headers_new()) == NULL ||
+            (value = hookd_result_encode(&info, d, rh, &value_len)) == NULL)
+            goto nomem;
+        if (pl->auth != NULL && hookd_auth_sign_enabled(pl->auth)) {
+            char why[256];
+            const void *k = m->key_len ? m->key : (const void *)ev->order_name;
+            size_t kl = m->key_len ? m->key_len : (ev->order_name ? strlen(ev->order_name) : 0);
+            if (hookd_auth_sign(pl->auth, k, kl, value, value_len, rh, why, sizeof(why)) != 0) {
+                /* Not publishing unsigned results when signing is asked:
+                 * the message stays uncommitted and is redone. */
+                hookd_logf(HOOKD_LOG_ERROR, &f, "cannot sign the result: %s", why);
+                goto error;
+            }
+        }
+        acks++;
+    }
+    if (d->dead_letter) {
+        if ((dh = hookd_headers_new()) == NULL)
+            goto nomem;
+        for (i = 0; i < m->header_count; i++)
+            if (hookd_headers_add(dh, m->headers[i].name, m->headers[i].value, m->headers[i].len) !=
+                0)
+                goto nomem;
+        if (hookd_deadletter_headers(&info, d, dh) != 0)
+            goto nomem;
+        acks++;
+    }
+
+    if (want_reply) {
+        /* The reply is the result event again (or its masked rendering,
+         * with ids and time of its own), plus the correlation id. */
+        const hookd_decision_t *rd = reply_decision(d, reply->details_forward, scratch);
+        size_t n;
+        if ((ph = hookd_headers_new()) == NULL)
+            goto nomem;
+        if (rd == d) {
+            for (n = 0; n < hookd_headers_count(rh); n++) {
+                const hookd_header_t *h = hookd_headers_get(rh, n);
+                if (hookd_headers_add(ph, h->name, h->value, h->len) != 0)
+                    goto nomem;
+            }
+        } else if ((pvalue = hookd_result_encode(&info, rd, ph, &pvalue_len)) == NULL) {
+            goto nomem;
+        }
+        if (reply->correlation_id != NULL &&
+            hookd_headers_add(ph, HOOKD_HDR_CORRELATION_ID, reply->correlation_id,
+                              reply->correlation_id_len) != 0)
+            goto nomem;
+        acks++;
+    }
+
+    if ((oerr = hookd_offsets_expect(pl->offsets, m->partition, epoch, m->offset, acks)) !=
+        HOOKD_OFFSETS_OK) {
+        /* Revoked while we worked (past revoke_timeout_ms): the new owner
+         * redoes this message; publishing now would only add a duplicate. */
+        hookd_logf(HOOKD_LOG_INFO, &f,
+                   "partition revoked during processing; outcome not published");
+        acks = 0;
+        goto done;
+    }
+
+    if (ev->id != NULL) {
+        if (m->key_len > 0) {
+            key = m->key;
+            key_len = m->key_len;
+        } else if (ev->order_name != NULL) {
+            key = ev->order_name;
+            key_len = strlen(ev->order_name);
+        }
+        if (hookd_publisher_publish(pl->pub, HOOKD_RECORD_RESULT, cfg->result_topic, key, key_len,
+                                    value, value_len, rh, &ro, hookd_verdict_name(d->verdict)) != 0)
+            hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory publishing the result; offset held");
+    }
+    if (d->dead_letter) {
+        if (hookd_publisher_publish(pl->pub, HOOKD_RECORD_DEAD_LETTER, cfg->dead_letter_topic,
+                                    m->key, m->key_len, m->value, m->len, dh, &ro,
+                                    hookd_error_class_name(d->error_class)) != 0)
+            hookd_logf(HOOKD_LOG_ERROR, &f,
+                       "out of memory publishing the dead letter; offset held");
+    }
+    if (want_reply) {
+        if (hookd_publisher_reply(pl->pub, reply->topic, reply->partition, key, key_len,
+                                  pvalue != NULL ? pvalue : value,
+                                  pvalue != NULL ? pvalue_len : value_len, ph, &ro) != 0)
+            hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory publishing the reply; offset held");
+    }
+    goto done;
+
+nomem:
+    hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory encoding the outcome; offset held");
+error:
+    acks = 0;
+done:
+    free(value);
+    free(pvalue);
+    hookd_headers_destroy(rh);
+    hookd_headers_destroy(dh);
+    hookd_headers_destroy(ph);
+    return acks;
+}
+
+void hookd_pipeline_process(void *opaque, size_t thread_index, int32_t partition, uint64_t epoch,
+                            void *item)
+{
+    const hookd_pipeline_t *pl = opaque;
+    const hookd_config_t *cfg = pl->cfg;
+    hookd_pipeline_thread_t *t = &pl->threads[thread_index];
+    hookd_decision_t *d = &t->decision;
+    hookd_msg_t *m = item;
+    hookd_event_t ev;
+    hookd_event_err_t eerr;
+    char why[512], scratch[512];
+    bool forged = false;
+    hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+    pl_reply_t reply;
+    hookd_policy_t policy;
+
+    memset(&ev, 0, sizeof(ev));
+    f.topic = cfg->input_topic;
+    f.partition = partition;
+    f.offset = m->offset;
+
+    if (pl->auth != NULL && hookd_auth_verify_enabled(pl->auth) &&
+        hookd_auth_verify(pl->auth, m->key, m->key_len, m->value, m->len, m->headers,
+                          m->header_count, why, sizeof(why)) != 0) {
+        forged = true;
+        hookd_decision_reject(d, HOOKD_ERRCLASS_AUTH_FAILED, why);
+    }
+    /* Decoded even when forged: only for the id and order name of the
+     * failed result; handlers never see a forged event. */
+    eerr = hookd_event_decode(m->value, m->len, m->headers, m->header_count, &cfg->limits, &ev,
+                              forged ? scratch : why, forged ? sizeof(scratch) : sizeof(why));
+    f.event_id = ev.id;
+    reply_prepare(cfg, m, forged, &f, &reply);
+    if (forged) {
+        hookd_metrics_event_consumed("invalid");
+    } else if (eerr != HOOKD_EVENT_OK) {
+        hookd_metrics_event_consumed("invalid");
+        hookd_decision_reject(d, HOOKD_ERRCLASS_INVALID_EVENT, why);
+    } else {
+        hookd_request_flags_t rflags;
+        bool bad_flags = false;
+        hookd_metrics_event_consumed(hookd_event_type_name(ev.type));
+        policy = cfg->policy;
+        if (cfg->trust_event_flags) {
+            if (hookd_request_flags(m->headers, m->header_count, &rflags, why, sizeof(why)) ==
+                HOOKD_REQUEST_OK)
+                hookd_request_apply(&rflags, &cfg->policy, cfg->hook_error_details_forward, &policy,
+                                    &reply.details_forward);
+            else
+                bad_flags = true;
+        }
+        if (bad_flags) {
+            /* a trusted producer sent flags nobody can read: deciding under
+             * the worker's own would be a guess */
+            hookd_decision_reject(d, HOOKD_ERRCLASS_INVALID_EVENT, why);
+        } else if (cfg->verify_csr && hookd_x509_check_event(&ev, why, sizeof(why)) != 0) {
+            char reason[600];
+            snprintf(reason, sizeof(reason), "x509 check: %s", why);
+            hookd_decision_reject(d, HOOKD_ERRCLASS_INVALID_EVENT, reason);
+        } else {
+            hookd_engine_run(&ev, hookd_registry_chain(pl->reg), &policy,
+                             hookd_invoke_invoker(t->invoke), d);
+            record_invocations(d);
+        }
+    }
+
+    if (d->aborted) {
+        /* Shutdown during a retry backoff: no outcome, nothing committed;
+         * the next owner runs it again. */
+        hookd_logf(HOOKD_LOG_INFO, &f, "processing interrupted by shutdown; left uncommitted");
+        pl->done(pl->opaque, true);
+    } else {
+        unsigned acks = publish_outcome(pl, m, epoch, &ev, d, &reply, &t->masked);
+        if (d->dead_letter)
+            hookd_logf(HOOKD_LOG_WARNING, &f, "%s: dead-lettered (%s%s%s)",
+                       hookd_verdict_name(d->verdict), hookd_error_class_name(d->error_class),
+                       d->error[0] ? ": " : "", d->error);
+        else if (hookd_log_enabled(HOOKD_LOG_DEBUG))
+            hookd_logf(HOOKD_LOG_DEBUG, &f, "%s (%zu handler run(s), %u record(s))",
+                       hookd_verdict_name(d->verdict), d->run_count, acks);
+        pl->done(pl->opaque, false);
+    }
+    hookd_event_clear(&ev);
+    free(m);
+}
+
+void hookd_pipeline_drop(void *opaque, void *item)
+{
+    free(item);
+}
