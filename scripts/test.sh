@@ -50,6 +50,9 @@ trap summary EXIT
 step "dependencies"
 "$here/scripts/setup-deps.sh" --tests
 
+step "format (.clang-format)"
+"$here/scripts/check-format.sh"
+
 step "build ($build)"
 (cd "$here" && cmake --preset release -B "$build" >/dev/null)
 ninja -C "$build" -j"$jobs"
