@@ -60,8 +60,8 @@ vg = ["valgrind", "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=def
       # interpreters and tools the tests call are not ours to check
       "--trace-children-skip=*python*,*/sh,*/bash,*/env,*/kcat,*/java,*/node,*/npx",
       "--suppressions=" + supp]
-failed = []
-for t in tests:
+def run_one(t):
+    """Run one test under valgrind; returns (name, ok, report lines)."""
     name = t["name"]
     props = {p["name"]: p["value"] for p in t.get("properties", [])}
     env = dict(os.environ)
@@ -83,22 +83,39 @@ for t in tests:
     took = time.time() - t0
     bad = []
     for f in sorted(os.listdir(logs)):
-        if not f.startswith(safe + ".") or not f.endswith(".log"):
+        # "<safe>.<pid>.log": another test's name may extend this one's
+        if not re.fullmatch(re.escape(safe) + r"\.\d+\.log", f):
             continue
         text = open(os.path.join(logs, f), errors="replace").read()
         m = re.search(r"ERROR SUMMARY: (\d+) errors", text)
         if m and int(m.group(1)) > 0:
             bad.append("%s (%s errors)" % (f, m.group(1)))
     skip = rc == 77 or (props.get("SKIP_RETURN_CODE") is not None and rc == int(props["SKIP_RETURN_CODE"]))
-    status = "ok" if (rc == 0 or skip) and not bad else "FAILED"
-    print("%-40s %-7s rc=%s %.0fs%s" % (name, status, rc, took,
-          "" if not bad else "\n    " + "\n    ".join(os.path.join(logs, b) for b in bad)),
-          flush=True)
-    if status != "ok":
-        failed.append(name)
-        if rc != 0 and not skip:
-            tail = open(out_path, errors="replace").read().splitlines()[-25:]
-            print("    output (%s):\n      %s" % (out_path, "\n      ".join(tail)), flush=True)
+    ok = (rc == 0 or skip) and not bad
+    lines = ["%-40s %-7s rc=%s %.0fs%s" % (name, "ok" if ok else "FAILED", rc, took,
+             "" if not bad else "\n    " + "\n    ".join(os.path.join(logs, b) for b in bad))]
+    if not ok and rc != 0 and not skip:
+        tail = open(out_path, errors="replace").read().splitlines()[-25:]
+        lines.append("    output (%s):\n      %s" % (out_path, "\n      ".join(tail)))
+    return name, ok, lines
+
+
+# The tests are independent (each mock cluster on its own ports, no
+# RUN_SERIAL or RESOURCE_LOCK among them), and memcheck runs each process
+# on one core: run as many at once as there are cores (VALGRIND_PARALLEL).
+# Longest first, by the timeouts the tests declare, so that the last one
+# to start is not the slowest.
+import concurrent.futures
+parallel = max(1, int(os.environ.get("VALGRIND_PARALLEL") or os.cpu_count() or 1))
+order = sorted(tests, key=lambda t: -float({p["name"]: p["value"] for p in t.get("properties", [])}
+                                            .get("TIMEOUT", 1500)))
+failed = []
+with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
+    for fut in concurrent.futures.as_completed([pool.submit(run_one, t) for t in order]):
+        name, ok, lines = fut.result()
+        print("\n".join(lines), flush=True)
+        if not ok:
+            failed.append(name)
 print("valgrind.sh: %d tests, %d failed%s" % (len(tests), len(failed),
       (": " + " ".join(failed)) if failed else ""))
 sys.exit(1 if failed else 0)
