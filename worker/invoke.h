@@ -16,7 +16,7 @@
 #include <stdbool.h>
 
 #include "clock.h"
-#include "config.h"
+#include "settings.h"
 #include "engine.h"
 #include "registry.h"
 

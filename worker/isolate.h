@@ -29,7 +29,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "config.h"
+#include "settings.h"
 #include "engine.h"
 #include "invoke.h"
 

@@ -2,7 +2,7 @@
 /*
  * Logging: one line per record on stderr, a JSON object (default) or plain
  * text. Records may carry the event id / topic / partition / offset /
- * handler they concern. Callers never pass secrets (see
+ * handler they concern. Callers never pass secrets (see config.c's
  * hookd_config_is_secret_key); values are escaped, never interpreted.
  */
 #ifndef HOOKD_LOG_H
@@ -13,7 +13,7 @@
 
 #include <acme_hookd/hook.h>
 
-#include "config.h"
+#include "settings.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -2,7 +2,7 @@
 /*
  * The control flags and the retry schedule: what the configuration
  * ([Hooks] allow_*_hook_failure, [worker] retry_*) hands the phase engine.
- * Plain data shared by config.h and engine.h, so that the configuration
+ * Plain data shared by settings.h and engine.h, so that the configuration
  * does not depend on the engine. hookd_policy_defaults() is in engine.c.
  */
 #ifndef HOOKD_POLICY_H

@@ -16,7 +16,7 @@
 
 #include <acme_hookd/hook.h>
 
-#include "config.h"
+#include "settings.h"
 #include "engine.h"
 
 #ifdef __cplusplus

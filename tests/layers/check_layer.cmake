@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: MIT
 # The layer rule of docs/architecture.md, checked on the built library:
 #   cmake -DLAYER=logic -DSOURCES=a.c|b.c -DLINKS=x|y -DLIB=libhookd_logic.a
-#         -DNM=nm -P check_layer.cmake
+#         [-DFORBIDDEN=config.h|pool.h] [-DINCLUDE_DIRS=dir] -DNM=nm
+#         -P check_layer.cmake
 # Fails when a source of the layer, or a worker header it includes
-# (transitively), includes a librdkafka header; when the layer's link
-# libraries name librdkafka; or when the library refers to an rd_kafka_
-# symbol.
+# (transitively), includes a librdkafka header or one of the FORBIDDEN
+# headers (the headers of the layers after it: for logic and host the kafka
+# layer's, config.h among them); when the layer's link libraries name
+# librdkafka; or when the library refers to an rd_kafka_ symbol. A quoted
+# include is looked up beside the including file, then in INCLUDE_DIRS.
 cmake_minimum_required(VERSION 3.25)
 foreach(v LAYER SOURCES LIB NM)
   if(NOT DEFINED ${v} OR "${${v}}" STREQUAL "")
@@ -14,6 +17,8 @@ foreach(v LAYER SOURCES LIB NM)
 endforeach()
 
 string(REPLACE "|" ";" queue "${SOURCES}")
+string(REPLACE "|" ";" forbidden "${FORBIDDEN}")
+string(REPLACE "|" ";" incdirs "${INCLUDE_DIRS}")
 set(seen "")
 set(bad "")
 while(queue)
@@ -27,8 +32,18 @@ while(queue)
   foreach(l IN LISTS lines)
     if(l MATCHES "rdkafka")
       list(APPEND bad "${f}: ${l}")
-    elseif(l MATCHES "#[ \t]*include[ \t]*\"([^\"]+)\"" AND EXISTS "${dir}/${CMAKE_MATCH_1}")
-      list(APPEND queue "${dir}/${CMAKE_MATCH_1}")
+    elseif(l MATCHES "#[ \t]*include[ \t]*\"([^\"]+)\"")
+      set(inc "${CMAKE_MATCH_1}")
+      get_filename_component(name "${inc}" NAME)
+      if(name IN_LIST forbidden)
+        list(APPEND bad "${f}: ${l} (a header of a later layer)")
+      endif()
+      foreach(d IN LISTS dir incdirs)
+        if(EXISTS "${d}/${inc}")
+          list(APPEND queue "${d}/${inc}")
+          break()
+        endif()
+      endforeach()
     endif()
   endforeach()
 endwhile()
@@ -50,6 +65,7 @@ endif()
 
 if(bad)
   list(JOIN bad "\n  " text)
-  message(FATAL_ERROR "the ${LAYER} layer uses librdkafka:\n  ${text}")
+  message(FATAL_ERROR "the ${LAYER} layer breaks the layer rule:\n  ${text}")
 endif()
-message(STATUS "${LAYER} layer: ${nfiles} files, no librdkafka include, link or symbol")
+message(STATUS "${LAYER} layer: ${nfiles} files, no librdkafka include, link or symbol, "
+               "no header of a later layer")
