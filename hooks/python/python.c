@@ -79,6 +79,8 @@ typedef struct pyh {
     char *event_id; /* per_event: the event obj was made for */
 } pyh_t;
 
+static void pyh_free(pyh_t *st);
+
 /* The interpreter of this process. */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pid_t g_py_pid;              /* process that started it, 0: none */
@@ -392,6 +394,10 @@ static void probe_child(pyh_t *st, hookd_ctx_t *ctx, int fd)
         Py_XDECREF(r);
         PyGILState_Release(g);
     }
+    /* The child ends here with _exit(), so nothing up the stack frees its
+     * copy of the instance state: free it (the [Hooks] file stays, it
+     * belongs to the parent's pid), or memcheck counts it lost. */
+    pyh_free(st);
     if (msg[0] && write(fd, msg, strlen(msg)) < 0)
         _exit(3);
     _exit(msg[0] ? 1 : 0);

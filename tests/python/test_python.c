@@ -17,6 +17,8 @@
 #include <Python.h>
 
 #include <criterion/criterion.h>
+#include <criterion/hooks.h>
+#include <criterion/internal/ordered-set.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -45,6 +47,34 @@ typedef struct setup {
 } setup_t;
 
 static char dir[] = "/tmp/hookd-python-XXXXXX";
+
+/*
+ * HOOKD_TEST_TIME_SCALE (scripts/valgrind.sh sets it): every deadline of
+ * these tests stretches by it, the interpreter's start-up check
+ * (python_init_timeout_ms), hook_timeout_ms and the tests' own timeouts.
+ */
+static long time_scale(void)
+{
+    const char *v = getenv("HOOKD_TEST_TIME_SCALE");
+    long k = v ? strtol(v, NULL, 10) : 1;
+    return k > 1 ? k : 1;
+}
+
+/* Criterion's --timeout can only shorten a test's .timeout: stretch them here. */
+ReportHook(PRE_ALL)(struct criterion_test_set *set)
+{
+    long k = time_scale();
+    if (k == 1)
+        return;
+    FOREACH_SET(struct criterion_suite_set * suite, set->suites)
+    {
+        FOREACH_SET(struct criterion_test * test, suite->tests)
+        {
+            if (test->data->timeout > 0)
+                test->data->timeout *= (double)k;
+        }
+    }
+}
 
 static const char *site(void)
 {
@@ -76,7 +106,8 @@ static char *write_config(const char *name, const char *hooks, const char *worke
     cr_assert_not_null(f);
     /* python_path only where the python handler is: others would refuse the key */
     if (strstr(hooks, "hooks_file = python"))
-        fprintf(f, "[Hooks]\npython_path = %s\n%s\n", site(), hooks);
+        fprintf(f, "[Hooks]\npython_path = %s\npython_init_timeout_ms = %ld\n%s\n", site(),
+                60000 * time_scale(), hooks);
     else
         fprintf(f, "[Hooks]\n%s\n", hooks);
     fprintf(f, "[worker]\n%s\n", worker ? worker : "");
@@ -451,7 +482,8 @@ Test(python, email_hooks_sends_a_mail_read_back, .timeout = 60)
     }
     close(out[1]);
     close(in[0]);
-    cr_assert_eq(read_line(out[0], line, sizeof(line), 30000), 0, "the SMTP sink did not start");
+    cr_assert_eq(read_line(out[0], line, sizeof(line), 30000 * (int)time_scale()), 0,
+                 "the SMTP sink did not start");
     cr_assert_eq(sscanf(line, "port %d", &port), 1, "%s", line);
 
     snprintf(hooks, sizeof(hooks),
@@ -474,7 +506,8 @@ Test(python, email_hooks_sends_a_mail_read_back, .timeout = 60)
         run(&s, NULL, &iss, &d);
         cr_assert_eq(d.verdict, HOOKD_VERDICT_COMPLETED, "%s", d.error);
     }
-    cr_assert_eq(read_line(out[0], line, sizeof(line), 20000), 0, "no mail arrived");
+    cr_assert_eq(read_line(out[0], line, sizeof(line), 20000 * (int)time_scale()), 0,
+                 "no mail arrived");
     cr_assert_str_eq(line, "mail 1");
     {
         /* a second event: a new Hooks (python_hooks_per_event), a second mail */
@@ -487,7 +520,8 @@ Test(python, email_hooks_sends_a_mail_read_back, .timeout = 60)
         run(&s, NULL, &fail, &d);
         cr_assert_eq(d.verdict, HOOKD_VERDICT_COMPLETED, "%s", d.error);
     }
-    cr_assert_eq(read_line(out[0], line, sizeof(line), 20000), 0, "no second mail arrived");
+    cr_assert_eq(read_line(out[0], line, sizeof(line), 20000 * (int)time_scale()), 0,
+                 "no second mail arrived");
     cr_assert_str_eq(line, "mail 2");
     stop(&s);
 
@@ -523,7 +557,8 @@ static void hostile_start(setup_t *s, const char *isolation, const char *extra)
              "save_path = %s\nallow_post_hook_failure = false\n%s",
              dir, extra ? extra : "");
     snprintf(worker, sizeof(worker),
-             "isolation = %s\nhook_timeout_ms = 8000\nhook_rlimit_as_mb = 256\n", isolation);
+             "isolation = %s\nhook_timeout_ms = %ld\nhook_rlimit_as_mb = 256\n", isolation,
+             8000 * time_scale());
     start_ok(s, "hostile", hooks, worker);
 }
 
