@@ -7,7 +7,10 @@
 #   scripts/debian13.sh
 #
 # No container engine is needed (or used): a Debian 13 root is made with
-# debootstrap under the build folder and cached there. It gets the build
+# debootstrap and cached on the machine, in ~/.cache/acme-hookd/debian13
+# (HOOKD_DEBIAN13_CACHE) like the test venvs, so that every clone and build
+# folder on the machine (CI checks out a fresh clone each run) reuses it;
+# runs are serialized on a lock there. The root gets the build
 # packages of deploy/build-packages.txt, the same list the Containerfile's
 # build stage installs, plus the test tools below. The root is made again
 # when that list, the test tools or this script's root recipe change (a
@@ -15,13 +18,15 @@
 # HOOKD_DEBIAN13_MAX_AGE_DAYS (default 7, for Debian's security updates).
 #
 # In the root, with the source tree bind-mounted read-only at /src:
-#   - cmake + ninja (build directory /build in the root, kept between runs);
+#   - cmake + ninja (build directory /build in the root, kept between runs:
+#     the source is always at /src there, so a build from another clone is
+#     reused incrementally);
 #   - the runtime package names of deploy/runtime-packages.txt for trixie
 #     exist;
 #   - ctest -L unit (the unit suite; schema.crosscheck excluded: its
 #     validator, check-jsonschema, is not packaged in Debian 13);
 #   - against a real broker on the host's loopback (tests/kafka/broker.sh,
-#     started here with its state under the build folder and bind-mounted
+#     started here with its state in $HOOKD_BUILD_DIR/debian13 and bind-mounted
 #     into the root at the same path; the root shares the host's network
 #     namespace): the e2e truth table, the secure listener, SCRAM-SHA-512
 #     and mTLS authentication (tests/e2e/test_*.py, Debian's
@@ -32,8 +37,11 @@
 # on failure or interruption.
 #
 # Needs root (chroot, mount) and debootstrap (scripts/setup-deps.sh --tests).
-# Environment: HOOKD_BUILD_DIR (default ./build; the stage lives in
-# $HOOKD_BUILD_DIR/debian13), HOOKD_DEBIAN13_MIRROR (default
+# Logs (debootstrap, apt, cmake, one per e2e test) and the broker's state
+# are in $HOOKD_BUILD_DIR/debian13.
+#
+# Environment: HOOKD_BUILD_DIR (default ./build), HOOKD_DEBIAN13_CACHE
+# (default ~/.cache/acme-hookd/debian13), HOOKD_DEBIAN13_MIRROR (default
 # http://deb.debian.org/debian), HOOKD_DEBIAN13_MAX_AGE_DAYS, HOOKD_VENV
 # (the host venv tests/kafka/broker.sh uses).
 set -euo pipefail
@@ -42,7 +50,8 @@ build=${HOOKD_BUILD_DIR:-$here/build}
 mkdir -p "$build"
 build=$(cd "$build" && pwd)
 stage=$build/debian13
-root=$stage/root
+cache=${HOOKD_DEBIAN13_CACHE:-$HOME/.cache/acme-hookd/debian13}
+root=$cache/root
 mirror=${HOOKD_DEBIAN13_MIRROR:-http://deb.debian.org/debian}
 max_age_days=${HOOKD_DEBIAN13_MAX_AGE_DAYS:-7}
 packages=$here/deploy/build-packages.txt
@@ -64,6 +73,16 @@ die() {
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot, mount)"
 command -v debootstrap >/dev/null || die "debootstrap is missing: scripts/setup-deps.sh --tests"
 [ -f "$packages" ] || die "no $packages"
+
+mkdir -p "$stage" "$cache"
+cache=$(cd "$cache" && pwd)
+root=$cache/root
+# One run at a time per cache: the root, its /build and its mounts are shared.
+exec 9> "$cache/lock"
+if ! flock -n 9; then
+  say "another run holds $cache/lock: waiting"
+  flock 9
+fi
 
 # Every mount made, in order; undone in reverse.
 mounts=()
@@ -129,20 +148,19 @@ key=$({
   echo "suite: $suite recipe: $root_recipe"
 } | sha256sum | cut -d' ' -f1)
 fresh=0
-if [ ! -f "$stage/root.key" ] || [ "$(cat "$stage/root.key")" != "$key" ]; then
-  [ -f "$stage/root.key" ] && say "the package lists changed: making the root again"
+if [ ! -f "$cache/root.key" ] || [ "$(cat "$cache/root.key")" != "$key" ]; then
+  [ -f "$cache/root.key" ] && say "the package lists changed: making the root again"
   fresh=1
-elif [ -n "$(find "$stage/root.key" -mtime +"$max_age_days" 2>/dev/null)" ]; then
+elif [ -n "$(find "$cache/root.key" -mtime +"$max_age_days" 2>/dev/null)" ]; then
   say "the root is older than $max_age_days days: making it again"
   fresh=1
 fi
 
 if [ $fresh = 1 ]; then
   t0=$SECONDS
-  rm -f "$stage/root.key"
+  rm -f "$cache/root.key"
   remove_root "$root"
   remove_root "$root.new"
-  mkdir -p "$stage"
   say "debootstrap --variant=minbase $suite ($mirror)"
   debootstrap --variant=minbase "$suite" "$root.new" "$mirror" > "$stage/debootstrap.log" 2>&1 \
     || { tail -n 20 "$stage/debootstrap.log" >&2; die "debootstrap failed (log $stage/debootstrap.log)"; }
@@ -177,7 +195,7 @@ if [ $fresh = 1 ]; then
   # has python3-confluent-kafka.
   mkdir -p "$root/opt/hookd-venv/bin"
   ln -sf /usr/bin/python3 "$root/opt/hookd-venv/bin/python"
-  echo "$key" > "$stage/root.key"
+  echo "$key" > "$cache/root.key"
   say "packages installed in $((SECONDS - t0)) s"
 fi
 
@@ -211,7 +229,8 @@ in_root ctest --test-dir /build -L unit -E '^schema\.crosscheck$' -j2 --output-o
 say "unit suite in $((SECONDS - t0)) s"
 
 t0=$SECONDS
-HOOKD_KAFKA_STATE=$broker_state "$here/tests/kafka/broker.sh" start
+# fd 9 (the lock) closed: the broker outlives this step.
+HOOKD_KAFKA_STATE=$broker_state "$here/tests/kafka/broker.sh" start 9>&-
 broker_started=1
 mkdir -p "$root$broker_state"
 mount_at --bind "$broker_state" "$root$broker_state"

@@ -197,7 +197,7 @@ listener.name.secure.ssl.truststore.type=PEM
 listener.name.secure.ssl.truststore.location=$state/certs/ca.pem
 listener.name.secure.ssl.client.auth=required
 # The mTLS listener: TLS only, the client certificate is the credential (the
-# principal is its subject), as Strimzi's `tls` authentication.
+# principal is its subject), as Strimzi's tls authentication.
 listener.name.mtls.ssl.keystore.type=PKCS12
 listener.name.mtls.ssl.keystore.location=$state/certs/broker.p12
 listener.name.mtls.ssl.keystore.password=$(cat "$state/certs/password")
