@@ -28,8 +28,8 @@
 #   - against a real broker on the host's loopback (tests/kafka/broker.sh,
 #     started here with its state in $HOOKD_BUILD_DIR/debian13 and bind-mounted
 #     into the root at the same path; the root shares the host's network
-#     namespace): the e2e truth table, the secure listener, SCRAM-SHA-512
-#     and mTLS authentication (tests/e2e/test_*.py, Debian's
+#     namespace): the e2e truth table, the secure listener, SCRAM-SHA-512,
+#     mTLS and OAUTHBEARER/OIDC authentication (tests/e2e/test_*.py, Debian's
 #     python3-confluent-kafka as the harness's client).
 #
 # Mounts (proc, dev, dev/shm, the source, the broker state) are undone and
@@ -62,7 +62,7 @@ test_packages=(libcriterion-dev python3 python3-confluent-kafka python3-jsonsche
                procps ca-certificates)
 root_recipe=1
 # HOOKD_DEBIAN13_E2E: the e2e tests to run (names of tests/e2e/test_*.py).
-read -r -a e2e_tests <<< "${HOOKD_DEBIAN13_E2E:-truth_table secure_listener auth_scram auth_mtls}"
+read -r -a e2e_tests <<< "${HOOKD_DEBIAN13_E2E:-truth_table secure_listener auth_scram auth_mtls auth_oidc}"
 
 say() { printf 'debian13: %s\n' "$*" >&2; }
 die() {
