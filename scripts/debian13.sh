@@ -70,12 +70,14 @@ die() {
   exit 1
 }
 
+# The script's own stdout and stderr, for the cleanup (see there).
+exec 7>&1 8>&2
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot, mount)"
 command -v debootstrap >/dev/null || die "debootstrap is missing: scripts/setup-deps.sh --tests"
 [ -f "$packages" ] || die "no $packages"
 
 mkdir -p "$stage" "$cache"
-cache=$(cd "$cache" && pwd)
+cache=$(cd "$cache" && pwd -P) # physical: compared with /proc/*/root
 root=$cache/root
 # One run at a time per cache: the root, its /build and its mounts are shared.
 exec 9> "$cache/lock"
@@ -101,6 +103,9 @@ procs_in_root() {
 cleanup() {
   local rc=$? pids i m
   set +e
+  # A signal can land inside a step whose output goes to a log file: say
+  # what happens here on the script's own output.
+  exec 1>&7 2>&8
   pids=$(procs_in_root)
   if [ -n "$pids" ]; then
     say "stopping processes left in the root: $(echo $pids)"
@@ -180,6 +185,16 @@ in_root() {
   chroot "$root" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin \
     HOME=/root LANG=C.UTF-8 TERM=dumb "$@"
 }
+# The long steps: in the background and waited for, so that SIGTERM or
+# SIGINT ends the run at once (bash runs a trap only after a foreground
+# child returns; `wait` it interrupts), the cleanup then stopping what runs
+# in the root.
+in_root_wait() {
+  local child
+  in_root "$@" &
+  child=$!
+  wait "$child"
+}
 
 if [ $fresh = 1 ]; then
   t0=$SECONDS
@@ -187,7 +202,7 @@ if [ $fresh = 1 ]; then
   say "apt-get install ${#build_pkgs[@]} build packages (deploy/build-packages.txt) + ${#test_packages[@]} test packages"
   in_root apt-get update -qq > "$stage/apt.log" 2>&1 \
     || { tail -n 20 "$stage/apt.log" >&2; die "apt-get update failed in the root"; }
-  in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+  in_root_wait env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
     "${build_pkgs[@]}" "${test_packages[@]}" >> "$stage/apt.log" 2>&1 \
     || { tail -n 20 "$stage/apt.log" >&2; die "apt-get install failed in the root (log $stage/apt.log)"; }
   in_root apt-get clean
@@ -214,23 +229,23 @@ mkdir -p "$root/src"
 mount_at --bind "$here" "$root/src"
 mount -o remount,bind,ro "$root/src" || die "could not make /src read-only"
 t0=$SECONDS
-in_root cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHOOKD_WERROR=ON \
+in_root_wait cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHOOKD_WERROR=ON \
   -DHOOKD_PYTHON=OFF > "$stage/cmake.log" 2>&1 \
   || { tail -n 30 "$stage/cmake.log" >&2; die "cmake failed in the root (log $stage/cmake.log)"; }
-in_root ninja -C /build -j"$(nproc 2>/dev/null || echo 2)" \
+in_root_wait ninja -C /build -j"$(nproc 2>/dev/null || echo 2)" \
   || die "the build failed on Debian 13"
 in_root /build/worker/acme-hookd --version >&2
 say "built in $((SECONDS - t0)) s"
 
 # ---------------------------------------------------------------- tests
 t0=$SECONDS
-in_root ctest --test-dir /build -L unit -E '^schema\.crosscheck$' -j2 --output-on-failure --timeout 300 \
+in_root_wait ctest --test-dir /build -L unit -E '^schema\.crosscheck$' -j2 --output-on-failure --timeout 300 \
   || die "the unit suite failed on Debian 13"
 say "unit suite in $((SECONDS - t0)) s"
 
 t0=$SECONDS
 # fd 9 (the lock) closed: the broker outlives this step.
-HOOKD_KAFKA_STATE=$broker_state "$here/tests/kafka/broker.sh" start 9>&-
+HOOKD_KAFKA_STATE=$broker_state "$here/tests/kafka/broker.sh" start 7>&- 8>&- 9>&-
 broker_started=1
 mkdir -p "$root$broker_state"
 mount_at --bind "$broker_state" "$root$broker_state"
@@ -240,7 +255,7 @@ failed=()
 for t in "${e2e_tests[@]}"; do
   t0=$SECONDS
   say "e2e.$t"
-  if in_root env HOOKD_KAFKA_STATE="$broker_state" HOOKD_VENV=/opt/hookd-venv \
+  if in_root_wait env HOOKD_KAFKA_STATE="$broker_state" HOOKD_VENV=/opt/hookd-venv \
        HOOKD_E2E_WORKDIR=/build/e2e-work HOOKD_SOURCE_DIR=/src \
        timeout -s TERM 600 /src/tests/e2e/run.sh /build/worker/acme-hookd "/src/tests/e2e/test_$t.py" \
        > "$stage/e2e.$t.log" 2>&1; then
