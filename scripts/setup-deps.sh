@@ -14,7 +14,7 @@ APT_BUILD=(build-essential cmake ninja-build pkg-config librdkafka-dev libcjson-
            libssl-dev libinih-dev libmicrohttpd-dev libjemalloc-dev openssl
            libpython3-dev)
 APT_TEST=(libcriterion-dev kcat valgrind clang libclang-rt-14-dev clang-format-14 openjdk-17-jre-headless
-          maven nodejs npm python3 python3-venv curl procps jq golang-go)
+          maven nodejs npm python3 python3-venv curl procps jq golang-go debootstrap)
 
 need=()
 pkgs=("${APT_BUILD[@]}")

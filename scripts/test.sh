@@ -3,8 +3,9 @@
 # The whole test suite, from a fresh machine:
 #   scripts/test.sh            install what is missing, build, run every suite
 #   scripts/test.sh --quick    only the build + ctest (unit, schema, cli, handlers,
-#                              integration, kafka, e2e, ops, deploy), no sanitizer,
-#                              valgrind or fuzz passes
+#                              integration, kafka, e2e, ops, deploy) and the
+#                              Debian 13 stage, no sanitizer, valgrind or fuzz passes
+# HOOKD_SKIP_DEBIAN13=1 skips the Debian 13 stage (scripts/debian13.sh) outside CI.
 # Suites that need Apache Kafka get it through tests/kafka (fetched from Maven
 # Central, started and stopped by ctest fixtures).
 # Each stage prints its duration when it ends, and a table of all of them is
@@ -60,6 +61,15 @@ ninja -C "$build" -j"$jobs"
 step "ctest"
 # The real-broker tests share one broker (a fixture); run serially for stable timings.
 (cd "$build" && ctest --output-on-failure --timeout 900 -j1)
+
+step "Debian 13 (trixie, librdkafka 2.8): build + unit + e2e in a debootstrap root"
+# The container image's platform (scripts/debian13.sh). HOOKD_SKIP_DEBIAN13=1
+# skips it in a local run; never in CI (CI=true).
+if [ "${HOOKD_SKIP_DEBIAN13:-0}" = 1 ] && [ -z "${CI:-}" ]; then
+  echo "skipped (HOOKD_SKIP_DEBIAN13=1)"
+else
+  HOOKD_BUILD_DIR=$build "$here/scripts/debian13.sh"
+fi
 
 [ $quick = 1 ] && exit 0
 

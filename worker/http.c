@@ -5,7 +5,9 @@
  * loop is exactly what /healthz must be able to report).
  *
  *   /healthz  200 while the main loop turned within HOOKD_HTTP_LIVE_MAX_AGE_MS
- *   /readyz   200 "ready", or 503 with what is missing (hookd_status_ready)
+ *   /readyz   200 "ready", or 503 with what is missing (hookd_status_ready);
+ *             both name the librdkafka the process runs with (a Kafka login
+ *             problem is often a librdkafka version problem)
  *   /metrics  Prometheus text exposition format 0.0.4
  *
  * Only GET and HEAD are answered; the endpoint reads state, it changes none.
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <librdkafka/rdkafka.h>
 #include <microhttpd.h>
 
 #include "log.h"
@@ -106,8 +109,10 @@ static enum MHD_Result hookd_http_handle(void *cls, struct MHD_Connection *conn,
     if (strcmp(url, "/readyz") == 0) {
         char why[256];
         if (hookd_status_ready(why, sizeof(why)))
-            return hookd_http_text(conn, MHD_HTTP_OK, "ready\n");
-        return hookd_http_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: %s\n", why);
+            return hookd_http_text(conn, MHD_HTTP_OK, "ready (librdkafka %s)\n",
+                                   rd_kafka_version_str());
+        return hookd_http_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                               "not ready: %s (librdkafka %s)\n", why, rd_kafka_version_str());
     }
     if (strcmp(url, "/metrics") == 0) {
         size_t len = 0;
@@ -201,6 +206,7 @@ hookd_http_t *hookd_http_start(const char *listen, char *errstr, size_t errstr_s
 
     if (hookd_http_parse_listen(listen, host, sizeof(host), &port, errstr, errstr_size) != 0)
         goto error;
+    hookd_metrics_set_librdkafka_version(rd_kafka_version_str());
 
     h = calloc(1, sizeof(*h));
     if (!h) {

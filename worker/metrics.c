@@ -592,6 +592,8 @@ static void hookd_render_partitions(hookd_sbuf_t *b)
 /* Status flags, heartbeat.                                             */
 
 static atomic_bool hookd_flags[HOOKD_STATUS_COUNT];
+/* Borrowed, static in librdkafka; NULL until the kafka layer sets it. */
+static _Atomic(const char *) hookd_librdkafka_version;
 static atomic_uint_fast64_t hookd_heartbeat_ms; /* 0: the main loop never turned */
 
 static const struct {
@@ -723,16 +725,27 @@ void hookd_metrics_reset(void)
     atomic_store(&hookd_heartbeat_ms, 0);
 }
 
+void hookd_metrics_set_librdkafka_version(const char *version)
+{
+    atomic_store(&hookd_librdkafka_version, version);
+}
+
 char *hookd_metrics_render(size_t *len)
 {
     hookd_sbuf_t b = {0};
     hookd_sbuf_reserve(&b, 8192);
 
     hookd_render_header(&b, "hookd_build_info",
-                        "Build information: the version label carries the worker's version.",
+                        "Build information: the version label carries the worker's version, "
+                        "the librdkafka label the version of the librdkafka it runs with.",
                         "gauge");
     hookd_sbuf_puts(&b, "hookd_build_info{version=\"");
     hookd_sbuf_label_value(&b, HOOKD_VERSION);
+    const char *rdkafka = atomic_load(&hookd_librdkafka_version);
+    if (rdkafka) {
+        hookd_sbuf_puts(&b, "\",librdkafka=\"");
+        hookd_sbuf_label_value(&b, rdkafka);
+    }
     hookd_sbuf_puts(&b, "\"} 1\n");
 
     for (size_t i = 0; i < HOOKD_NFAMILIES; i++)

@@ -38,6 +38,16 @@ void hookd_metrics_kafka_stats(const char *json, size_t len);
 /* An offset commit request of the consumer was answered: ok, or failed. */
 void hookd_metrics_offset_commit(bool ok);
 
+/*
+ * The librdkafka version the process runs with (rd_kafka_version_str()), for
+ * the librdkafka label of hookd_build_info; the label is left out until it is
+ * set. This layer links no librdkafka, so the kafka layer hands the string
+ * in (hookd_http_start). The string is borrowed, not copied: it must stay
+ * valid for the life of the process, as librdkafka's static one does.
+ * hookd_metrics_reset() keeps it: it describes the process, not a count.
+ */
+void hookd_metrics_set_librdkafka_version(const char *version);
+
 /* Prometheus text exposition, malloc'd; *len set. */
 char *hookd_metrics_render(size_t *len);
 

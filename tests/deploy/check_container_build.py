@@ -11,8 +11,14 @@ so the build stage's own commands run here as written.
 - The installed tree must hold what the runtime stage COPYs: the worker
   and the bundled handler files.
 - Every shared library the worker and the handlers need (ldd) must come
-  from a package the runtime stage installs, from one of their
+  from a package the runtime stage installs (deploy/runtime-packages.txt,
+  the lines of this host's Debian release), from one of their
   dependencies, or from the base image's required packages.
+- The package lists: the build stage installs deploy/build-packages.txt
+  and names no package of its own; scripts/debian13.sh (the test suite's
+  Debian 13 root) installs the same file; scripts/setup-deps.sh installs
+  all of it on the host; every runtime list names existing packages of
+  its release when run in that release.
 
     python check_container_build.py --source DIR
 """
@@ -47,6 +53,34 @@ def apt_packages(stage_lines):
         if m:
             pkgs |= {w for w in m.group(1).split() if not w.startswith("-")}
     return pkgs
+
+
+def list_lines(path):
+    with open(path) as f:
+        return [l.split("#", 1)[0].split() for l in f if l.split("#", 1)[0].strip()]
+
+
+def host_release():
+    with open("/etc/os-release") as f:
+        for line in f:
+            if line.startswith("VERSION_CODENAME="):
+                return line.strip().split("=", 1)[1].strip('"')
+    return None
+
+
+def runtime_packages(release, images):
+    """deploy/runtime-packages.txt's packages of `release` for the given images."""
+    out = set()
+    for cols in list_lines(os.path.join(ARGS.source, "deploy", "runtime-packages.txt")):
+        if len(cols) != 3:
+            raise ValueError("runtime-packages.txt: want PACKAGE RELEASE IMAGE, got %r" % cols)
+        if cols[1] in ("any", release) and cols[2] in images:
+            out.add(cols[0])
+    return out
+
+
+def build_packages():
+    return {c[0] for c in list_lines(os.path.join(ARGS.source, "deploy", "build-packages.txt"))}
 
 
 def dpkg_owner(path):
@@ -148,9 +182,40 @@ class ContainerBuild(unittest.TestCase):
         r = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_build_packages_are_one_list(self):
+        """The build stage, the Debian 13 root and setup-deps.sh share deploy/build-packages.txt."""
+        pkgs = build_packages()
+        self.assertIn("librdkafka-dev", pkgs)
+        text = "\n".join(self.build)
+        self.assertIn("source=deploy/build-packages.txt", text)
+        # The build stage's apt-get install reads the list and names nothing else.
+        self.assertEqual(apt_packages(self.build), {"$(sed", "'s/#.*//'", "/tmp/build-packages.txt)"})
+        with open(os.path.join(ARGS.source, "scripts", "debian13.sh")) as f:
+            self.assertIn("deploy/build-packages.txt", f.read())
+        with open(os.path.join(ARGS.source, "scripts", "setup-deps.sh")) as f:
+            m = re.search(r"APT_BUILD=\((.*?)\)", f.read(), re.S)
+        self.assertIsNotNone(m)
+        self.assertEqual(pkgs - set(m.group(1).split()), set(), "setup-deps.sh misses build packages")
+
+    def test_runtime_stages_read_the_release_list(self):
+        text = "\n".join(self.runtime)
+        self.assertIn("source=deploy/runtime-packages.txt", text)
+        self.assertIn("VERSION_CODENAME", text)
+        for release in ("bookworm", "trixie"):
+            for image in ("runtime", "python"):
+                self.assertTrue(runtime_packages(release, {image}), (release, image))
+        # Every package of this host's release exists here (apt knows it).
+        release = host_release()
+        pkgs = runtime_packages(release, {"runtime", "python"})
+        r = subprocess.run(["apt-cache", "show", "--no-all-versions"] + sorted(pkgs),
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, "%s: %s" % (release, r.stderr))
+        shown = set(re.findall(r"^Package: (\S+)$", r.stdout, re.M))
+        self.assertEqual(pkgs - shown, set(), release)
+
     def test_runtime_libraries_come_from_runtime_packages(self):
         self.assertEqual(self.result.returncode, 0)
-        wanted = apt_packages(self.runtime)
+        wanted = runtime_packages(host_release(), {"runtime"})
         self.assertFalse([p for p in wanted if p.endswith("-dev")], wanted)
         allowed = recursive_depends(wanted) | required_packages()
         files = [os.path.join(self.staging, "usr/bin/acme-hookd")]
@@ -173,7 +238,7 @@ class ContainerBuild(unittest.TestCase):
     def test_default_image_has_no_interpreter(self):
         """The python handler and libpython only in the runtime-python target."""
         self.assertEqual(self.result.returncode, 0)
-        self.assertFalse([p for p in apt_packages(self.runtime) if "python" in p])
+        self.assertFalse([p for p in runtime_packages(host_release(), {"runtime"}) if "python" in p])
         files = [os.path.join(self.staging, "usr/bin/acme-hookd")]
         hdir = os.path.join(self.staging, "usr/lib/acme-hookd")
         files += [os.path.join(hdir, f) for f in os.listdir(hdir) if f.endswith(".so")]
@@ -184,13 +249,14 @@ class ContainerBuild(unittest.TestCase):
         named = {re.search(r"\sAS\s+(\S+)", s[0]).group(1): s for s in self.stages
                  if re.search(r"\sAS\s+(\S+)", s[0])}
         self.assertIn("runtime-python", named)
-        self.assertIn("libpython3.11", apt_packages(named["runtime-python"]))
+        self.assertIn('$3 == "python"', "\n".join(named["runtime-python"]))
+        self.assertTrue([p for p in runtime_packages(host_release(), {"python"}) if p.startswith("libpython3.")])
         self.assertEqual(self.stages[-1], self.runtime)
 
     def test_check_can_fail(self):
         """A runtime stage without librdkafka1 leaves librdkafka.so unprovided."""
         self.assertEqual(self.result.returncode, 0)
-        wanted = apt_packages(self.runtime) - {"librdkafka1"}
+        wanted = runtime_packages(host_release(), {"runtime"}) - {"librdkafka1"}
         allowed = recursive_depends(wanted) | required_packages()
         owner = None
         r = subprocess.run(["ldd", os.path.join(self.staging, "usr/bin/acme-hookd")],

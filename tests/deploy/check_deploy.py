@@ -15,6 +15,15 @@ Run by ctest (label `deploy`) with the test venv's interpreter:
   @kubernetes-models/keda when node and that package are available (installed
   on demand into ~/.cache/acme-hookd/deploy-npm), and checked structurally
   in any case.
+- The Strimzi overlays (deploy/kubernetes/overlays/strimzi/*: SCRAM-SHA-512
+  and TLS client certificates) are rendered by kustomize's library (they
+  use patches), then checked like the base (Kubernetes and KEDA schemas,
+  cross-references, --check-config with their variables), their KafkaUser
+  against the Strimzi CRD schemas of the npm package
+  @kubernetes-models/strimzi-kafka-operator (installed on demand like
+  KEDA's), and the wiring: the worker and KEDA read the user's credentials
+  from the Secrets Strimzi makes, by the keys it writes, with the
+  protocol and mechanism the user's authentication type needs.
 - Cross-references: probe paths and ports match the config's [http] listen,
   the grace period exceeds [worker] shutdown_timeout_ms, maxReplicaCount <=
   the declared partition count, selectors match, the config passes
@@ -47,6 +56,7 @@ DEFAULT_SHUTDOWN_TIMEOUT_MS = 25000  # config.h default
 KEDA_NPM_DIR = os.path.expanduser(
     os.environ.get("HOOKD_DEPLOY_NPM", "~/.cache/acme-hookd/deploy-npm"))
 KEDA_NPM_PACKAGE = "@kubernetes-models/keda@2.0.0"
+STRIMZI_NPM_PACKAGE = "@kubernetes-models/strimzi-kafka-operator@1.0.1"
 
 
 # --------------------------------------------------------------------------
@@ -178,6 +188,30 @@ def kustomize_render(base):
     return [d for d in yaml.safe_load_all(r.stdout) if d is not None], None
 
 
+def strimzi_overlays():
+    """The Strimzi overlays: {name: directory}."""
+    root = os.path.join(ARGS.source, "deploy", "kubernetes", "overlays", "strimzi")
+    return {d: os.path.join(root, d) for d in sorted(os.listdir(root))
+            if os.path.isfile(os.path.join(root, d, "kustomization.yaml"))}
+
+
+def effective_config(docs):
+    """The ConfigMap's config with the Deployment's literal ACME_HOOKD_KAFKA_*
+    overrides applied (an empty value unsets the key), as the worker sees it."""
+    cfg = parse_config(config_text(docs))
+    for c in pod_containers(find(docs, "Deployment")[0]):
+        for e in c.get("env", []):
+            m = re.match(r"^ACME_HOOKD_KAFKA_(.+)$", e["name"])
+            if not m or "value" not in e or m.group(1).endswith("__FILE"):
+                continue
+            key = m.group(1).lower().replace("__", ".")
+            if e["value"] == "":
+                cfg.remove_option("kafka", key)
+            else:
+                cfg.set("kafka", key, e["value"])
+    return cfg
+
+
 # --------------------------------------------------------------------------
 # Checks: each returns a list of problem strings.
 
@@ -230,6 +264,194 @@ for (const d of docs) {
 process.exit(bad ? 1 : 0);
 """)
     return script, None
+
+
+def npm_crd_validator(package, module, import_path, script_name):
+    """Path of a node script validating the kinds of `import_path` (from the
+    npm package `package`, installed on demand), or None and why not."""
+    node = shutil.which("node")
+    if not node:
+        return None, "node not installed"
+    mod = os.path.join(KEDA_NPM_DIR, "node_modules", *module.split("/"))
+    if not os.path.isdir(mod) and shutil.which("npm"):
+        os.makedirs(KEDA_NPM_DIR, exist_ok=True)
+        subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund",
+                        "--prefix", KEDA_NPM_DIR, package],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300,
+                       check=False)
+    if not os.path.isdir(mod):
+        return None, f"npm package {package} not available"
+    script = os.path.join(KEDA_NPM_DIR, script_name)
+    with open(script, "w") as f:
+        f.write("""
+import * as models from "%s";
+import { readFileSync } from "node:fs";
+const docs = JSON.parse(readFileSync(0, "utf8"));
+let bad = 0;
+for (const d of docs) {
+  const Model = models[d.kind];
+  if (!Model) { console.log(`${d.kind}: not a kind of %s`); bad++; continue; }
+  try { new Model(d).validate(); }
+  catch (e) { console.log(`${d.kind} ${d.metadata && d.metadata.name}: ${e.message}`); bad++; }
+}
+process.exit(bad ? 1 : 0);
+""" % (import_path, import_path))
+    return script, None
+
+
+def check_strimzi_schema(docs):
+    """KafkaUser against the Strimzi CRD schema (npm @kubernetes-models/strimzi-kafka-operator).
+    Returns (problems, why skipped or None)."""
+    sdocs = [strip(d) for d in docs if d.get("apiVersion", "").startswith("kafka.strimzi.io/")]
+    if not sdocs:
+        return ["no Strimzi resources"], None
+    problems = []
+    for d in sdocs:
+        if d.get("apiVersion") != "kafka.strimzi.io/v1beta2":
+            problems.append(f"{d.get('kind')}: apiVersion must be kafka.strimzi.io/v1beta2")
+        # The API server prunes unknown fields silently: a misspelt one
+        # would just vanish. The schema does not say so; this does.
+        if d.get("kind") == "KafkaUser":
+            for key in d.get("spec", {}):
+                if key not in ("authentication", "authorization", "quotas", "template"):
+                    problems.append(f"KafkaUser: unknown spec field '{key}'")
+    script, why = npm_crd_validator(STRIMZI_NPM_PACKAGE, "@kubernetes-models/strimzi-kafka-operator",
+                                    "@kubernetes-models/strimzi-kafka-operator/kafka.strimzi.io/v1beta2",
+                                    "validate-strimzi.mjs")
+    if script is None:
+        return problems, why
+    r = subprocess.run(["node", script], input=json.dumps(sdocs), capture_output=True,
+                       text=True, cwd=KEDA_NPM_DIR, timeout=120, check=False)
+    if r.returncode != 0:
+        problems += [f"Strimzi CRD schema: {line}" for line in
+                     (r.stdout + r.stderr).strip().splitlines()]
+    return problems, None
+
+
+# The keys of the Secrets Strimzi writes: the User Operator's per user, the
+# Cluster Operator's cluster CA.
+STRIMZI_USER_KEYS = {"scram-sha-512": {"password", "sasl.jaas.config"},
+                     "tls": {"ca.crt", "user.crt", "user.key", "user.p12", "user.password"}}
+STRIMZI_CA_KEYS = {"ca.crt", "ca.p12", "ca.password"}
+
+
+def check_strimzi_wiring(docs, cfg):
+    """The worker and KEDA read the credentials the KafkaUser gets, from the
+    Secrets Strimzi makes, with the matching protocol and mechanism."""
+    problems = []
+    users = find(docs, "KafkaUser", "kafka.strimzi.io/")
+    if len(users) != 1:
+        return [f"expected one KafkaUser, found {len(users)}"]
+    user = users[0]
+    name = user["metadata"]["name"]
+    cluster = user["metadata"].get("labels", {}).get("strimzi.io/cluster")
+    if not cluster:
+        return ["KafkaUser: no strimzi.io/cluster label (the User Operator would ignore it)"]
+    auth = user.get("spec", {}).get("authentication", {}).get("type")
+    if auth not in STRIMZI_USER_KEYS:
+        return [f"KafkaUser: authentication {auth!r} is not scram-sha-512 or tls"]
+    ca_secret = f"{cluster}-cluster-ca-cert"
+    allowed = {name: STRIMZI_USER_KEYS[auth], ca_secret: STRIMZI_CA_KEYS}
+    namespaces = {d.get("metadata", {}).get("namespace") for d in docs}
+    if len(namespaces) != 1 or None in namespaces:
+        problems.append(f"resources in namespaces {namespaces}: the pods must run where the "
+                        "User Operator writes the user's Secret")
+
+    dep = find(docs, "Deployment")[0]
+    c = pod_containers(dep)[0]
+    env = {e["name"]: e for e in c.get("env", [])}
+    k = cfg["kafka"]
+
+    def literal(var):
+        e = env.get(var)
+        return e.get("value") if e and "valueFrom" not in e else None
+
+    def expect_file(what, path, secret, keys):
+        got = secret_file(dep, path) if path else None
+        if got is None:
+            problems.append(f"{what}: {path} is not in a Secret volume")
+        elif got[0] != secret or got[1] not in keys:
+            problems.append(f"{what}: {path} is key {got[1]!r} of Secret {got[0]!r}, "
+                            f"want {sorted(keys)} of {secret!r}")
+
+    boot = k.get("bootstrap_servers", "")
+    if not all(b.startswith(f"{cluster}-kafka-bootstrap") for b in boot.split(",")):
+        problems.append(f"bootstrap_servers {boot!r} is not the {cluster}-kafka-bootstrap service")
+    expect_file("rdkafka.ssl.ca.location", k.get("rdkafka.ssl.ca.location"), ca_secret, {"ca.crt"})
+    protocol = k.get("rdkafka.security.protocol", "")
+    mechanism = k.get("rdkafka.sasl.mechanism") or k.get("rdkafka.sasl.mechanisms")
+    if auth == "scram-sha-512":
+        if protocol != "SASL_SSL" or mechanism != "SCRAM-SHA-512":
+            problems.append(f"worker: {protocol}/{mechanism} for a scram-sha-512 user "
+                            "(want SASL_SSL/SCRAM-SHA-512)")
+        if literal("ACME_HOOKD_KAFKA_RDKAFKA__SASL__USERNAME") != name:
+            problems.append(f"worker: SASL user is not the KafkaUser's name {name!r}")
+        pw = literal("ACME_HOOKD_KAFKA_RDKAFKA__SASL__PASSWORD__FILE")
+        expect_file("SASL password", pw, name, {"password"})
+        if "ACME_HOOKD_KAFKA_RDKAFKA__SASL__PASSWORD" in env:
+            problems.append("worker: SASL password set both directly and as a file")
+    else:
+        # SSL: no SASL (librdkafka reads the sasl.* settings only for SASL_*).
+        if protocol != "SSL":
+            problems.append(f"worker: security.protocol {protocol} for a tls user (want SSL)")
+        expect_file("client certificate", literal("ACME_HOOKD_KAFKA_RDKAFKA__SSL__CERTIFICATE__LOCATION")
+                    or k.get("rdkafka.ssl.certificate.location"), name, {"user.crt"})
+        expect_file("client key", literal("ACME_HOOKD_KAFKA_RDKAFKA__SSL__KEY__LOCATION")
+                    or k.get("rdkafka.ssl.key.location"), name, {"user.key"})
+        for var in env:
+            if "SASL__" in var and env[var].get("value") != "":
+                problems.append(f"worker: {var} set for a tls user")
+
+    # Every Secret referenced is one Strimzi makes, by a key it writes.
+    refs = []
+    for e in c.get("env", []):
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            refs.append(("env " + e["name"], ref.get("name"), ref.get("key")))
+    for v in dep["spec"]["template"]["spec"].get("volumes", []):
+        sec = v.get("secret")
+        if sec:
+            for it in sec.get("items") or [{"key": None}]:
+                refs.append(("volume " + v["name"], sec.get("secretName"), it["key"]))
+    tas = find(docs, "TriggerAuthentication", "keda.sh/")
+    params = {}
+    for ta in tas:
+        for r in ta.get("spec", {}).get("secretTargetRef", []):
+            refs.append(("KEDA " + r["parameter"], r.get("name"), r.get("key")))
+            params[r["parameter"]] = (r.get("name"), r.get("key"))
+        for r in ta.get("spec", {}).get("env", []):
+            if r.get("containerName", c["name"]) != c["name"] or r.get("name") not in env:
+                problems.append(f"KEDA {r['parameter']}: no variable {r.get('name')} in the container")
+            else:
+                params[r["parameter"]] = ("env", literal(r["name"]))
+    for what, secret, key in refs:
+        if secret not in allowed:
+            problems.append(f"{what}: Secret {secret!r} is not one Strimzi makes "
+                            f"({', '.join(sorted(allowed))})")
+        elif key is not None and key not in allowed[secret]:
+            problems.append(f"{what}: Secret {secret!r} has no key {key!r}")
+
+    # KEDA's lag reader logs in as the same user, the same way.
+    so = find(docs, "ScaledObject", "keda.sh/")
+    md = so[0]["spec"]["triggers"][0].get("metadata", {}) if so else {}
+    if md.get("tls") != "enable":
+        problems.append("KEDA: tls is not enabled")
+    if params.get("ca") != (ca_secret, "ca.crt"):
+        problems.append(f"KEDA ca: {params.get('ca')}, want {ca_secret}/ca.crt")
+    if auth == "scram-sha-512":
+        if md.get("sasl") != "scram_sha512":
+            problems.append(f"KEDA: sasl {md.get('sasl')!r}, want scram_sha512")
+        if params.get("username") not in (("env", name),):
+            problems.append(f"KEDA username: {params.get('username')}, want {name}")
+        if params.get("password") != (name, "password"):
+            problems.append(f"KEDA password: {params.get('password')}, want {name}/password")
+    else:
+        if md.get("sasl") not in (None, "none"):
+            problems.append(f"KEDA: sasl {md.get('sasl')!r} for a tls user")
+        if params.get("cert") != (name, "user.crt") or params.get("key") != (name, "user.key"):
+            problems.append(f"KEDA cert/key: {params.get('cert')}, {params.get('key')}, "
+                            f"want {name}/user.crt, {name}/user.key")
+    return problems
 
 
 def check_keda_schema(docs):
@@ -424,16 +646,49 @@ def check_deployment(docs, cfg):
     if csc.get("readOnlyRootFilesystem") and "/tmp" not in mounts:
         problems.append("read-only root filesystem without a writable /tmp")
 
-    # Secrets: SASL credentials from Secret references, none in the ConfigMap.
+    # Secrets: the credentials come from Secrets, as environment references
+    # or as files (a *__FILE variable, a client certificate's location) in a
+    # Secret volume; none in the ConfigMap, no literal in the Deployment.
     secret_env = [e for e in c.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})]
-    if not any(re.search(r"SASL_+PASSWORD", e["name"]) for e in secret_env):
-        problems.append("no SASL password from a Secret reference in the environment")
+    file_env = [e for e in c.get("env", []) if "value" in e and
+                re.search(r"(__FILE|SSL__(CERTIFICATE|KEY|KEYSTORE)__LOCATION)$", e["name"])]
+    password = any(re.search(r"SASL_+PASSWORD$", e["name"]) for e in secret_env) or \
+        any(re.search(r"SASL_+PASSWORD__FILE$", e["name"]) for e in file_env)
+    client_cert = any(re.search(r"SSL__(KEY|KEYSTORE)__LOCATION$", e["name"]) for e in file_env)
+    if not password and not client_cert:
+        problems.append("no SASL password from a Secret reference in the environment "
+                        "or a Secret file, and no client certificate")
     for e in c.get("env", []):
-        if re.search(r"PASSWORD|SECRET|KEY$", e["name"]) and "value" in e:
+        if re.search(r"PASSWORD|SECRET|KEY$", e["name"]) and "value" in e \
+                and not e["name"].endswith("__FILE"):
             problems.append(f"env {e['name']} carries a literal value")
+    for e in file_env:
+        if secret_file(dep, e["value"]) is None:
+            problems.append(f"env {e['name']}: {e['value']} is not in a Secret volume")
     if not any("secret" in v for v in vols.values()):
         problems.append("no Secret volume for the TLS material")
     return problems
+
+
+def secret_file(dep, path):
+    """(Secret name, key) of the file `path` in the pod, when a Secret volume
+    provides it; None otherwise."""
+    pspec = dep["spec"]["template"]["spec"]
+    vols = {v["name"]: v for v in pspec.get("volumes", [])}
+    for c in pspec.get("containers", []):
+        for m in c.get("volumeMounts", []):
+            sec = vols.get(m["name"], {}).get("secret")
+            base = m["mountPath"].rstrip("/") + "/"
+            if not sec or not path.startswith(base) or "subPath" in m:
+                continue
+            rel = path[len(base):]
+            items = sec.get("items")
+            if items is None:
+                return (sec.get("secretName"), rel)
+            for it in items:
+                if it.get("path") == rel:
+                    return (sec.get("secretName"), it.get("key"))
+    return None
 
 
 def check_config_has_no_secrets(cfg):
@@ -517,9 +772,31 @@ def containerfile_stages(text):
     return ["\n".join(s) for s in stages]
 
 
-def check_containerfile(text):
+def package_list(name):
+    """deploy/<name>: its lines without comments, split into columns."""
+    with open(os.path.join(ARGS.source, "deploy", name)) as f:
+        return [l.split("#", 1)[0].split() for l in f if l.split("#", 1)[0].strip()]
+
+
+def expand_package_lists(stage, lists):
+    """A stage's text with the package lists it bind-mounts written out, as
+    the RUN line installs them: deploy/build-packages.txt whole,
+    deploy/runtime-packages.txt's lines of the images the stage selects
+    (every release: the names of all of them are checked)."""
+    extra = []
+    if "source=deploy/build-packages.txt" in stage:
+        extra += [c[0] for c in lists["build-packages.txt"]]
+    if "source=deploy/runtime-packages.txt" in stage:
+        images = [i for i in ("runtime", "python") if f'$3 == "{i}"' in stage]
+        extra += [c[0] for c in lists["runtime-packages.txt"] if len(c) == 3 and c[2] in images]
+    return stage + ("\n# installs: " + " ".join(extra) if extra else "")
+
+
+def check_containerfile(text, lists=None):
     problems = []
-    stages = containerfile_stages(text.replace("\\\n", " "))
+    lists = lists or {n: package_list(n) for n in ("build-packages.txt", "runtime-packages.txt")}
+    stages = [expand_package_lists(s, lists)
+              for s in containerfile_stages(text.replace("\\\n", " "))]
     if len(stages) < 2:
         return ["Containerfile: not multi-stage"]
     build, runtime = stages[0], stages[-1]
@@ -791,9 +1068,19 @@ class TestContainerfile(unittest.TestCase):
         self.assertTrue(any("non-root" in p for p in problems), problems)
 
     def test_dev_package_in_runtime(self):
-        bad = self.text.replace("librdkafka1 libcjson1", "librdkafka-dev libcjson1")
-        problems = check_containerfile(bad)
+        lists = {n: package_list(n) for n in ("build-packages.txt", "runtime-packages.txt")}
+        lists["runtime-packages.txt"] = [["librdkafka-dev", "any", "runtime"] if c[0] == "librdkafka1"
+                                         else c for c in lists["runtime-packages.txt"]]
+        problems = check_containerfile(self.text, lists)
         self.assertTrue(any("-dev" in p for p in problems), problems)
+        self.assertTrue(any("lacks librdkafka1" in p for p in problems), problems)
+
+    def test_package_lists_not_read(self):
+        bad = self.text.replace("source=deploy/build-packages.txt", "source=deploy/other.txt") \
+                       .replace("source=deploy/runtime-packages.txt", "source=deploy/other.txt")
+        problems = check_containerfile(bad)
+        self.assertTrue(any("no -dev packages" in p for p in problems), problems)
+        self.assertTrue(any("lacks librdkafka1" in p for p in problems), problems)
 
     def test_copied_paths_exist(self):
         """Every COPY source of the build stage is a file or a non-empty directory
@@ -849,6 +1136,141 @@ class TestSystemd(unittest.TestCase):
         lines = [l for l in (r.stdout + r.stderr).splitlines()
                  if l.strip() and "is not executable" not in l]
         self.assertEqual(lines, [])
+
+
+class TestStrimziOverlays(unittest.TestCase):
+    """deploy/kubernetes/overlays/strimzi/*: rendered by kustomize itself
+    (the overlays use patches, which the base's renderer does not do), then
+    the base's checks on the result, the Strimzi CRD schema, and the wiring
+    of the KafkaUser's Secrets to the worker's keys and KEDA."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rendered = {}
+        cls.why = None
+        for name, path in strimzi_overlays().items():
+            docs, why = kustomize_render(path)
+            if docs is None:
+                cls.why = why
+                return
+            if why:
+                raise AssertionError(f"overlay {name}: {why}")
+            for d in docs:
+                d["__file__"] = f"overlays/strimzi/{name}"
+            cls.rendered[name] = docs
+
+    def setUp(self):
+        if self.why:
+            self.skipTest(f"kustomize library unavailable ({self.why})")
+
+    def overlay(self, name):
+        return copy.deepcopy(self.rendered[name])
+
+    def test_both_authentications(self):
+        self.assertEqual(sorted(self.rendered), ["scram-sha-512", "tls"])
+        for name, docs in self.rendered.items():
+            user = find(docs, "KafkaUser", "kafka.strimzi.io/")
+            self.assertEqual(len(user), 1, name)
+            self.assertEqual(user[0]["spec"]["authentication"]["type"], name)
+
+    def test_schemas(self):
+        for name, docs in self.rendered.items():
+            self.assertEqual(check_schemas(docs), [], name)
+            problems, skipped = check_keda_schema(docs)
+            if not skipped:
+                self.assertEqual(problems, [], name)
+            problems, skipped = check_strimzi_schema(docs)
+            if skipped:
+                self.skipTest(f"Strimzi CRD schema not available ({skipped})")
+            self.assertEqual(problems, [], name)
+
+    def test_strimzi_schema_can_fail(self):
+        docs = self.overlay("tls")
+        user = find(docs, "KafkaUser", "kafka.strimzi.io/")[0]
+        user["spec"]["authentication"]["type"] = "mtls"
+        user["spec"]["authorization"]["acls"][0]["operations"] = ["Reed"]
+        user["spec"]["authenticaton"] = {}
+        problems, skipped = check_strimzi_schema(docs)
+        if skipped:
+            self.skipTest(f"Strimzi CRD schema not available ({skipped})")
+        for word in ("authentication/type", "operations/0", "authenticaton"):
+            self.assertTrue(any(word in p for p in problems), (word, problems))
+
+    def test_cross_references(self):
+        for name, docs in self.rendered.items():
+            cfg = effective_config(docs)
+            self.assertEqual(check_keda_structure(docs, cfg), [], name)
+            self.assertEqual(check_deployment(docs, cfg), [], name)
+            self.assertEqual(check_service_pdb(docs), [], name)
+            self.assertEqual(check_config_has_no_secrets(cfg), [], name)
+            self.assertEqual(check_strimzi_wiring(docs, cfg), [], name)
+
+    def test_wiring_mistakes_are_caught(self):
+        docs = self.overlay("scram-sha-512")
+        dep = find(docs, "Deployment")[0]
+        vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+        vols["kafka-user"]["secret"]["secretName"] = "acme-hookd-kafka"
+        c = pod_containers(dep)[0]
+        for e in c["env"]:
+            if e["name"] == "ACME_HOOKD_KAFKA_RDKAFKA__SASL__USERNAME":
+                e["value"] = "someone-else"
+        problems = check_strimzi_wiring(docs, effective_config(docs))
+        self.assertTrue(any("SASL password" in p and "acme-hookd-kafka" in p for p in problems), problems)
+        self.assertTrue(any("SASL user" in p for p in problems), problems)
+        self.assertTrue(any("KEDA username" in p for p in problems), problems)
+
+        docs = self.overlay("tls")
+        dep = find(docs, "Deployment")[0]
+        c = pod_containers(dep)[0]
+        c["env"] = [e for e in c["env"] if e["name"] != "ACME_HOOKD_KAFKA_RDKAFKA__SECURITY__PROTOCOL"]
+        vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+        vols["kafka-user"]["secret"]["items"][1]["key"] = "user.p12"
+        vols["tls"]["secret"]["secretName"] = "acme-hookd-tls"
+        find(docs, "KafkaUser", "kafka.strimzi.io/")[0]["spec"]["authentication"]["type"] = "tls"
+        problems = check_strimzi_wiring(docs, effective_config(docs))
+        self.assertTrue(any("for a tls user" in p for p in problems), problems)
+        self.assertTrue(any("client key" in p for p in problems), problems)
+        self.assertTrue(any("acme-hookd-tls" in p and "not one Strimzi makes" in p for p in problems),
+                        problems)
+
+    def test_check_config_accepts_overlay(self):
+        """The worker's --check-config on the overlay's config and variables:
+        literal values as written, __FILE variables reading stand-in files."""
+        if not ARGS.binary or not os.access(ARGS.binary, os.X_OK):
+            self.skipTest("acme-hookd binary not built")
+        for name, docs in self.rendered.items():
+            text = config_text(docs)
+            if ARGS.handlers:
+                text = text.replace(IMAGE_HANDLER_DIR + "/", ARGS.handlers.rstrip("/") + "/")
+            with tempfile.TemporaryDirectory() as tmp:
+                env = {k: v for k, v in os.environ.items() if not k.startswith("ACME_HOOKD_")}
+                files = {}
+                for c in pod_containers(find(docs, "Deployment")[0]):
+                    for e in c.get("env", []):
+                        if not e["name"].startswith("ACME_HOOKD_"):
+                            continue
+                        if "value" not in e:
+                            env[e["name"]] = "stand-in-" + e["name"].lower()
+                        elif e["value"].startswith("/etc/acme-hookd/"):
+                            # A mounted Secret file: a stand-in file here.
+                            path = os.path.join(tmp, os.path.basename(e["value"]))
+                            with open(path, "w") as f:
+                                f.write("stand-in-secret\n")
+                            files[e["value"]] = path
+                            env[e["name"]] = path
+                        else:
+                            env[e["name"]] = e["value"]
+                ca = os.path.join(tmp, "ca.crt")
+                open(ca, "w").close()
+                text = text.replace("/etc/acme-hookd/tls/ca.crt", ca)
+                path = os.path.join(tmp, "acme-hookd.ini")
+                with open(path, "w") as f:
+                    f.write(text)
+                r = subprocess.run([ARGS.binary, "--check-config", path], capture_output=True,
+                                   text=True, timeout=60, env=env, check=False)
+                self.assertEqual(r.returncode, 0, f"{name}: --check-config failed:\n{r.stdout}\n{r.stderr}")
+                self.assertNotIn("stand-in-secret", r.stdout + r.stderr, f"{name}: a secret was printed")
+                self.assertTrue(files or name == "tls", name)
 
 
 def main():

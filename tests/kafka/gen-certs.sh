@@ -6,6 +6,8 @@
 #   broker.pem broker.key     the broker's certificate (SAN 127.0.0.1, localhost)
 #   broker.p12                the same as a PKCS#12 keystore for the JVM
 #   client.pem client.key     a client certificate signed by the CA
+#   client.enc.key            the same key, encrypted (PKCS#8, AES-256)
+#   client.key.password       its password (a file, as a mounted secret)
 #   password                  the keystore password
 # Usage: gen-certs.sh DIR [CA_NAME]
 # With CA_NAME other than the default the script makes an independent CA
@@ -41,6 +43,8 @@ issue client "/CN=acme-hookd-test-client" \
   "extendedKeyUsage=clientAuth
 keyUsage=critical,digitalSignature,keyEncipherment"
 
+openssl rand -hex 16 > client.key.password
+openssl pkcs8 -topk8 -in client.key -v2 aes-256-cbc -passout "file:client.key.password" -out client.enc.key
 openssl rand -hex 16 > password
 openssl pkcs12 -export -in broker.pem -inkey broker.key -certfile ca.pem -name broker \
   -passout "pass:$(cat password)" -out broker.p12

@@ -403,7 +403,7 @@ signing_key_id = ops
     def test_readyz_flips_after_join(self):
         codes = [c for c, _ in self.readyz_seen]
         self.assertEqual(codes[-1], 200)
-        self.assertEqual(self.readyz_seen[-1][1].strip(), "ready")
+        self.assertRegex(self.readyz_seen[-1][1].strip(), r"^ready \(librdkafka \d+\.\d+\.\d+\)$")
         self.assertIn(503, codes, "never saw /readyz not ready before the group join")
         first_ok = codes.index(200)
         self.assertTrue(all(c == 503 for c in codes[:first_ok]), codes)
@@ -517,6 +517,8 @@ signing_key_id = ops
         version = subprocess.run([ARGS.binary, "--version"], capture_output=True, text=True,
                                  timeout=30).stdout
         self.assertIn(dict(labels)["version"], version)
+        # --version names the librdkafka the binary runs with: the same one.
+        self.assertIn("librdkafka %s)" % dict(labels)["librdkafka"], version)
         self.assertEqual(value(m, "hookd_ready"), 1)
 
     # -- the documented dead-letter commands -------------------------------

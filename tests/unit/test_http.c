@@ -4,6 +4,7 @@
  * socket so nothing between the test and the server interprets the reply.
  */
 #include <criterion/criterion.h>
+#include <librdkafka/rdkafka.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -123,13 +124,18 @@ Test(http, readyz_reports_what_is_missing)
     cr_assert_eq(r.status, 503);
     cr_assert_not_null(strstr(r.body, "consumer group not joined"), "body: %s", r.body);
     cr_assert_null(strstr(r.body, "hooks not loaded"), "body: %s", r.body);
+    char rdkafka[64];
+    snprintf(rdkafka, sizeof(rdkafka), " (librdkafka %s)\n", rd_kafka_version_str());
+    cr_assert_not_null(strstr(r.body, rdkafka), "body: %s", r.body);
     free(r.body);
 
     hookd_status_set(HOOKD_STATUS_GROUP_JOINED, true);
     hookd_status_set(HOOKD_STATUS_BROKER_UP, true);
     request(hookd_http_port(server), "GET", "/readyz", &r);
     cr_assert_eq(r.status, 200);
-    cr_assert_str_eq(r.body, "ready\n");
+    char ready[80];
+    snprintf(ready, sizeof(ready), "ready (librdkafka %s)\n", rd_kafka_version_str());
+    cr_assert_str_eq(r.body, ready);
     free(r.body);
 
     hookd_status_set(HOOKD_STATUS_PUBLISH_BLOCKED, true);
@@ -149,7 +155,11 @@ Test(http, metrics_exposition)
     cr_assert_not_null(ct);
     cr_assert_not_null(strstr(ct, "text/plain"), "content type %s", ct);
     cr_assert_not_null(strstr(ct, "version=0.0.4"), "content type %s", ct);
-    cr_assert_not_null(strstr(r.body, "hookd_build_info{version=\"" HOOKD_VERSION "\"} 1\n"));
+    char info[128];
+    snprintf(info, sizeof(info),
+             "hookd_build_info{version=\"" HOOKD_VERSION "\",librdkafka=\"%s\"} 1\n",
+             rd_kafka_version_str());
+    cr_assert_not_null(strstr(r.body, info), "body: %s", r.body);
     cr_assert_not_null(
         strstr(r.body, "hookd_events_consumed_total{type=\"acme.enrollment.issued\"} 1\n"));
     /* Content-Length (when sent) matches the body. */
