@@ -354,7 +354,10 @@ Test(pool, by_key_a_blocked_key_does_not_stop_its_partition)
     /* The other keys of partition 0 complete while key 5 is stuck. */
     WAIT_FOR(kp.processed == 200);
     cr_assert_eq(hookd_pool_queued(pool, 0), 1, "key 5's second item waits behind its first");
-    cr_assert_eq(hookd_pool_running(pool, 0), 1);
+    /* (its running count may still include the thread of the last other
+     * key, between its work callback and its return to the pool) */
+    cr_assert(hookd_pool_busy(pool, 0), "key 5's first item is still running");
+    cr_assert_geq(hookd_pool_running(pool, 0), 1);
     pthread_mutex_lock(&pr.lock);
     kp.release = 1;
     pthread_cond_broadcast(&pr.cond);
