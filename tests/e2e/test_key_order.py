@@ -12,8 +12,17 @@ Judged from the trace:
     most calls seen in flight at once is above 1), which is what
     ordering = key is for;
 and every event has its result.
+
+Then the in-flight bounds, each on fresh topics with 400 events of 20 keys
+waiting: with max_in_flight_per_partition = 30 the partition is paused
+while its queue is far below partition_queue_max (the bound, not the
+queue, paused it) and resumed, and every event completes; with
+max_in_flight = 30 on two partitions the same holds for the worker's sum.
+Read from the worker's debug log ("partition P paused (queue Q, in flight
+F)"), as the bound is checked between consume batches.
 """
 import os
+import re
 
 import hookd_e2e as e
 
@@ -100,6 +109,52 @@ def main():
           % (sum(len(c) for c in calls.values()), peak, THREADS))
     e.check(not problems, "key order broken: %s" % problems[:10])
     e.check(peak > 1, "the keys of one partition never ran in parallel (peak %d)" % peak)
+    results.close()
+
+    check_bound("per_partition", {"max_in_flight_per_partition": 30}, partitions=1)
+    check_bound("per_worker", {"max_in_flight": 30}, partitions=2)
+
+
+PAUSE = re.compile(r'kafka: partition (\d+) (paused|resumed) \(queue (\d+), in flight (\d+)\)')
+
+
+def check_bound(name, bound, partitions):
+    topics = e.Topics("inflight", partitions=partitions)
+    hooks = {"hooks_file": slow_handler(), "slow_sleep_ms": 10}
+    wconf = {"threads": 4, "ordering": "key"}
+    wconf.update(bound)
+    w = e.Worker("bound-" + name, topics, hooks, worker=wconf)
+    w.set("log", "level", "debug")
+    prod = e.Produce()
+    ids = []
+    for seq in range(20):
+        for k in range(20):
+            order = "kb-%02d" % k
+            eid = "%s-%s-%03d" % (name, order, seq)
+            flds = {"certificate_name": "%s#%d" % (order, seq), "order_name": order,
+                    "csr": "bm90LWEtY3Ny"}
+            value, headers = e.encode(e.REQUESTED, eid, flds)
+            prod.send(topics.input, value, key=order.encode(), headers=headers)
+            ids.append(eid)
+    prod.flush()
+    w.start()
+    results = e.Reader(topics.result)
+    want = set(ids)
+    results.until(lambda ms: want <= {e.result_input_id(m) for m in ms}, 120,
+                  "a result for each of the %d events (%s)" % (len(ids), name))
+    rc = w.stop()
+    e.check(rc == 0, "worker exited with %s after SIGTERM" % rc)
+    lines = [m.groups() for m in PAUSE.finditer(w.log_text())]
+    paused = [(int(p), int(q), int(f)) for p, what, q, f in lines if what == "paused"]
+    resumed = [int(p) for p, what, q, f in lines if what == "resumed"]
+    e.log("%s: %d pause(s) %r, %d resume(s)" % (name, len(paused), paused[:4], len(resumed)))
+    e.check(paused, "%s: no partition was paused at the in-flight bound" % name)
+    # The queue bound (partition_queue_max, 1000) cannot have paused them: the
+    # in-flight count did.
+    e.check(all(q < 1000 for _, q, _ in paused), "%s: paused by the queue bound: %r" % (name, paused))
+    if "max_in_flight_per_partition" in bound:
+        e.check(any(f >= 30 for _, _, f in paused), "%s: paused below the bound: %r" % (name, paused))
+    e.check(resumed, "%s: a paused partition was never resumed" % name)
     results.close()
 
 
