@@ -54,6 +54,7 @@
 #include "itkit.h"
 
 #define MAX_PARTS 256
+#define MOCK_EVENTS_PER_PARTITION 5000L /* what a mock partition (about 5 MiB) keeps whole */
 
 static volatile sig_atomic_t stop_flag;
 
@@ -1089,6 +1090,10 @@ static int run_keys(bench_opts_t *o)
         for (int oi = 0; oi < 2 && !stop_flag; oi++) {
             /* One partition ordered by partition runs 20 events/s: fewer events, same window. */
             long n = oi == 0 && parts[pi] == 1 ? (o->events < 600 ? o->events : 600) : o->events;
+            /* The mock cluster keeps about 5 MiB per partition and drops the
+             * oldest messages beyond it: a bigger backlog would lose events. */
+            if (b.cl != NULL && n > MOCK_EVENTS_PER_PARTITION * parts[pi])
+                n = MOCK_EVENTS_PER_PARTITION * parts[pi];
             nev[pi][oi] = n;
             b.o.partitions = parts[pi];
             snprintf(who, sizeof(who), "k%ld%c", parts[pi], orders[oi][0]);
