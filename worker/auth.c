@@ -14,8 +14,9 @@
  *     LEN(name) name  LEN(value) value
  *
  * Signed headers: every header whose name starts with "ce_" or is
- * "content-type", and the request headers "hookd.flags", "kafka_reply*" and
- * "kafka_correlationId" (all matched without regard to case, so a
+ * "content-type", and the request headers "hookd.flags", "hookd.phases.done",
+ * "kafka_reply*" and "kafka_correlationId" (all matched without regard to
+ * case, so a
  * differently cased twin cannot slip past unsigned). A signed header name that appears
  * twice makes the message unverifiable: a reader could take either copy.
  *
@@ -437,10 +438,12 @@ static bool header_is_signed(const char *name)
 {
     /* The request headers decide where a reply goes and which flags decide
      * the verdict: with [worker] trust_event_flags they are as much a part
-     * of the event as its value. */
+     * of the event as its value. hookd.phases.done decides which chains
+     * run at all (skipping pre skips a policy gate), so it is signed too. */
     return name != NULL &&
            (strncasecmp(name, "ce_", 3) == 0 || strcasecmp(name, "content-type") == 0 ||
-            strcasecmp(name, "hookd.flags") == 0 || strncasecmp(name, "kafka_reply", 11) == 0 ||
+            strcasecmp(name, "hookd.flags") == 0 || strcasecmp(name, "hookd.phases.done") == 0 ||
+            strncasecmp(name, "kafka_reply", 11) == 0 ||
             strcasecmp(name, "kafka_correlationId") == 0);
 }
 

@@ -61,15 +61,16 @@ static const char *const section_names[SEC_COUNT] = {"Hooks", "kafka", "worker",
 /* ---- the key table ----------------------------------------------------- */
 
 typedef enum cfg_type {
-    T_STR,      /* char * */
-    T_INT,      /* int */
-    T_LONG,     /* long */
-    T_SIZE,     /* size_t */
-    T_U32,      /* uint32_t */
-    T_BOOL,     /* bool */
-    T_LEVEL,    /* int, hookd_log_level_t */
-    T_LOGFMT,   /* hookd_log_format_t */
-    T_ISOLATION /* hookd_isolation_t */
+    T_STR,       /* char * */
+    T_INT,       /* int */
+    T_LONG,      /* long */
+    T_SIZE,      /* size_t */
+    T_U32,       /* uint32_t */
+    T_BOOL,      /* bool */
+    T_LEVEL,     /* int, hookd_log_level_t */
+    T_LOGFMT,    /* hookd_log_format_t */
+    T_ISOLATION, /* hookd_isolation_t */
+    T_ORDERING   /* hookd_ordering_t */
 } cfg_type_t;
 
 /* key flags */
@@ -131,6 +132,10 @@ static const cfg_key_t cfg_keys[] = {
      "1000"},
     {SEC_WORKER, "partition_queue_max", T_INT, OFF(partition_queue_max), 1, 1000000, 0, "1000"},
     {SEC_WORKER, "commit_interval_ms", T_INT, OFF(commit_interval_ms), 10, 600000, 0, "200"},
+    {SEC_WORKER, "ordering", T_ORDERING, OFF(ordering), 0, 0, 0, "key"},
+    {SEC_WORKER, "max_in_flight", T_INT, OFF(max_in_flight), 1, 10000000, 0, "20000"},
+    {SEC_WORKER, "max_in_flight_per_partition", T_INT, OFF(max_in_flight_per_partition), 1,
+     10000000, 0, "5000"},
     {SEC_WORKER, "retry_max_attempts", T_U32, OFF(policy.retry_max_attempts), 1, 100, 0, "3"},
     {SEC_WORKER, "retry_initial_backoff_ms", T_U32, OFF(policy.retry_initial_ms), 0, 3600000, 0,
      "200"},
@@ -1113,6 +1118,16 @@ static int set_value(hookd_config_t *cfg, const cfg_key_t *k, const char *v, cha
             return -1;
         }
         return 0;
+    case T_ORDERING:
+        if (strcasecmp(v, "key") == 0)
+            *(hookd_ordering_t *)(void *)field = HOOKD_ORDERING_KEY;
+        else if (strcasecmp(v, "partition") == 0)
+            *(hookd_ordering_t *)(void *)field = HOOKD_ORDERING_PARTITION;
+        else {
+            snprintf(why, why_size, "%s is not one of key, partition", shown);
+            return -1;
+        }
+        return 0;
     }
     snprintf(why, why_size, "internal error: unknown type");
     return -1;
@@ -1559,6 +1574,11 @@ void hookd_config_dump(const hookd_config_t *cfg, FILE *out)
                 v = *(const hookd_isolation_t *)(const void *)field == HOOKD_ISOLATION_PROCESS
                         ? "process"
                         : "none";
+                break;
+            case T_ORDERING:
+                v = *(const hookd_ordering_t *)(const void *)field == HOOKD_ORDERING_PARTITION
+                        ? "partition"
+                        : "key";
                 break;
             }
             fprintf(out, "%s =", k->name);

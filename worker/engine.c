@@ -162,6 +162,15 @@ void hookd_engine_run(const hookd_event_t *event, const hookd_chain_t *chain,
                       const hookd_policy_t *policy, const hookd_invoker_t *invoker,
                       hookd_decision_t *out)
 {
+    hookd_engine_run_from(event, chain, policy, 0, invoker, out);
+}
+
+void hookd_engine_run_from(const hookd_event_t *event, const hookd_chain_t *chain,
+                           const hookd_policy_t *policy, unsigned phases_done,
+                           const hookd_invoker_t *invoker, hookd_decision_t *out)
+{
+    const hookd_phase_t *start, *ph;
+
     decision_init(out);
     out->verdict = HOOKD_VERDICT_COMPLETED;
     out->failed_run = -1;
@@ -171,7 +180,25 @@ void hookd_engine_run(const hookd_event_t *event, const hookd_chain_t *chain,
         return;
     }
 
-    for (const hookd_phase_t *ph = phase_plan[event->type]; *ph != HOOKD_PHASE_COUNT; ph++) {
+    /* Resume: skip the leading plan phases already done. A done phase
+     * after one that is not would mean a later chain ran without the
+     * earlier one: the header cannot be true, and guessing which part of
+     * it is wrong could run a success hook twice or skip a gate. */
+    for (start = phase_plan[event->type];
+         *start != HOOKD_PHASE_COUNT && (phases_done & HOOKD_PHASE_BIT(*start)); start++)
+        out->phases_skipped |= HOOKD_PHASE_BIT(*start);
+    for (ph = start; *ph != HOOKD_PHASE_COUNT; ph++) {
+        if (phases_done & HOOKD_PHASE_BIT(*ph)) {
+            char reason[128];
+            snprintf(reason, sizeof(reason),
+                     "phases done: %s is listed as done but %s, which runs before it, is not",
+                     hookd_phase_name(*ph), hookd_phase_name(*start));
+            hookd_decision_reject(out, HOOKD_ERRCLASS_INVALID_EVENT, reason);
+            return;
+        }
+    }
+
+    for (ph = start; *ph != HOOKD_PHASE_COUNT; ph++) {
         for (size_t i = 0; i < chain->count && i < HOOKD_CHAIN_MAX; i++) {
             const hookd_chain_entry_t *h = &chain->entries[i];
             hookd_run_t *run;

@@ -24,6 +24,9 @@ extern "C" {
 #define HOOKD_CHAIN_MAX 16 /* handlers in one chain */
 #define HOOKD_RUNS_MAX (HOOKD_CHAIN_MAX * 2)
 
+/* A set of phases as a bit mask: HOOKD_PHASE_BIT(HOOKD_PHASE_PRE) | ... */
+#define HOOKD_PHASE_BIT(p) (1u << (unsigned)(p))
+
 /* "pre", "success", "post" */
 const char *hookd_phase_name(hookd_phase_t phase);
 
@@ -103,7 +106,9 @@ typedef struct hookd_decision {
     hookd_error_class_t error_class; /* of the failure that decided, NONE when completed */
     int failed_run;                  /* index in runs[] of that failure, -1 if none */
     hookd_phase_t failed_phase;      /* valid when failed_run >= 0 */
-    char error[HOOKD_ERROR_MAX];     /* message of that failure (or the invalid-event reason) */
+    unsigned
+        phases_skipped; /* phases of the event's plan not run: already done (HOOKD_PHASE_BIT) */
+    char error[HOOKD_ERROR_MAX]; /* message of that failure (or the invalid-event reason) */
     size_t run_count;
     hookd_run_t runs[HOOKD_RUNS_MAX];
 } hookd_decision_t;
@@ -118,6 +123,20 @@ typedef struct hookd_decision {
 void hookd_engine_run(const hookd_event_t *event, const hookd_chain_t *chain,
                       const hookd_policy_t *policy, const hookd_invoker_t *invoker,
                       hookd_decision_t *out);
+
+/*
+ * The same, for an event run again with the phases in `phases_done`
+ * (HOOKD_PHASE_BIT set) already done: the engine starts at the first phase
+ * of the event's plan that is not done, and no handler of a done phase runs.
+ * The skipped plan phases are reported in out->phases_skipped. A done phase
+ * the event type does not run (pre for an issued event) changes nothing.
+ * The done phases of the plan must be a prefix of it (a phase cannot have
+ * run without the ones before it): otherwise the event is rejected as
+ * invalid_event, and nothing runs. phases_done == 0 is hookd_engine_run().
+ */
+void hookd_engine_run_from(const hookd_event_t *event, const hookd_chain_t *chain,
+                           const hookd_policy_t *policy, unsigned phases_done,
+                           const hookd_invoker_t *invoker, hookd_decision_t *out);
 
 /* A decision for a message that never reached the engine (invalid, forged). */
 void hookd_decision_reject(hookd_decision_t *out, hookd_error_class_t cls, const char *reason);

@@ -342,6 +342,34 @@ done:
     return acks;
 }
 
+/*
+ * The phases this event says already succeeded (hookd.phases.done: a
+ * replayed or retried event). Believed only from a producer the worker
+ * trusts: under [auth] require the header is signed, so only a key holder
+ * set it; otherwise [worker] trust_event_flags says every producer of the
+ * input topic is trusted. An untrusted header is refused, not ignored:
+ * ignoring it would run again a success chain that already ran. 0, or -1
+ * with the reason for the dead letter.
+ */
+static int phases_done_read(const hookd_pipeline_t *pl, const hookd_msg_t *m, unsigned *done,
+                            char *why, size_t why_size)
+{
+    bool present;
+    if (hookd_request_phases_done(m->headers, m->header_count, &present, done, why, why_size) !=
+        HOOKD_REQUEST_OK)
+        return -1;
+    if (present && !pl->cfg->trust_event_flags &&
+        !(pl->auth != NULL && hookd_auth_verify_enabled(pl->auth))) {
+        snprintf(why, why_size,
+                 "header %s is not trusted: honoured only with [auth] require = true (signed) "
+                 "or [worker] trust_event_flags = true; ignoring it could run a success hook twice",
+                 HOOKD_HDR_PHASES_DONE);
+        *done = 0;
+        return -1;
+    }
+    return 0;
+}
+
 void hookd_pipeline_process(void *opaque, size_t thread_index, int32_t partition, uint64_t epoch,
                             void *item)
 {
@@ -383,6 +411,7 @@ void hookd_pipeline_process(void *opaque, size_t thread_index, int32_t partition
     } else {
         hookd_request_flags_t rflags;
         bool bad_flags = false;
+        unsigned phases_done = 0;
         hookd_metrics_event_consumed(hookd_event_type_name(ev.type));
         policy = cfg->policy;
         if (cfg->trust_event_flags) {
@@ -393,17 +422,20 @@ void hookd_pipeline_process(void *opaque, size_t thread_index, int32_t partition
             else
                 bad_flags = true;
         }
+        if (!bad_flags && phases_done_read(pl, m, &phases_done, why, sizeof(why)) != 0)
+            bad_flags = true;
         if (bad_flags) {
             /* a trusted producer sent flags nobody can read: deciding under
-             * the worker's own would be a guess */
+             * the worker's own would be a guess (so would running an event
+             * whose done phases are unreadable or untrusted) */
             hookd_decision_reject(d, HOOKD_ERRCLASS_INVALID_EVENT, why);
         } else if (cfg->verify_csr && hookd_x509_check_event(&ev, why, sizeof(why)) != 0) {
             char reason[600];
             snprintf(reason, sizeof(reason), "x509 check: %s", why);
             hookd_decision_reject(d, HOOKD_ERRCLASS_INVALID_EVENT, reason);
         } else {
-            hookd_engine_run(&ev, hookd_registry_chain(pl->reg), &policy,
-                             hookd_invoke_invoker(t->invoke), d);
+            hookd_engine_run_from(&ev, hookd_registry_chain(pl->reg), &policy, phases_done,
+                                  hookd_invoke_invoker(t->invoke), d);
             record_invocations(d);
         }
     }

@@ -3,10 +3,10 @@
  * The handler thread pool (see pool.h).
  *
  * One mutex guards everything; the critical sections are a few pointer
- * moves, the handler runs outside it. Partitions with queued items and no
- * thread on them sit in a FIFO "ready" list; a thread takes the first one,
- * pops one item, runs it, then puts the partition back at the tail if more
- * is queued: round-robin between partitions, FIFO inside one.
+ * moves, the handler runs outside it. Which item runs next is the key
+ * gate's decision (keygate.c: lanes per key or per partition, runnable
+ * lanes round-robin, FIFO inside one); this file adds the lock, the
+ * threads, and the waits.
  */
 #include "pool.h"
 
@@ -18,21 +18,7 @@
 #include <time.h>
 
 #include "clock.h"
-
-typedef struct hookd_pool_node {
-    void *item;
-    struct hookd_pool_node *next;
-} hookd_pool_node_t;
-
-typedef struct hookd_pool_part {
-    bool assigned;
-    bool busy;     /* a thread is processing one of its items */
-    bool in_ready; /* linked in the ready list */
-    uint64_t epoch;
-    hookd_pool_node_t *head, *tail;
-    size_t queued;
-    int32_t next_ready; /* ready list link, -1 = end */
-} hookd_pool_part_t;
+#include "keygate.h"
 
 typedef struct hookd_pool_thread {
     hookd_pool_t *pool;
@@ -43,12 +29,9 @@ typedef struct hookd_pool_thread {
 
 struct hookd_pool {
     pthread_mutex_t lock;
-    pthread_cond_t work_cond; /* items became ready, or stopping */
+    pthread_cond_t work_cond; /* items became runnable, or stopping */
     pthread_cond_t idle_cond; /* an item finished */
-    hookd_pool_part_t *parts;
-    size_t nparts;
-    int32_t ready_head, ready_tail;
-    size_t busy_total;
+    hookd_keygate_t *gate;    /* the queues and what may run next (keygate.h) */
     bool stopping;
     bool stuck; /* a thread did not join by the stop deadline */
     hookd_pool_work_cb *work;
@@ -56,84 +39,7 @@ struct hookd_pool {
     void *opaque;
     hookd_pool_thread_t *threads;
     size_t nthreads;
-    /* Queue nodes are allocated by the consumer thread and released by the
-     * handler threads: recycled here, under the lock both already take,
-     * instead of a malloc/free pair crossing threads for every message. */
-    hookd_pool_node_t *spare;
-    size_t nspare;
 };
-
-#define POOL_SPARE_MAX 4096
-
-/* A node from the spares, or a new one. Lock held. */
-static hookd_pool_node_t *node_get(hookd_pool_t *pool)
-{
-    hookd_pool_node_t *n = pool->spare;
-    if (n == NULL)
-        return malloc(sizeof(*n));
-    pool->spare = n->next;
-    pool->nspare--;
-    return n;
-}
-
-/* Back to the spares (a bounded number of them). Lock held. */
-static void node_put(hookd_pool_t *pool, hookd_pool_node_t *n)
-{
-    if (pool->nspare >= POOL_SPARE_MAX) {
-        free(n);
-        return;
-    }
-    n->next = pool->spare;
-    pool->spare = n;
-    pool->nspare++;
-}
-
-/* Lock held. */
-static void ready_append(hookd_pool_t *pool, int32_t partition)
-{
-    hookd_pool_part_t *p = &pool->parts[partition];
-    if (p->in_ready)
-        return;
-    p->in_ready = true;
-    p->next_ready = -1;
-    if (pool->ready_tail < 0)
-        pool->ready_head = partition;
-    else
-        pool->parts[pool->ready_tail].next_ready = partition;
-    pool->ready_tail = partition;
-}
-
-/* Lock held. */
-static int32_t ready_pop(hookd_pool_t *pool)
-{
-    int32_t partition = pool->ready_head;
-    if (partition < 0)
-        return -1;
-    pool->ready_head = pool->parts[partition].next_ready;
-    if (pool->ready_head < 0)
-        pool->ready_tail = -1;
-    pool->parts[partition].in_ready = false;
-    return partition;
-}
-
-/* Unlink `partition` from the ready list wherever it is. Lock held. */
-static void ready_remove(hookd_pool_t *pool, int32_t partition)
-{
-    int32_t prev = -1, cur = pool->ready_head;
-    while (cur >= 0 && cur != partition) {
-        prev = cur;
-        cur = pool->parts[cur].next_ready;
-    }
-    if (cur < 0)
-        return;
-    if (prev < 0)
-        pool->ready_head = pool->parts[cur].next_ready;
-    else
-        pool->parts[prev].next_ready = pool->parts[cur].next_ready;
-    if (pool->ready_tail == cur)
-        pool->ready_tail = prev;
-    pool->parts[cur].in_ready = false;
-}
 
 static void *pool_thread_main(void *arg)
 {
@@ -142,46 +48,35 @@ static void *pool_thread_main(void *arg)
 
     pthread_mutex_lock(&pool->lock);
     for (;;) {
+        hookd_keygate_lane_t *lane;
         int32_t partition;
-        hookd_pool_part_t *p;
-        hookd_pool_node_t *n;
         uint64_t epoch;
+        void *item;
 
-        while (!pool->stopping && pool->ready_head < 0)
+        while (!pool->stopping && !hookd_keygate_runnable(pool->gate))
             pthread_cond_wait(&pool->work_cond, &pool->lock);
         if (pool->stopping)
             break;
-        partition = ready_pop(pool);
-        p = &pool->parts[partition];
-        n = p->head;
-        p->head = n->next;
-        if (p->head == NULL)
-            p->tail = NULL;
-        p->queued--;
-        p->busy = true;
-        pool->busy_total++;
-        epoch = p->epoch;
+        item = hookd_keygate_take(pool->gate, &partition, &epoch, &lane);
+        /* More runnable lanes: another sleeping thread can start on one. */
+        if (hookd_keygate_runnable(pool->gate))
+            pthread_cond_signal(&pool->work_cond);
         pthread_mutex_unlock(&pool->lock);
 
-        pool->work(pool->opaque, t->index, partition, epoch, n->item);
+        pool->work(pool->opaque, t->index, partition, epoch, item);
 
         pthread_mutex_lock(&pool->lock);
-        node_put(pool, n);
-        p = &pool->parts[partition]; /* parts may have been reallocated */
-        p->busy = false;
-        pool->busy_total--;
-        if (p->assigned && p->queued > 0) {
-            ready_append(pool, partition);
+        if (hookd_keygate_finish(pool->gate, lane))
             pthread_cond_signal(&pool->work_cond);
-        }
         pthread_cond_broadcast(&pool->idle_cond);
     }
     pthread_mutex_unlock(&pool->lock);
     return NULL;
 }
 
-hookd_pool_t *hookd_pool_new(size_t threads, hookd_pool_work_cb *work, hookd_pool_drop_cb *drop,
-                             void *opaque, char *errstr, size_t errstr_size)
+hookd_pool_t *hookd_pool_new(size_t threads, bool by_key, hookd_pool_work_cb *work,
+                             hookd_pool_drop_cb *drop, void *opaque, char *errstr,
+                             size_t errstr_size)
 {
     hookd_pool_t *pool;
     pthread_condattr_t ca;
@@ -199,10 +94,11 @@ hookd_pool_t *hookd_pool_new(size_t threads, hookd_pool_work_cb *work, hookd_poo
     pthread_cond_init(&pool->work_cond, &ca);
     pthread_cond_init(&pool->idle_cond, &ca);
     pthread_condattr_destroy(&ca);
-    pool->ready_head = pool->ready_tail = -1;
     pool->work = work;
     pool->drop = drop;
     pool->opaque = opaque;
+    if ((pool->gate = hookd_keygate_new(by_key)) == NULL)
+        goto nomem;
     if ((pool->threads = calloc(threads, sizeof(*pool->threads))) == NULL)
         goto nomem;
     pool->nthreads = threads;
@@ -229,51 +125,21 @@ error:
 
 int hookd_pool_assign(hookd_pool_t *pool, int32_t partition, uint64_t epoch)
 {
-    hookd_pool_part_t *p;
-    if (partition < 0)
-        return -1;
+    int rc;
     pthread_mutex_lock(&pool->lock);
-    if ((size_t)partition >= pool->nparts) {
-        size_t n = (size_t)partition + 1, i;
-        hookd_pool_part_t *np = realloc(pool->parts, n * sizeof(*np));
-        if (np == NULL) {
-            pthread_mutex_unlock(&pool->lock);
-            return -1;
-        }
-        memset(np + pool->nparts, 0, (n - pool->nparts) * sizeof(*np));
-        for (i = pool->nparts; i < n; i++)
-            np[i].next_ready = -1;
-        pool->parts = np;
-        pool->nparts = n;
-    }
-    p = &pool->parts[partition];
-    /* A queue left from an earlier assignment was dropped by revoke. */
-    p->assigned = true;
-    p->epoch = epoch;
+    rc = hookd_keygate_assign(pool->gate, partition, epoch);
     pthread_mutex_unlock(&pool->lock);
-    return 0;
+    return rc;
 }
 
-/* Detach the queue of `p` (lock held); the caller drops the items unlocked. */
-static hookd_pool_node_t *detach_queue(hookd_pool_t *pool, int32_t partition)
-{
-    hookd_pool_part_t *p = &pool->parts[partition];
-    hookd_pool_node_t *n = p->head;
-    ready_remove(pool, partition);
-    p->head = p->tail = NULL;
-    p->queued = 0;
-    return n;
-}
-
-static size_t drop_nodes(hookd_pool_t *pool, hookd_pool_node_t *n)
+/* Dispose of a chain of items handed back by the gate, lock not held. */
+static size_t drop_chain(hookd_pool_t *pool, hookd_keygate_chain_t *chain)
 {
     size_t count = 0;
-    while (n != NULL) {
-        hookd_pool_node_t *next = n->next;
+    void *item;
+    while ((item = hookd_keygate_chain_pop(&chain)) != NULL) {
         if (pool->drop != NULL)
-            pool->drop(pool->opaque, n->item);
-        free(n);
-        n = next;
+            pool->drop(pool->opaque, item);
         count++;
     }
     return count;
@@ -281,71 +147,50 @@ static size_t drop_nodes(hookd_pool_t *pool, hookd_pool_node_t *n)
 
 size_t hookd_pool_revoke(hookd_pool_t *pool, int32_t partition)
 {
-    hookd_pool_node_t *n = NULL;
+    hookd_keygate_chain_t *chain;
     pthread_mutex_lock(&pool->lock);
-    if (partition >= 0 && (size_t)partition < pool->nparts) {
-        pool->parts[partition].assigned = false;
-        n = detach_queue(pool, partition);
-    }
+    chain = hookd_keygate_revoke(pool->gate, partition, NULL);
     pthread_mutex_unlock(&pool->lock);
-    return drop_nodes(pool, n);
+    return drop_chain(pool, chain);
 }
 
-int hookd_pool_push(hookd_pool_t *pool, int32_t partition, uint64_t epoch, void *item,
-                    size_t *queued)
+int hookd_pool_push(hookd_pool_t *pool, int32_t partition, uint64_t epoch, const void *key,
+                    size_t key_len, void *item, size_t *queued)
 {
-    hookd_pool_part_t *p;
-    hookd_pool_node_t *n;
     pthread_mutex_lock(&pool->lock);
-    if (partition < 0 || (size_t)partition >= pool->nparts || !pool->parts[partition].assigned ||
-        pool->parts[partition].epoch != epoch || (n = node_get(pool)) == NULL) {
+    if (hookd_keygate_push(pool->gate, partition, epoch, key, key_len, item) != 0) {
         pthread_mutex_unlock(&pool->lock);
         return -1;
     }
-    n->item = item;
-    n->next = NULL;
-    p = &pool->parts[partition];
-    if (p->tail != NULL)
-        p->tail->next = n;
-    else
-        p->head = n;
-    p->tail = n;
-    p->queued++;
     if (queued != NULL)
-        *queued = p->queued;
-    if (!p->busy) {
-        ready_append(pool, partition);
+        *queued = hookd_keygate_queued(pool->gate, partition);
+    if (hookd_keygate_runnable(pool->gate))
         pthread_cond_signal(&pool->work_cond);
-    }
     pthread_mutex_unlock(&pool->lock);
     return 0;
 }
 
 size_t hookd_pool_queued(hookd_pool_t *pool, int32_t partition)
 {
-    size_t n = 0;
+    size_t n;
     pthread_mutex_lock(&pool->lock);
-    if (partition >= 0 && (size_t)partition < pool->nparts)
-        n = pool->parts[partition].queued;
+    n = hookd_keygate_queued(pool->gate, partition);
     pthread_mutex_unlock(&pool->lock);
     return n;
 }
 
-/* Lock held. */
-static bool busy_locked(hookd_pool_t *pool, int32_t partition)
+size_t hookd_pool_running(hookd_pool_t *pool, int32_t partition)
 {
-    if (partition < 0)
-        return pool->busy_total > 0;
-    return (size_t)partition < pool->nparts && pool->parts[partition].busy;
+    size_t n;
+    pthread_mutex_lock(&pool->lock);
+    n = hookd_keygate_running(pool->gate, partition);
+    pthread_mutex_unlock(&pool->lock);
+    return n;
 }
 
 bool hookd_pool_busy(hookd_pool_t *pool, int32_t partition)
 {
-    bool b;
-    pthread_mutex_lock(&pool->lock);
-    b = busy_locked(pool, partition);
-    pthread_mutex_unlock(&pool->lock);
-    return b;
+    return hookd_pool_running(pool, partition) > 0;
 }
 
 bool hookd_pool_wait_idle(hookd_pool_t *pool, int32_t partition, int timeout_ms)
@@ -354,11 +199,11 @@ bool hookd_pool_wait_idle(hookd_pool_t *pool, int32_t partition, int timeout_ms)
     bool idle;
     hookd_deadline_after(&ts, timeout_ms < 0 ? 0 : timeout_ms);
     pthread_mutex_lock(&pool->lock);
-    while (busy_locked(pool, partition)) {
+    while (hookd_keygate_running(pool->gate, partition) > 0) {
         if (pthread_cond_timedwait(&pool->idle_cond, &pool->lock, &ts) == ETIMEDOUT)
             break;
     }
-    idle = !busy_locked(pool, partition);
+    idle = hookd_keygate_running(pool->gate, partition) == 0;
     pthread_mutex_unlock(&pool->lock);
     return idle;
 }
@@ -367,15 +212,15 @@ size_t hookd_pool_drop_all(hookd_pool_t *pool)
 {
     size_t i, count = 0;
     for (i = 0;; i++) {
-        hookd_pool_node_t *n;
+        hookd_keygate_chain_t *chain;
         pthread_mutex_lock(&pool->lock);
-        if (i >= pool->nparts) {
+        if (i >= hookd_keygate_partitions(pool->gate)) {
             pthread_mutex_unlock(&pool->lock);
             break;
         }
-        n = detach_queue(pool, (int32_t)i);
+        chain = hookd_keygate_clear(pool->gate, (int32_t)i, NULL);
         pthread_mutex_unlock(&pool->lock);
-        count += drop_nodes(pool, n);
+        count += drop_chain(pool, chain);
     }
     return count;
 }
@@ -424,21 +269,13 @@ int hookd_pool_stop(hookd_pool_t *pool, int timeout_ms)
 
 void hookd_pool_destroy(hookd_pool_t *pool)
 {
-    size_t i;
     if (pool == NULL)
         return;
     if (pool->stuck)
         return; /* a thread still runs a handler with our state: leak, do not crash */
     hookd_pool_stop(pool, -1);
-    hookd_pool_drop_all(pool);
-    for (i = 0; i < pool->nparts; i++)
-        drop_nodes(pool, pool->parts[i].head);
-    while (pool->spare != NULL) {
-        hookd_pool_node_t *n = pool->spare;
-        pool->spare = n->next;
-        free(n);
-    }
-    free(pool->parts);
+    if (pool->gate != NULL)
+        drop_chain(pool, hookd_keygate_destroy(pool->gate));
     free(pool->threads);
     pthread_cond_destroy(&pool->work_cond);
     pthread_cond_destroy(&pool->idle_cond);

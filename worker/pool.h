@@ -33,29 +33,35 @@ typedef void(hookd_pool_work_cb)(void *opaque, size_t thread_index, int32_t part
 /* Dispose of an item that will not be processed. */
 typedef void(hookd_pool_drop_cb)(void *opaque, void *item);
 
-/* Start `threads` threads. NULL with errstr on failure. */
-hookd_pool_t *hookd_pool_new(size_t threads, hookd_pool_work_cb *work, hookd_pool_drop_cb *drop,
-                             void *opaque, char *errstr, size_t errstr_size);
+/* Start `threads` threads, ordering by key or by partition. NULL with errstr on failure. */
+hookd_pool_t *hookd_pool_new(size_t threads, bool by_key, hookd_pool_work_cb *work,
+                             hookd_pool_drop_cb *drop, void *opaque, char *errstr,
+                             size_t errstr_size);
 
 /* Make `partition` accept items under `epoch` (a fresh, empty queue). 0, or -1 on ENOMEM. */
 int hookd_pool_assign(hookd_pool_t *pool, int32_t partition, uint64_t epoch);
 
 /*
  * Stop accepting items for `partition` and drop its queued ones (returns
- * how many); an item being processed finishes (see hookd_pool_busy).
+ * how many); items being processed finish (see hookd_pool_busy). An item
+ * of the same key pushed after a reassignment waits for them.
  */
 size_t hookd_pool_revoke(hookd_pool_t *pool, int32_t partition);
 
 /*
- * Queue `item` for `partition`. 0 when queued (*queued, may be NULL, gets
- * the queue length afterwards), -1 when the partition is not assigned under
- * `epoch` or on ENOMEM: the item stays the caller's.
+ * Queue `item` for `partition` with its Kafka key (`key` NULL: none; the
+ * pool copies the key). 0 when queued (*queued, may be NULL, gets the
+ * partition's queue length afterwards), -1 when the partition is not
+ * assigned under `epoch` or on ENOMEM: the item stays the caller's.
  */
-int hookd_pool_push(hookd_pool_t *pool, int32_t partition, uint64_t epoch, void *item,
-                    size_t *queued);
+int hookd_pool_push(hookd_pool_t *pool, int32_t partition, uint64_t epoch, const void *key,
+                    size_t key_len, void *item, size_t *queued);
 
-/* Items waiting in `partition`'s queue (not counting one being processed). */
+/* Items waiting in `partition`'s queues (not counting those being processed); -1: all. */
 size_t hookd_pool_queued(hookd_pool_t *pool, int32_t partition);
+
+/* Items of `partition` (-1: of any) being processed now. */
+size_t hookd_pool_running(hookd_pool_t *pool, int32_t partition);
 
 /* Is an item of `partition` being processed (-1: of any partition)? */
 bool hookd_pool_busy(hookd_pool_t *pool, int32_t partition);

@@ -215,6 +215,109 @@ hookd_request_err_t hookd_request_flags(const hookd_header_t *headers, size_t co
     return HOOKD_REQUEST_OK;
 }
 
+#define PHASES_DONE_MAX 64 /* bytes: "pre,success,post" with room for blanks */
+
+hookd_request_err_t hookd_request_phases_done(const hookd_header_t *headers, size_t count,
+                                              bool *present, unsigned *done, char *errstr,
+                                              size_t errstr_size)
+{
+    const hookd_header_t *h;
+    const char *s, *end;
+    int last = -1; /* the phase of the previous item: each must come after it */
+    unsigned set = 0;
+    bool dup;
+
+    *present = false;
+    *done = 0;
+    h = header_find(headers, count, HOOKD_HDR_PHASES_DONE, &dup);
+    if (dup) {
+        snprintf(errstr, errstr_size, "header %s appears more than once", HOOKD_HDR_PHASES_DONE);
+        return HOOKD_REQUEST_ERR_PHASES;
+    }
+    if (h == NULL)
+        return HOOKD_REQUEST_OK;
+    if (h->value == NULL || h->len == 0 || h->len > PHASES_DONE_MAX) {
+        snprintf(errstr, errstr_size, "header %s is %s", HOOKD_HDR_PHASES_DONE,
+                 h->value == NULL ? "null"
+                 : h->len == 0    ? "empty (leave it out when no phase is done)"
+                                  : "longer than 64 bytes");
+        return HOOKD_REQUEST_ERR_PHASES;
+    }
+    s = h->value;
+    end = s + h->len;
+    for (;;) {
+        const char *item_end = memchr(s, ',', (size_t)(end - s)), *name;
+        size_t nlen;
+        int p;
+        if (item_end == NULL)
+            item_end = end;
+        name = s;
+        while (name < item_end && (*name == ' ' || *name == '\t'))
+            name++;
+        nlen = (size_t)(item_end - name);
+        while (nlen > 0 && (name[nlen - 1] == ' ' || name[nlen - 1] == '\t'))
+            nlen--;
+        if (nlen == 0) {
+            snprintf(errstr, errstr_size, "header %s: empty phase name in '%.*s'",
+                     HOOKD_HDR_PHASES_DONE, (int)h->len, (const char *)h->value);
+            return HOOKD_REQUEST_ERR_PHASES;
+        }
+        for (p = 0; p < HOOKD_PHASE_COUNT; p++) {
+            const char *pn = hookd_phase_name((hookd_phase_t)p);
+            if (strlen(pn) == nlen && memcmp(pn, name, nlen) == 0)
+                break;
+        }
+        if (p == HOOKD_PHASE_COUNT) {
+            snprintf(errstr, errstr_size,
+                     "header %s: unknown phase '%.*s' (expected pre, success or post)",
+                     HOOKD_HDR_PHASES_DONE, (int)nlen, name);
+            return HOOKD_REQUEST_ERR_PHASES;
+        }
+        if (p == last) {
+            snprintf(errstr, errstr_size, "header %s: phase %s given twice", HOOKD_HDR_PHASES_DONE,
+                     hookd_phase_name((hookd_phase_t)p));
+            return HOOKD_REQUEST_ERR_PHASES;
+        }
+        if (p < last) {
+            snprintf(errstr, errstr_size,
+                     "header %s: %s after %s (phases are listed in order: pre, success, post)",
+                     HOOKD_HDR_PHASES_DONE, hookd_phase_name((hookd_phase_t)p),
+                     hookd_phase_name((hookd_phase_t)last));
+            return HOOKD_REQUEST_ERR_PHASES;
+        }
+        last = p;
+        set |= HOOKD_PHASE_BIT(p);
+        if (item_end == end)
+            break;
+        s = item_end + 1;
+    }
+    *present = true;
+    *done = set;
+    return HOOKD_REQUEST_OK;
+}
+
+int hookd_request_phases_format(unsigned done, char *buf, size_t size)
+{
+    size_t o = 0;
+    int p;
+    if (size == 0)
+        return -1;
+    buf[0] = '\0';
+    for (p = 0; p < HOOKD_PHASE_COUNT; p++) {
+        const char *pn = hookd_phase_name((hookd_phase_t)p);
+        size_t n = strlen(pn);
+        if (!(done & HOOKD_PHASE_BIT(p)))
+            continue;
+        if (o + (o > 0) + n + 1 > size)
+            return -1;
+        if (o > 0)
+            buf[o++] = ',';
+        memcpy(buf + o, pn, n + 1);
+        o += n;
+    }
+    return (int)o;
+}
+
 void hookd_request_apply(const hookd_request_flags_t *flags, const hookd_policy_t *base,
                          bool base_details, hookd_policy_t *out, bool *details_forward)
 {

@@ -19,6 +19,17 @@
  * ConfigParser's spellings (true/false, yes/no, on/off, 1/0, any case). The
  * worker reads the header only with [worker] trust_event_flags = true.
  *
+ * Phases already done, for an event that is run again (a replay of a dead
+ * letter, a retry tier):
+ *   hookd.phases.done  pre | pre,success | ... : the phases whose chains
+ *                      already succeeded for this event, comma-separated,
+ *                      in phase order (pre, success, post), each at most
+ *                      once, blanks around a name allowed. The engine starts
+ *                      after them (hookd_engine_run_from), so no handler of
+ *                      a done phase runs again. Whether the worker may
+ *                      believe the header is the pipeline's decision
+ *                      (docs/security.md): skipping pre skips a policy gate.
+ *
  * A header name given twice is refused: a reader could take either copy.
  */
 #ifndef HOOKD_REQUEST_H
@@ -39,13 +50,15 @@ extern "C" {
 #define HOOKD_HDR_REPLY_PARTITION "kafka_replyPartition"
 #define HOOKD_HDR_CORRELATION_ID "kafka_correlationId"
 #define HOOKD_HDR_FLAGS "hookd.flags"
+#define HOOKD_HDR_PHASES_DONE "hookd.phases.done"
 
 #define HOOKD_CORRELATION_ID_MAX 256 /* bytes; longer ids are refused */
 
 typedef enum hookd_request_err {
     HOOKD_REQUEST_OK = 0,
     HOOKD_REQUEST_ERR_REPLY, /* reply headers malformed: no reply can be sent */
-    HOOKD_REQUEST_ERR_FLAGS  /* hookd.flags malformed */
+    HOOKD_REQUEST_ERR_FLAGS, /* hookd.flags malformed */
+    HOOKD_REQUEST_ERR_PHASES /* hookd.phases.done malformed */
 } hookd_request_err_t;
 
 /* Where the reply goes; borrowed from the headers. */
@@ -75,6 +88,22 @@ hookd_request_err_t hookd_request_reply_to(const hookd_header_t *headers, size_t
 hookd_request_err_t hookd_request_flags(const hookd_header_t *headers, size_t count,
                                         hookd_request_flags_t *out, char *errstr,
                                         size_t errstr_size);
+
+/*
+ * Read hookd.phases.done into a set of phases (bit HOOKD_PHASE_BIT(phase)
+ * per phase). Absent: OK, *present false, *done 0. Refused with a reason:
+ * a null or empty value, an empty item, an unknown phase, a phase given
+ * twice or out of phase order, a value over 64 bytes, the header twice.
+ */
+hookd_request_err_t hookd_request_phases_done(const hookd_header_t *headers, size_t count,
+                                              bool *present, unsigned *done, char *errstr,
+                                              size_t errstr_size);
+
+/*
+ * Write a set of phases in the header's form ("pre,success") into buf.
+ * Returns the length (0 for the empty set), or -1 when buf is too small.
+ */
+int hookd_request_phases_format(unsigned done, char *buf, size_t size);
 
 /*
  * The policy that decides the event: `base` with the requester's flags over

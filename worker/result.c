@@ -598,7 +598,22 @@ char *hookd_result_encode(const hookd_result_info_t *info, const hookd_decision_
             JB_LIT(&b, ",");
         run_json(&b, &d->runs[i], cap, scratch);
     }
-    JB_LIT(&b, "],\"input\":{\"topic\":");
+    JB_LIT(&b, "]");
+    if (d->phases_skipped != 0) {
+        /* only on a resumed event, so every other result keeps its bytes */
+        bool first = true;
+        JB_LIT(&b, ",\"skipped_phases\":[");
+        for (int p = 0; p < HOOKD_PHASE_COUNT; p++) {
+            if (!(d->phases_skipped & HOOKD_PHASE_BIT(p)))
+                continue;
+            if (!first)
+                JB_LIT(&b, ",");
+            jb_str(&b, hookd_phase_name((hookd_phase_t)p));
+            first = false;
+        }
+        JB_LIT(&b, "]");
+    }
+    JB_LIT(&b, ",\"input\":{\"topic\":");
     jb_str(&b, origin && origin->topic ? origin->topic : "");
     JB_LIT(&b, ",\"partition\":");
     jb_int(&b, origin ? origin->partition : -1);

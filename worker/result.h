@@ -53,8 +53,9 @@ typedef struct hookd_result_info {
  * Encode the result event: its JSON value (malloc'd, *len set) and its
  * CloudEvents binary-mode headers appended to `headers` (ce_specversion,
  * ce_id, ce_source, ce_type = acme.hookd.result.completed|failed, ce_subject
- * = order name, ce_time, content-type, and the input event id). Returns NULL
- * on ENOMEM.
+ * = order name, ce_time, content-type, and the input event id). A decision
+ * with phases_skipped (an event resumed after its done phases) adds
+ * "skipped_phases": ["success", ...] after "runs". Returns NULL on ENOMEM.
  */
 char *hookd_result_encode(const hookd_result_info_t *info, const hookd_decision_t *d,
                           hookd_headers_t *headers, size_t *len);

@@ -7,8 +7,9 @@
  *     (batch consume, rebalance callbacks, offset store, pause/resume,
  *     readiness inputs) and the shutdown sequence;
  *   - the pool's handler threads: the message pipeline (pipeline.c:
- *     verify, decode, engine, encode, publish), one message at a time, one
- *     partition per thread at a time;
+ *     verify, decode, engine, encode, publish), one message at a time;
+ *     with [worker] ordering = key one key, else one partition, on at most
+ *     one thread at a time (pool.h);
  *   - the publisher's thread: delivery reports, which acknowledge outcomes
  *     in the offset tracker, and re-produce failed records.
  *
@@ -107,6 +108,7 @@ struct hookd_runtime {
     uint64_t next_probe;
     uint64_t next_commit; /* no commit request before this time (ms) */
     bool commit_due;      /* the watermark moved since the last commit request */
+    bool worker_full;     /* over max_in_flight: every partition paused (update_pauses) */
     bool fatal;
     bool closed;     /* rd_kafka_consumer_close() done */
     bool pool_stuck; /* a handler outlived the shutdown deadline */
@@ -550,21 +552,43 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
     return 0; /* librdkafka frees json */
 }
 
-/* Pause a partition whose queue is over its bound or whose outcomes cannot
- * be published; resume it when its queue is half drained and publishing works. */
+/*
+ * Pause a partition when it has buffered too much, or when its outcomes
+ * cannot be published; resume it when it has drained to half its bounds
+ * and publishing works. The bounds:
+ *   - partition_queue_max: messages queued in the pool for the partition;
+ *   - max_in_flight_per_partition: messages consumed and not yet
+ *     committable (from the partition's watermark to the newest consumed:
+ *     the offset tracker's outstanding count). With key ordering the
+ *     other keys of a partition go on while one key is slow, and this is
+ *     what bounds the work done past its watermark (memory, and what a
+ *     crash makes the next owner redo);
+ *   - max_in_flight: the same, summed over the worker's partitions; over
+ *     it, every partition is paused.
+ */
 static void update_pauses(hookd_runtime_t *rt)
 {
-    size_t i, n;
+    size_t i, n, total = 0;
     size_t max = rt->cfg->partition_queue_max > 0 ? (size_t)rt->cfg->partition_queue_max : 1000;
+    size_t pmax = rt->cfg->max_in_flight_per_partition > 0
+                      ? (size_t)rt->cfg->max_in_flight_per_partition
+                      : 5000;
+    size_t wmax = rt->cfg->max_in_flight > 0 ? (size_t)rt->cfg->max_in_flight : 20000;
     RT_ASSERT_CONSUMER_THREAD(rt);
 
     pthread_mutex_lock(&rt->lock);
     n = rt->nparts;
     pthread_mutex_unlock(&rt->lock);
+    for (i = 0; i < n; i++)
+        total += hookd_offsets_outstanding(rt->offsets, (int32_t)i);
+    if (total >= wmax)
+        rt->worker_full = true;
+    else if (total <= wmax / 2)
+        rt->worker_full = false;
     for (i = 0; i < n; i++) {
         int32_t p = (int32_t)i;
         bool assigned, paused, want;
-        size_t q;
+        size_t q, inf;
         pthread_mutex_lock(&rt->lock);
         assigned = rt->parts[i].assigned;
         paused = rt->parts[i].paused;
@@ -572,7 +596,9 @@ static void update_pauses(hookd_runtime_t *rt)
         if (!assigned)
             continue;
         q = hookd_pool_queued(rt->pool, p);
-        want = hookd_publisher_blocked(rt->pub, p) || q >= max || (paused && q > max / 2);
+        inf = hookd_offsets_outstanding(rt->offsets, p);
+        want = hookd_publisher_blocked(rt->pub, p) || rt->worker_full || q >= max ||
+               (paused && q > max / 2) || inf >= pmax || (paused && inf > pmax / 2);
         if (want != paused) {
             rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
             rd_kafka_resp_err_t err;
@@ -605,8 +631,8 @@ static void update_pauses(hookd_runtime_t *rt)
             rt->stats.paused_partitions += want ? 1 : -1;
             pthread_cond_broadcast(&rt->cond);
             pthread_mutex_unlock(&rt->lock);
-            hookd_logf(HOOKD_LOG_DEBUG, NULL, "kafka: partition %d %s (queue %zu)", p,
-                       want ? "paused" : "resumed", q);
+            hookd_logf(HOOKD_LOG_DEBUG, NULL, "kafka: partition %d %s (queue %zu, in flight %zu)",
+                       p, want ? "paused" : "resumed", q, inf);
         }
     }
 }
@@ -634,7 +660,8 @@ static void on_message(hookd_runtime_t *rt, rd_kafka_message_t *rkm)
         return;
     }
     m = hookd_msg_from(rkm);
-    if (m == NULL || hookd_pool_push(rt->pool, rkm->partition, epoch, m, &queued) != 0) {
+    if (m == NULL ||
+        hookd_pool_push(rt->pool, rkm->partition, epoch, rkm->key, rkm->key_len, m, &queued) != 0) {
         hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
         f.partition = rkm->partition;
         f.offset = rkm->offset;
@@ -761,8 +788,9 @@ hookd_runtime_t *hookd_runtime_create(const hookd_config_t *cfg, const hookd_reg
     rt->pipeline.threads = rt->threads;
     rt->pipeline.done = on_processed;
     rt->pipeline.opaque = rt;
-    if ((rt->pool = hookd_pool_new(rt->nthreads, hookd_pipeline_process, hookd_pipeline_drop,
-                                   &rt->pipeline, errstr, errstr_size)) == NULL)
+    if ((rt->pool = hookd_pool_new(rt->nthreads, cfg->ordering == HOOKD_ORDERING_KEY,
+                                   hookd_pipeline_process, hookd_pipeline_drop, &rt->pipeline,
+                                   errstr, errstr_size)) == NULL)
         goto error;
 
     topics = rd_kafka_topic_partition_list_new(1);

@@ -46,6 +46,12 @@ typedef enum hookd_isolation {
         1 /* each invocation in a pre-forked child with deadline and rlimits */
 } hookd_isolation_t;
 
+/* What the handler threads keep in order (see pool.h). */
+typedef enum hookd_ordering {
+    HOOKD_ORDERING_KEY = 0,      /* per Kafka key; keys of a partition run in parallel */
+    HOOKD_ORDERING_PARTITION = 1 /* per partition: one event of a partition at a time */
+} hookd_ordering_t;
+
 typedef struct hookd_config {
     char *path; /* the file read, NULL if none */
 
@@ -80,11 +86,14 @@ typedef struct hookd_config {
     int shutdown_timeout_ms; /* SIGTERM deadline, default 25000 */
     int revoke_timeout_ms;   /* time to finish revoked partitions' in-flight work, default 10000 */
     int publish_retry_backoff_ms; /* re-publish delay after a failed delivery, default 1000 */
-    int partition_queue_max; /* messages buffered per partition before pausing it, default 1000 */
-    int commit_interval_ms;  /* least time between two offset commit requests, default 200 */
-    hookd_limits_t limits;   /* max_event_bytes, max_field_bytes */
-    size_t max_error_bytes;  /* error text in results and dead letters, default 1024 */
-    bool trust_event_flags;  /* an event's hookd.flags header overrides the policy */
+    int partition_queue_max;   /* messages buffered per partition before pausing it, default 1000 */
+    int commit_interval_ms;    /* least time between two offset commit requests, default 200 */
+    hookd_ordering_t ordering; /* ordering = key | partition, default key */
+    int max_in_flight; /* events consumed and not yet committable, whole worker, default 20000 */
+    int max_in_flight_per_partition; /* the same per partition, default 5000 */
+    hookd_limits_t limits;           /* max_event_bytes, max_field_bytes */
+    size_t max_error_bytes;          /* error text in results and dead letters, default 1024 */
+    bool trust_event_flags;          /* an event's hookd.flags header overrides the policy */
     size_t
         dead_letter_max_value_bytes; /* dead-letter values are cut to this; 0 (default): what fits under the producer's message.max.bytes */
     hookd_isolation_t isolation;     /* isolation = none | process */

@@ -11,6 +11,8 @@
  *                   [--latency-rate R] [--latency-seconds S] [--sleep-events M]
  *                   [--rounds K] [--warmup-events W]
  *   hookd_bench passthrough --bootstrap B --group G --input T --output T
+ *   hookd_bench keys --worker PATH --slow-handler SO [--events N] [--keys K]
+ *                   [--threads T] [--bootstrap B]
  *
  * Method, per contender, each alone on the machine in turn:
  *   1. throughput: N events are waiting in its input topic (P partitions)
@@ -27,6 +29,12 @@
  * fresh topics, the order rotating from round to round; the table shows
  * medians. Then acme-hookd alone with a handler that sleeps 50 ms per
  * event, 8 threads, P partitions: events/s.
+ *
+ * `keys` measures what [worker] ordering = key buys with slow handlers:
+ * the 50 ms handler, T threads (64), a backlog keyed by K distinct order
+ * names (1,000; a key always in the same partition), on 1 and on 32 input
+ * partitions, ordering = partition beside ordering = key: events/s (steady
+ * state, as above) and peak RSS of the worker.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -46,6 +54,7 @@
 #include "itkit.h"
 
 #define MAX_PARTS 256
+#define MOCK_EVENTS_PER_PARTITION 5000L /* what a mock partition (about 5 MiB) keeps whole */
 
 static volatile sig_atomic_t stop_flag;
 
@@ -221,6 +230,7 @@ static int passthrough(const char *bootstrap, const char *group, const char *in,
 typedef struct bench_opts {
     const char *worker, *python, *py_worker, *slow_handler, *bootstrap, *python_path;
     long events, partitions, latency_rate, latency_seconds, sleep_events, rounds, warmup_events;
+    long keys, threads; /* the keys subcommand */
 } bench_opts_t;
 
 typedef struct figures {
@@ -247,6 +257,7 @@ typedef struct bench {
     rd_kafka_t *producer;
     rd_kafka_t *reader;
     char self[512];
+    long key_mod; /* > 0: event i is keyed "order-<i % key_mod>", its key's partition */
 } bench_t;
 
 static rd_kafka_t *client(bench_t *b, rd_kafka_type_t type, const char *const *kv)
@@ -313,7 +324,9 @@ static void produce_one(bench_t *b, const char *topic, const char *who, long seq
     char buf[2048], key[32];
     int n = make_event(b, buf, sizeof(buf), who, seq, wall_us());
     rd_kafka_resp_err_t err;
-    snprintf(key, sizeof(key), "order-%ld", seq);
+    snprintf(key, sizeof(key), "order-%ld", b->key_mod > 0 ? seq % b->key_mod : seq);
+    if (b->key_mod > 0) /* the same key always in the same partition, as a keyed producer does */
+        part = (int)((seq % b->key_mod) % b->o.partitions);
     do {
         err = rd_kafka_producev(b->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -1038,6 +1051,109 @@ static int run_handlers(bench_opts_t *o)
     return all_ran ? 0 : 1;
 }
 
+/*
+ * Key ordering with a slow handler (see the head comment): for 1 and 32
+ * input partitions, ordering = partition then ordering = key, each on
+ * fresh topics with its backlog waiting before the worker starts.
+ */
+static int run_keys(bench_opts_t *o)
+{
+    static const long parts[] = {1, 32};
+    static const char *const orders[] = {"partition", "key"};
+    figures_t f[2][2];
+    long nev[2][2];
+    bench_t b;
+    char errstr[512], in[160], to[160], td[160], cfg[600], hooks[700], wextra[200], who[16];
+    const char *pkv[] = {"enable.idempotence", "true", "linger.ms", "5", NULL};
+    const char *tmp = getenv("TMPDIR");
+    long pid = (long)getpid();
+    bool all_ran = true;
+
+    memset(&b, 0, sizeof(b));
+    memset(f, 0, sizeof(f));
+    b.o = *o;
+    b.key_mod = o->keys;
+    snprintf(b.workdir, sizeof(b.workdir), "%s/hookd-bench.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(b.workdir))
+        die("mkdtemp: %s", strerror(errno));
+    if (itk_pki_create(&b.pki, "bench.example.org", errstr, sizeof(errstr)))
+        die("%s", errstr);
+    if (o->bootstrap) {
+        snprintf(b.bootstraps, sizeof(b.bootstraps), "%s", o->bootstrap);
+    } else {
+        if (!(b.cl = itk_cluster_create(1, errstr, sizeof(errstr))))
+            die("mock cluster: %s", errstr);
+        snprintf(b.bootstraps, sizeof(b.bootstraps), "%s", b.cl->bootstraps);
+    }
+    b.producer = client(&b, RD_KAFKA_PRODUCER, pkv);
+    for (int pi = 0; pi < 2 && !stop_flag; pi++) {
+        for (int oi = 0; oi < 2 && !stop_flag; oi++) {
+            /* One partition ordered by partition runs 20 events/s: fewer events, same window. */
+            long n = oi == 0 && parts[pi] == 1 ? (o->events < 600 ? o->events : 600) : o->events;
+            /* The mock cluster keeps about 5 MiB per partition and drops the
+             * oldest messages beyond it: a bigger backlog would lose events. */
+            if (b.cl != NULL && n > MOCK_EVENTS_PER_PARTITION * parts[pi])
+                n = MOCK_EVENTS_PER_PARTITION * parts[pi];
+            nev[pi][oi] = n;
+            b.o.partitions = parts[pi];
+            snprintf(who, sizeof(who), "k%ld%c", parts[pi], orders[oi][0]);
+            snprintf(b.prefix, sizeof(b.prefix), "bench-%ld", pid);
+            snprintf(in, sizeof(in), "%s-%s.in", b.prefix, who);
+            snprintf(to, sizeof(to), "%s-%s.out", b.prefix, who);
+            snprintf(td, sizeof(td), "%s-%s.dlq", b.prefix, who);
+            create_topic(&b, in, (int)parts[pi]);
+            create_topic(&b, to, (int)parts[pi]);
+            create_topic(&b, td, 1);
+            backlog(&b, in, who, n);
+            snprintf(cfg, sizeof(cfg), "%s/%s.ini", b.workdir, who);
+            snprintf(hooks, sizeof(hooks), "hooks_file = %s\nslow_sleep_ms = 50\n",
+                     o->slow_handler);
+            snprintf(wextra, sizeof(wextra), "threads = %ld\nordering = %s\n", o->threads,
+                     orders[oi]);
+            hookd_config(&b, cfg, who, hooks, wextra);
+            {
+                char *argv[] = {(char *)o->worker, "-c", cfg, NULL};
+                measure(&b, &f[pi][oi], who, argv, in, to, n, 0, 0);
+            }
+            all_ran = all_ran && f[pi][oi].ran;
+        }
+    }
+    printf("\nkey ordering: 50 ms handler, %ld threads, %ld distinct keys, broker %s\n", o->threads,
+           o->keys,
+           b.cl ? "librdkafka 2.0.2 mock cluster (in the benchmark process)" : b.bootstraps);
+    {
+        double la[3];
+        if (getloadavg(la, 3) == 3)
+            printf("machine: %ld CPUs, load average %.2f %.2f %.2f at the end\n\n",
+                   sysconf(_SC_NPROCESSORS_ONLN), la[0], la[1], la[2]);
+    }
+    printf("| %10s | %-9s | %7s | %10s | %9s | %9s | %-9s |\n", "partitions", "ordering", "events",
+           "events/s", "ev/CPU-s", "VmHWM MB", "exit");
+    printf(
+        "|------------|-----------|---------|------------|-----------|-----------|-----------|\n");
+    for (int pi = 0; pi < 2; pi++)
+        for (int oi = 0; oi < 2; oi++)
+            printf("| %10ld | %-9s | %7ld | %9.0f%s | %9.0f | %9.1f | %-9s |\n", parts[pi],
+                   orders[oi], nev[pi][oi], f[pi][oi].eps, f[pi][oi].whole_run ? "*" : " ",
+                   f[pi][oi].ev_per_cpu_s, f[pi][oi].rss_mb, f[pi][oi].status);
+    printf("* too few events for a steady state: rate over the whole run, start-up included\n");
+    printf("1 partition, ordering = key: %.0f events/s (target >= 1000: %s); ordering = "
+           "partition: %.0f events/s (bound: 1 / 50 ms = 20)\n",
+           f[0][1].eps, f[0][1].whole_run ? "n/a, too few events" : verdict(f[0][1].eps >= 1000),
+           f[0][0].eps);
+    fflush(stdout);
+    rd_kafka_destroy(b.producer);
+    itk_pki_destroy(&b.pki);
+    itk_cluster_destroy(b.cl);
+    {
+        char cmd[400];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", b.workdir);
+        if (all_ran && system(cmd) != 0)
+            fprintf(stderr, "hookd_bench: could not remove %s\n", b.workdir);
+    }
+    return all_ran ? 0 : 1;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -1047,6 +1163,8 @@ static void usage(void)
             "                   [--latency-rate R] [--latency-seconds S] [--sleep-events M]\n"
             "                   [--rounds K] [--warmup-events W]\n"
             "       hookd_bench passthrough --bootstrap B --group G --input T --output T\n"
+            "       hookd_bench keys --worker PATH --slow-handler SO [--events N] [--keys K]\n"
+            "                   [--threads T] [--bootstrap B]\n"
             "       hookd_bench handlers --worker PATH --python-path SITE_PACKAGES\n"
             "                   [--events N] [--partitions P]\n");
     exit(2);
@@ -1060,7 +1178,9 @@ int main(int argc, char **argv)
                       .latency_seconds = 10,
                       .sleep_events = 1200,
                       .rounds = 3,
-                      .warmup_events = 50000};
+                      .warmup_events = 50000,
+                      .keys = 1000,
+                      .threads = 64};
     const char *group = NULL, *in = NULL, *out = NULL;
     if (argc < 2)
         usage();
@@ -1092,6 +1212,10 @@ int main(int argc, char **argv)
             o.rounds = atol(v);
         else if (!strcmp(a, "--warmup-events"))
             o.warmup_events = atol(v);
+        else if (!strcmp(a, "--keys"))
+            o.keys = atol(v);
+        else if (!strcmp(a, "--threads"))
+            o.threads = atol(v);
         else if (!strcmp(a, "--python-path"))
             o.python_path = v;
         else if (!strcmp(a, "--group"))
@@ -1117,6 +1241,14 @@ int main(int argc, char **argv)
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
         return run_handlers(&o);
+    }
+    if (!strcmp(argv[1], "keys")) {
+        if (!o.worker || !o.slow_handler || o.events < 1 || o.keys < 1 || o.threads < 1 ||
+            o.threads > 256)
+            usage();
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        return run_keys(&o);
     }
     if (strcmp(argv[1], "run") || !o.worker || !o.python || !o.py_worker || !o.slow_handler ||
         o.events < 1 || o.partitions < 1 || o.partitions > MAX_PARTS || o.rounds < 1 ||

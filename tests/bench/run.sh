@@ -6,6 +6,9 @@
 #   tests/bench/run.sh [--events N] [--partitions P] [--bootstrap HOST:PORT | --kafka]
 #                      [--latency-rate R] [--latency-seconds S] [--sleep-events M]
 #                      [--rounds K] [--warmup-events W] [--build-dir DIR] [--no-build]
+#   tests/bench/run.sh --keys [--events N] [--bootstrap HOST:PORT | --kafka]
+#       key ordering with a 50 ms handler, 64 threads, 1,000 keys: ordering =
+#       partition beside ordering = key on 1 and 32 partitions (default N: 20,000)
 #
 # Broker: by default a librdkafka mock cluster the benchmark starts in its own
 # process (it keeps ~100k messages / 5 MiB per partition: 200k events over 32
@@ -18,7 +21,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${HOOKD_BUILD_DIR:-$root/build}
 venv=${HOOKD_VENV:-$HOME/.cache/acme-hookd/venv}
-events=200000 partitions=32 bootstrap="" kafka=0 build_it=1
+events=200000 partitions=32 bootstrap="" kafka=0 build_it=1 keys=0
 lat_rate=1000 lat_secs=10 sleep_events=1200 rounds=3 warmup=50000
 
 while [ $# -gt 0 ]; do
@@ -34,7 +37,8 @@ while [ $# -gt 0 ]; do
     --warmup-events) warmup=$2; shift 2 ;;
     --build-dir) build=$2; shift 2 ;;
     --no-build) build_it=0; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --keys) keys=1; shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -63,6 +67,12 @@ if [ $kafka = 1 ]; then
   "$root/tests/kafka/broker.sh" start >&2
   bootstrap=$(sed -n 's/^KAFKA_BOOTSTRAP=//p' "$HOOKD_KAFKA_STATE/broker.env")
   [ -n "$bootstrap" ] || { echo "run.sh: the broker did not report its address" >&2; exit 2; }
+fi
+
+if [ $keys = 1 ]; then
+  [ "$events" = 200000 ] && events=20000
+  exec "$bench" keys --worker "$worker" --slow-handler "$slow" --events "$events" \
+    --bootstrap "$bootstrap"
 fi
 
 "$bench" run --worker "$worker" --python "$venv/bin/python" --py-worker "$here/py_worker.py" \

@@ -23,7 +23,9 @@ class Stream:
     keyed="id": key = event id (one key per event);
     keyed="partition": event i goes to partition i % partitions with key
     "k<p>", so every result of one input partition shares one key and its
-    order can be checked."""
+    order can be checked;
+    keyed=N (an int): event i gets key "k<i % N>" and the producer's
+    partitioner places it, so N keys share the partitions."""
 
     def __init__(self, topic, count, rate, prefix, partitions=1, keyed="id", poison=0, seed=0,
                  producer_conf=None):
@@ -54,7 +56,10 @@ class Stream:
             p = i % self.partitions
             seq[p] = seq.get(p, 0) + 1
             eid = "%s-%d-%06d" % (self.prefix, p, seq[p])
-            key = eid if self.keyed == "id" else "k%d" % p
+            if isinstance(self.keyed, int):
+                key = "k%d" % (i % self.keyed)
+            else:
+                key = eid if self.keyed == "id" else "k%d" % p
             self.events[eid] = {"type": etype, "key": key, "partition": p, "seq": seq[p]}
             self.plan.append(("event", eid))
             if self.poison_every and i % self.poison_every == self.poison_every // 2:

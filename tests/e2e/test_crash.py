@@ -29,18 +29,23 @@ def current_results(out, incarnation):
     return sum(1 for m in out.results.messages if (m.headers.get("ce_source") or "").endswith(":" + tag))
 
 
-def main():
+def main(events=EVENTS, keyed="id", worker=None):
+    """keyed and worker (extra [worker] keys) let test_crash_keyed.py run
+    the same judge with shared keys and key ordering."""
     seed = int(os.environ.get("HOOKD_E2E_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
     e.log("seed %d" % seed)
     topics = e.Topics("crash", partitions=8, dlq_partitions=2)
-    stream = faults.Stream(topics.input, EVENTS, RATE, "crash", partitions=8, poison=POISON)
-    out = faults.Outcomes(stream, topics)
-    w = e.Worker("crash", topics, faults.FAULT_HOOKS, worker={"threads": 4})
+    stream = faults.Stream(topics.input, events, RATE, "crash", partitions=8, poison=POISON,
+                           keyed=keyed)
+    out = faults.Outcomes(stream, topics, by_key=keyed == "id")
+    wconf = {"threads": 4}
+    wconf.update(worker or {})
+    w = e.Worker("crash", topics, faults.FAULT_HOOKS, worker=wconf)
 
     # Kill when this many distinct events are done: random, increasing, all
     # before the end so that each kill interrupts work.
-    thresholds = sorted(rng.sample(range(EVENTS // 20, EVENTS * 8 // 10), KILLS))
+    thresholds = sorted(rng.sample(range(events // 20, events * 8 // 10), KILLS))
     # The last 10% of the stream waits until every kill is done, so that a
     # slow rejoin can never let the stream run dry before the last kill;
     # an incarnation that finds nothing to do gets a little more.

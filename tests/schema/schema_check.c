@@ -208,7 +208,8 @@ static bool script_backoff(void *opaque, uint32_t delay_ms)
 
 /* The real engine's decision for `event_json`, then encoded. */
 static int emit_engine(const char *dir, const char *name, const char *event_json,
-                       const hookd_outcome_t *outcomes, size_t n, bool allow_post)
+                       const hookd_outcome_t *outcomes, size_t n, bool allow_post,
+                       unsigned phases_done)
 {
     static const hookd_chain_entry_t entries[] = {
         {"cn_dump", {true, true, true}},
@@ -231,7 +232,7 @@ static int emit_engine(const char *dir, const char *name, const char *event_json
         hookd_event_clear(&ev);
         return -1;
     }
-    hookd_engine_run(&ev, &chain, &policy, &inv, &d);
+    hookd_engine_run_from(&ev, &chain, &policy, phases_done, &inv, &d);
     hookd_event_clear(&ev);
     return emit_one(dir, name, event_json, &d, 0);
 }
@@ -316,10 +317,14 @@ static int cmd_emit(const char *dir)
             "-----END CERTIFICATE-----\\n\",\"certificate_raw\":\"QUJD\",\"poll_identifier\":null}";
 
         rc |= emit_engine(dir, "engine-issued-allowed-post-failure", issued,
-                          retry_then_ok_post_fails, 5, true);
+                          retry_then_ok_post_fails, 5, true, 0);
         rc |= emit_engine(dir, "engine-pre-retries-exhausted", EV_REQUESTED, pre_retries_exhausted,
-                          4, true);
-        rc |= emit_engine(dir, "engine-post-failure-not-allowed", EV_FAILED, post_fails, 2, false);
+                          4, true, 0);
+        rc |=
+            emit_engine(dir, "engine-post-failure-not-allowed", EV_FAILED, post_fails, 2, false, 0);
+        /* a replayed issued event whose success chain already ran: post only */
+        rc |= emit_engine(dir, "engine-issued-resumed-post-only", issued, post_fails, 2, true,
+                          HOOKD_PHASE_BIT(HOOKD_PHASE_PRE) | HOOKD_PHASE_BIT(HOOKD_PHASE_SUCCESS));
     }
 
     if (rc != 0) {

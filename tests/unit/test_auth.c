@@ -266,6 +266,20 @@ static void add_flags(msg_t *m)
     m->arr[m->n].len = strlen("allow_pre_hook_failure=true");
     m->n++;
 }
+static void add_phases_done(msg_t *m)
+{
+    m->arr[m->n].name = "hookd.phases.done";
+    m->arr[m->n].value = "pre";
+    m->arr[m->n].len = 3;
+    m->n++;
+}
+static void add_phases_done_twin(msg_t *m)
+{
+    m->arr[m->n].name = "Hookd.Phases.Done";
+    m->arr[m->n].value = "pre";
+    m->arr[m->n].len = 3;
+    m->n++;
+}
 static void add_reply_topic(msg_t *m)
 {
     m->arr[m->n].name = "kafka_replyTopic";
@@ -372,6 +386,50 @@ Test(auth, added_flags_are_a_forgery)
 {
     expect_forged(add_flags, "does not match");
 }
+/* hookd.phases.done skips chains, pre (a policy gate) included: signed. */
+Test(auth, added_phases_done_is_a_forgery)
+{
+    expect_forged(add_phases_done, "does not match");
+}
+Test(auth, a_phases_done_twin_differently_cased_is_a_forgery)
+{
+    expect_forged(add_phases_done_twin, "does not match");
+}
+
+/* Signed with the header, it verifies; changing or dropping it does not. */
+Test(auth, signed_phases_done_is_bound_to_the_signature)
+{
+    char err[256], keys[512];
+    hookd_auth_t *a;
+    msg_t m;
+    size_t i, at = 0;
+    snprintf(keys, sizeof(keys), "k1:%s", key_file("k1", K1, 0600));
+    a = auth_with(keys, NULL, true, true, err, sizeof(err));
+    cr_assert_not_null(a, "%s", err);
+    msg_init(&m);
+    cr_assert_eq(hookd_headers_add_str(m.h, "hookd.phases.done", "pre,success"), 0);
+    msg_sign(a, &m);
+    cr_assert_eq(msg_verify(a, &m, err, sizeof(err)), 0, "%s", err);
+    /* provenance added after signing (hookd.replay.*) is not signed */
+    m.arr[m.n].name = "hookd.replay.reason";
+    m.arr[m.n].value = "CMDB back";
+    m.arr[m.n].len = 9;
+    m.n++;
+    cr_assert_eq(msg_verify(a, &m, err, sizeof(err)), 0, "%s", err);
+    m.n--;
+    for (i = 0; i < m.n; i++)
+        if (strcmp(m.arr[i].name, "hookd.phases.done") == 0)
+            at = i;
+    m.arr[at].value = "pre";
+    m.arr[at].len = 3;
+    cr_assert_neq(msg_verify(a, &m, err, sizeof(err)), 0, "a changed phases.done verified");
+    m.arr[at] = m.arr[m.n - 1]; /* drop it: the signature moves into its slot */
+    m.n--;
+    cr_assert_neq(msg_verify(a, &m, err, sizeof(err)), 0, "a dropped phases.done verified");
+    msg_free(&m);
+    hookd_auth_destroy(a);
+}
+
 Test(auth, an_added_reply_topic_is_a_forgery)
 {
     expect_forged(add_reply_topic, "does not match");

@@ -112,6 +112,9 @@ Test(config, defaults)
     cr_assert_eq(cfg->revoke_timeout_ms, 10000);
     cr_assert_eq(cfg->publish_retry_backoff_ms, 1000);
     cr_assert_eq(cfg->partition_queue_max, 1000);
+    cr_assert_eq(cfg->ordering, HOOKD_ORDERING_KEY);
+    cr_assert_eq(cfg->max_in_flight, 20000);
+    cr_assert_eq(cfg->max_in_flight_per_partition, 5000);
     cr_assert_eq(cfg->commit_interval_ms, 200);
     cr_assert_eq(cfg->limits.max_event_bytes, HOOKD_DEFAULT_MAX_EVENT_BYTES);
     cr_assert_eq(cfg->limits.max_field_bytes, HOOKD_DEFAULT_MAX_FIELD_BYTES);
@@ -627,6 +630,9 @@ Test(config, full_example_values)
     cr_assert_eq(cfg->publish_retry_backoff_ms, 250);
     cr_assert_eq(cfg->partition_queue_max, 500);
     cr_assert_eq(cfg->commit_interval_ms, 50);
+    cr_assert_eq(cfg->ordering, HOOKD_ORDERING_PARTITION);
+    cr_assert_eq(cfg->max_in_flight, 3000);
+    cr_assert_eq(cfg->max_in_flight_per_partition, 700);
     cr_assert_eq(cfg->policy.retry_max_attempts, 5);
     cr_assert_eq(cfg->policy.retry_initial_ms, 100);
     cr_assert_eq(cfg->policy.retry_max_ms, 1000);

@@ -2,7 +2,8 @@
 /*
  * The phase engine's truth table: every event type x every behaviour of each
  * handler of a 2-handler chain in each phase (ok, fail, retry-then-ok,
- * retry-exhausted) x every setting of the three allow flags.
+ * retry-exhausted) x every setting of the three allow flags x every set of
+ * phases already done (hookd.phases.done: the engine resumes after them).
  *
  * The expected outcome of each case comes from `oracle()`, a direct
  * transcription of acme2certifier's hook semantics written as the sequential
@@ -100,7 +101,9 @@ typedef struct expect_run {
 typedef struct expectation {
     expect_run_t runs[8];
     size_t nruns;
-    bool failed; /* verdict failed, dead-lettered */
+    bool failed;      /* verdict failed, dead-lettered */
+    bool rejected;    /* invalid_event before any handler ran: the done set is impossible */
+    unsigned skipped; /* phases of the event not run because they were done */
 } expectation_t;
 
 /* Run one phase the way acme2certifier's wiki describes it; false = stop everything. */
@@ -131,25 +134,43 @@ static bool oracle_phase(expectation_t *e, hookd_phase_t phase,
     return true;
 }
 
+/*
+ * `done`: the phases a resumed event says already succeeded. A done phase
+ * is not run again; a phase the event type does not run is irrelevant; a
+ * done post with a success still due (issued) cannot be true and is refused.
+ */
 static void oracle(hookd_event_type_t type, enum behaviour b[NH][HOOKD_PHASE_COUNT],
-                   const bool allow[HOOKD_PHASE_COUNT], expectation_t *e)
+                   const bool allow[HOOKD_PHASE_COUNT], unsigned done, expectation_t *e)
 {
+    bool pre_done = done & 1, success_done = (done >> 1) & 1, post_done = (done >> 2) & 1;
+
     memset(e, 0, sizeof(*e));
     if (type == HOOKD_EVENT_REQUESTED) {
-        oracle_phase(e, HOOKD_PHASE_PRE, b, allow);
+        if (pre_done)
+            e->skipped = 1;
+        else
+            oracle_phase(e, HOOKD_PHASE_PRE, b, allow);
     } else if (type == HOOKD_EVENT_ISSUED) {
+        if (post_done && !success_done) {
+            e->rejected = e->failed = true;
+            return;
+        }
+        e->skipped = (success_done ? 2u : 0u) | (success_done && post_done ? 4u : 0u);
         /* success_hook first; a failing success_hook (not allowed) skips post_hook */
-        if (oracle_phase(e, HOOKD_PHASE_SUCCESS, b, allow))
+        if ((success_done || oracle_phase(e, HOOKD_PHASE_SUCCESS, b, allow)) && !post_done)
             oracle_phase(e, HOOKD_PHASE_POST, b, allow);
     } else {
-        oracle_phase(e, HOOKD_PHASE_POST, b, allow);
+        if (post_done)
+            e->skipped = 4;
+        else
+            oracle_phase(e, HOOKD_PHASE_POST, b, allow);
     }
 }
 
 /* ---- running one case ---------------------------------------------------- */
 
 static void check_case(hookd_event_type_t type, enum behaviour b[NH][HOOKD_PHASE_COUNT],
-                       const bool allow[HOOKD_PHASE_COUNT])
+                       const bool allow[HOOKD_PHASE_COUNT], unsigned done)
 {
     fake_t f;
     hookd_event_t ev = {.type = type, .id = "ev-1", .order_name = "ord", .certificate_name = "crt"};
@@ -165,14 +186,30 @@ static void check_case(hookd_event_type_t type, enum behaviour b[NH][HOOKD_PHASE
     memcpy(pol.allow_failure, allow, sizeof(pol.allow_failure));
     pol.retry_max_attempts = MAX_ATTEMPTS;
 
-    hookd_engine_run(&ev, &chain, &pol, &inv, &d);
-    oracle(type, b, allow, &e);
+    if (done == 0)
+        hookd_engine_run(&ev, &chain, &pol, &inv, &d);
+    else
+        hookd_engine_run_from(&ev, &chain, &pol, done, &inv, &d);
+    oracle(type, b, allow, done, &e);
 
-    snprintf(label, sizeof(label), "%s pre=%s/%s success=%s/%s post=%s/%s allow=%d%d%d",
+    snprintf(label, sizeof(label), "%s pre=%s/%s success=%s/%s post=%s/%s allow=%d%d%d done=%u",
              hookd_event_type_name(type), bname[b[0][0]], bname[b[1][0]], bname[b[0][1]],
-             bname[b[1][1]], bname[b[0][2]], bname[b[1][2]], allow[0], allow[1], allow[2]);
+             bname[b[1][1]], bname[b[0][2]], bname[b[1][2]], allow[0], allow[1], allow[2], done);
 
     cr_assert_not(d.aborted, "%s", label);
+    cr_assert_eq(d.phases_skipped, e.skipped, "%s: skipped %u, expected %u", label,
+                 d.phases_skipped, e.skipped);
+    if (e.rejected) {
+        cr_assert_eq(d.run_count, 0, "%s: a refused resume runs nothing", label);
+        cr_assert_eq(f.ncalls, 0, "%s", label);
+        cr_assert_eq(d.verdict, HOOKD_VERDICT_FAILED, "%s", label);
+        cr_assert(d.dead_letter, "%s", label);
+        cr_assert_eq(d.error_class, HOOKD_ERRCLASS_INVALID_EVENT, "%s", label);
+        cr_assert_eq(d.failed_run, -1, "%s", label);
+        cr_assert_not_null(strstr(d.error, "post is listed as done but success"), "%s: %s", label,
+                           d.error);
+        return;
+    }
     cr_assert_eq(d.run_count, e.nruns, "%s: %zu runs, expected %zu", label, d.run_count, e.nruns);
     for (size_t i = 0; i < e.nruns; i++) {
         const hookd_run_t *r = &d.runs[i];
@@ -243,13 +280,15 @@ Test(engine, whole_truth_table)
                 b[slots_handler[s]][slots_phase[s]] = (enum behaviour)(x % B_COUNT);
             for (int flags = 0; flags < 8; flags++) {
                 bool allow[HOOKD_PHASE_COUNT] = {flags & 1, (flags >> 1) & 1, (flags >> 2) & 1};
-                check_case((hookd_event_type_t)type, b, allow);
-                cases++;
+                for (unsigned done = 0; done < 8; done++) {
+                    check_case((hookd_event_type_t)type, b, allow, done);
+                    cases++;
+                }
             }
         }
     }
-    /* 16 x 8 (requested) + 256 x 8 (issued) + 16 x 8 (failed) */
-    cr_assert_eq(cases, 2304);
+    /* (16 x 8 (requested) + 256 x 8 (issued) + 16 x 8 (failed)) x 8 done sets */
+    cr_assert_eq(cases, 2304 * 8);
 }
 
 /* ---- the documented cases, written out ---------------------------------- */
@@ -395,4 +434,86 @@ Test(engine, reject_is_a_failed_dead_letter)
     cr_assert_str_eq(hookd_error_class_name(d.error_class), "invalid_event");
     cr_assert_str_eq(d.error, "missing field 'csr'");
     cr_assert_eq(d.run_count, 0);
+}
+
+/* ---- resuming after the phases already done (hookd.phases.done) ---------- */
+
+static hookd_decision_t run_resumed(hookd_event_type_t type,
+                                    enum behaviour b[NH][HOOKD_PHASE_COUNT], unsigned done,
+                                    fake_t *f)
+{
+    hookd_event_t ev = {.type = type, .id = "x"};
+    hookd_policy_t pol;
+    hookd_invoker_t inv = {fake_invoke, fake_backoff, fake_now, f};
+    hookd_decision_t d;
+    memset(f, 0, sizeof(*f));
+    memcpy(f->script, b, sizeof(f->script));
+    hookd_policy_defaults(&pol);
+    pol.allow_failure[HOOKD_PHASE_POST] = false;
+    hookd_engine_run_from(&ev, &chain, &pol, done, &inv, &d);
+    return d;
+}
+
+Test(engine, issued_resumed_after_success_runs_post_only)
+{
+    fake_t f;
+    enum behaviour b[NH][HOOKD_PHASE_COUNT] = {{B_OK, B_OK, B_OK}, {B_OK, B_OK, B_OK}};
+    hookd_decision_t d =
+        run_resumed(HOOKD_EVENT_ISSUED, b,
+                    HOOKD_PHASE_BIT(HOOKD_PHASE_PRE) | HOOKD_PHASE_BIT(HOOKD_PHASE_SUCCESS), &f);
+    cr_assert_eq(f.ncalls, 2);
+    for (size_t i = 0; i < f.ncalls; i++)
+        cr_assert_eq(f.calls[i].phase, HOOKD_PHASE_POST, "call %zu ran a success hook again", i);
+    cr_assert_eq(d.verdict, HOOKD_VERDICT_COMPLETED);
+    cr_assert_eq(d.phases_skipped, HOOKD_PHASE_BIT(HOOKD_PHASE_SUCCESS),
+                 "pre is not a phase of an issued event: not reported as skipped");
+}
+
+Test(engine, resumed_post_failure_still_fails)
+{
+    fake_t f;
+    enum behaviour b[NH][HOOKD_PHASE_COUNT] = {{B_OK, B_OK, B_OK}, {B_OK, B_FAIL, B_FAIL}};
+    hookd_decision_t d =
+        run_resumed(HOOKD_EVENT_ISSUED, b, HOOKD_PHASE_BIT(HOOKD_PHASE_SUCCESS), &f);
+    cr_assert_eq(f.ncalls, 2); /* alpha post, beta post (fails) */
+    cr_assert_eq(d.verdict, HOOKD_VERDICT_FAILED);
+    cr_assert(d.dead_letter);
+    cr_assert_eq(d.failed_phase, HOOKD_PHASE_POST);
+    cr_assert_eq(d.phases_skipped, HOOKD_PHASE_BIT(HOOKD_PHASE_SUCCESS));
+}
+
+Test(engine, requested_with_pre_done_runs_nothing)
+{
+    fake_t f;
+    enum behaviour b[NH][HOOKD_PHASE_COUNT] = {{B_FAIL, B_FAIL, B_FAIL}, {B_FAIL, B_FAIL, B_FAIL}};
+    hookd_decision_t d =
+        run_resumed(HOOKD_EVENT_REQUESTED, b, HOOKD_PHASE_BIT(HOOKD_PHASE_PRE), &f);
+    cr_assert_eq(f.ncalls, 0);
+    cr_assert_eq(d.run_count, 0);
+    cr_assert_eq(d.verdict, HOOKD_VERDICT_COMPLETED);
+    cr_assert_eq(d.phases_skipped, HOOKD_PHASE_BIT(HOOKD_PHASE_PRE));
+}
+
+Test(engine, done_phases_foreign_to_the_event_change_nothing)
+{
+    fake_t f;
+    enum behaviour b[NH][HOOKD_PHASE_COUNT] = {{B_OK, B_OK, B_OK}, {B_OK, B_OK, B_OK}};
+    hookd_decision_t d =
+        run_resumed(HOOKD_EVENT_FAILED, b,
+                    HOOKD_PHASE_BIT(HOOKD_PHASE_PRE) | HOOKD_PHASE_BIT(HOOKD_PHASE_SUCCESS), &f);
+    cr_assert_eq(f.ncalls, 2);
+    cr_assert_eq(d.phases_skipped, 0);
+    cr_assert_eq(d.verdict, HOOKD_VERDICT_COMPLETED);
+}
+
+Test(engine, post_done_without_success_is_refused)
+{
+    fake_t f;
+    enum behaviour b[NH][HOOKD_PHASE_COUNT] = {{B_OK, B_OK, B_OK}, {B_OK, B_OK, B_OK}};
+    hookd_decision_t d = run_resumed(HOOKD_EVENT_ISSUED, b, HOOKD_PHASE_BIT(HOOKD_PHASE_POST), &f);
+    cr_assert_eq(f.ncalls, 0, "neither chain may run on an impossible resume");
+    cr_assert_eq(d.error_class, HOOKD_ERRCLASS_INVALID_EVENT);
+    cr_assert(d.dead_letter);
+    cr_assert_str_eq(
+        d.error, "phases done: post is listed as done but success, which runs before it, is not");
 }

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -99,7 +100,7 @@ static int push(hookd_pool_t *pool, int32_t partition, uint64_t epoch, long seq)
     item_t *it = malloc(sizeof(*it));
     it->partition = partition;
     it->seq = seq;
-    if (hookd_pool_push(pool, partition, epoch, it, NULL) != 0) {
+    if (hookd_pool_push(pool, partition, epoch, NULL, 0, it, NULL) != 0) {
         free(it);
         return -1;
     }
@@ -111,7 +112,7 @@ Test(pool, fifo_per_partition_and_one_thread_per_partition)
     char err[256];
     hookd_pool_t *pool;
     probe_init();
-    pool = hookd_pool_new(4, work, drop, NULL, err, sizeof(err));
+    pool = hookd_pool_new(4, false, work, drop, NULL, err, sizeof(err));
     cr_assert_not_null(pool, "%s", err);
     for (int32_t p = 0; p < NPART; p++)
         cr_assert_eq(hookd_pool_assign(pool, p, 1), 0);
@@ -135,7 +136,7 @@ Test(pool, a_blocked_partition_does_not_stop_the_others)
     hookd_pool_t *pool;
     probe_init();
     pr.block_partition = 0;
-    pool = hookd_pool_new(2, work, drop, NULL, err, sizeof(err));
+    pool = hookd_pool_new(2, false, work, drop, NULL, err, sizeof(err));
     cr_assert_not_null(pool, "%s", err);
     hookd_pool_assign(pool, 0, 1);
     hookd_pool_assign(pool, 1, 1);
@@ -166,7 +167,7 @@ Test(pool, revoke_drops_queued_and_refuses_old_epoch)
     hookd_pool_t *pool;
     probe_init();
     pr.block_partition = 3;
-    pool = hookd_pool_new(1, work, drop, NULL, err, sizeof(err));
+    pool = hookd_pool_new(1, false, work, drop, NULL, err, sizeof(err));
     cr_assert_not_null(pool, "%s", err);
     hookd_pool_assign(pool, 3, 7);
     for (long s = 0; s < 10; s++)
@@ -196,7 +197,7 @@ Test(pool, drop_all_and_stop_leave_nothing_behind)
     hookd_pool_t *pool;
     probe_init();
     pr.block_partition = 0;
-    pool = hookd_pool_new(1, work, drop, NULL, err, sizeof(err));
+    pool = hookd_pool_new(1, false, work, drop, NULL, err, sizeof(err));
     cr_assert_not_null(pool, "%s", err);
     hookd_pool_assign(pool, 0, 1);
     hookd_pool_assign(pool, 1, 1);
@@ -224,7 +225,7 @@ Test(pool, stop_reports_a_handler_stuck_past_the_deadline)
     hookd_pool_t *pool;
     probe_init();
     pr.block_partition = 0;
-    pool = hookd_pool_new(1, work, drop, NULL, err, sizeof(err));
+    pool = hookd_pool_new(1, false, work, drop, NULL, err, sizeof(err));
     cr_assert_not_null(pool, "%s", err);
     hookd_pool_assign(pool, 0, 1);
     push(pool, 0, 1, 0);
@@ -236,5 +237,134 @@ Test(pool, stop_reports_a_handler_stuck_past_the_deadline)
     pthread_cond_broadcast(&pr.cond);
     pthread_mutex_unlock(&pr.lock);
     cr_assert_eq(hookd_pool_stop(pool, 10000), 0);
+    hookd_pool_destroy(pool);
+}
+
+/* ---- ordering by key ------------------------------------------------------ */
+
+#define NKEY 64
+#define PER_KEY 100
+
+typedef struct kprobe {
+    long next[NPART][NKEY];
+    int active[NPART][NKEY];
+    int part_active[NPART];
+    int max_part_active; /* most items of one partition seen running at once */
+    int order_errors, overlap_errors;
+    long processed;
+    int block_key; /* work on (partition 0, this key) waits until released; -1 none */
+    int blocked_now, release;
+} kprobe_t;
+
+static kprobe_t kp;
+
+typedef struct kitem {
+    int32_t partition;
+    int key;
+    long seq;
+} kitem_t;
+
+static void kwork(void *opaque, size_t thread_index, int32_t partition, uint64_t epoch, void *it)
+{
+    kitem_t *item = it;
+    struct timespec pause = {0, 200000}; /* let other threads overlap this one */
+    pthread_mutex_lock(&pr.lock);
+    if (kp.active[partition][item->key]++ != 0)
+        kp.overlap_errors++;
+    if (item->seq != kp.next[partition][item->key])
+        kp.order_errors++;
+    kp.next[partition][item->key] = item->seq + 1;
+    if (++kp.part_active[partition] > kp.max_part_active)
+        kp.max_part_active = kp.part_active[partition];
+    if (partition == 0 && item->key == kp.block_key) {
+        kp.blocked_now++;
+        pthread_cond_broadcast(&pr.cond);
+        while (!kp.release)
+            pthread_cond_wait(&pr.cond, &pr.lock);
+        kp.blocked_now--;
+    }
+    pthread_mutex_unlock(&pr.lock);
+    nanosleep(&pause, NULL);
+    pthread_mutex_lock(&pr.lock);
+    kp.part_active[partition]--;
+    kp.active[partition][item->key]--;
+    kp.processed++;
+    pthread_cond_broadcast(&pr.cond);
+    pthread_mutex_unlock(&pr.lock);
+    free(item);
+}
+
+static int kpush(hookd_pool_t *pool, int32_t partition, uint64_t epoch, int key, long seq)
+{
+    kitem_t *it = malloc(sizeof(*it));
+    char k[16];
+    int len = snprintf(k, sizeof(k), "order-%d", key);
+    it->partition = partition;
+    it->key = key;
+    it->seq = seq;
+    if (hookd_pool_push(pool, partition, epoch, k, (size_t)len, it, NULL) != 0) {
+        free(it);
+        return -1;
+    }
+    return 0;
+}
+
+Test(pool, by_key_keeps_key_order_and_runs_keys_in_parallel)
+{
+    char err[256];
+    hookd_pool_t *pool;
+    probe_init();
+    memset(&kp, 0, sizeof(kp));
+    kp.block_key = -1;
+    pool = hookd_pool_new(8, true, kwork, drop, NULL, err, sizeof(err));
+    cr_assert_not_null(pool, "%s", err);
+    for (int32_t p = 0; p < 2; p++)
+        cr_assert_eq(hookd_pool_assign(pool, p, 1), 0);
+    for (long s = 0; s < PER_KEY; s++)
+        for (int k = 0; k < NKEY; k++)
+            for (int32_t p = 0; p < 2; p++)
+                cr_assert_eq(kpush(pool, p, 1, k, s), 0);
+    WAIT_FOR(kp.processed == 2L * NKEY * PER_KEY);
+    cr_assert(hookd_pool_wait_idle(pool, -1, 10000));
+    cr_assert_eq(kp.order_errors, 0, "items of a key ran out of order");
+    cr_assert_eq(kp.overlap_errors, 0, "two threads ran one key at once");
+    cr_assert_gt(kp.max_part_active, 1, "the keys of a partition never ran in parallel");
+    for (int32_t p = 0; p < 2; p++)
+        for (int k = 0; k < NKEY; k++)
+            cr_assert_eq(kp.next[p][k], PER_KEY);
+    hookd_pool_destroy(pool);
+}
+
+Test(pool, by_key_a_blocked_key_does_not_stop_its_partition)
+{
+    char err[256];
+    hookd_pool_t *pool;
+    probe_init();
+    memset(&kp, 0, sizeof(kp));
+    kp.block_key = 5;
+    pool = hookd_pool_new(2, true, kwork, drop, NULL, err, sizeof(err));
+    cr_assert_not_null(pool, "%s", err);
+    hookd_pool_assign(pool, 0, 1);
+    kpush(pool, 0, 1, 5, 0);
+    kpush(pool, 0, 1, 5, 1);
+    WAIT_FOR(kp.blocked_now == 1);
+    for (long s = 0; s < 50; s++)
+        for (int k = 0; k < 4; k++)
+            kpush(pool, 0, 1, k, s);
+    /* The other keys of partition 0 complete while key 5 is stuck. */
+    WAIT_FOR(kp.processed == 200);
+    cr_assert_eq(hookd_pool_queued(pool, 0), 1, "key 5's second item waits behind its first");
+    /* (its running count may still include the thread of the last other
+     * key, between its work callback and its return to the pool) */
+    cr_assert(hookd_pool_busy(pool, 0), "key 5's first item is still running");
+    cr_assert_geq(hookd_pool_running(pool, 0), 1);
+    pthread_mutex_lock(&pr.lock);
+    kp.release = 1;
+    pthread_cond_broadcast(&pr.cond);
+    pthread_mutex_unlock(&pr.lock);
+    WAIT_FOR(kp.next[0][5] == 2);
+    cr_assert(hookd_pool_wait_idle(pool, 0, 10000));
+    cr_assert_eq(kp.order_errors, 0);
+    cr_assert_eq(kp.overlap_errors, 0);
     hookd_pool_destroy(pool);
 }

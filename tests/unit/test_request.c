@@ -188,3 +188,111 @@ Test(request, malformed_flags_refused)
                            cases[i].reason);
     }
 }
+
+/* ---- hookd.phases.done ---------------------------------------------------- */
+
+Test(request, phases_done_absent_is_nothing_done)
+{
+    hookd_header_t h[] = {H("hookd.flags", "allow_pre_hook_failure=1")};
+    bool present = true;
+    unsigned done = 99;
+    cr_assert_eq(hookd_request_phases_done(h, 1, &present, &done, why, sizeof(why)),
+                 HOOKD_REQUEST_OK);
+    cr_assert_not(present);
+    cr_assert_eq(done, 0);
+}
+
+Test(request, phases_done_every_ordered_set)
+{
+    static const struct {
+        const char *value;
+        unsigned done;
+    } ok[] = {
+        {"pre", HOOKD_PHASE_BIT(HOOKD_PHASE_PRE)},
+        {"success", HOOKD_PHASE_BIT(HOOKD_PHASE_SUCCESS)},
+        {"post", HOOKD_PHASE_BIT(HOOKD_PHASE_POST)},
+        {"pre,success", HOOKD_PHASE_BIT(HOOKD_PHASE_PRE) | HOOKD_PHASE_BIT(HOOKD_PHASE_SUCCESS)},
+        {"pre,post", HOOKD_PHASE_BIT(HOOKD_PHASE_PRE) | HOOKD_PHASE_BIT(HOOKD_PHASE_POST)},
+        {"success,post", HOOKD_PHASE_BIT(HOOKD_PHASE_SUCCESS) | HOOKD_PHASE_BIT(HOOKD_PHASE_POST)},
+        {"pre,success,post", 7},
+        {" pre ,\tsuccess ",
+         HOOKD_PHASE_BIT(HOOKD_PHASE_PRE) | HOOKD_PHASE_BIT(HOOKD_PHASE_SUCCESS)},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        hookd_header_t h = {"hookd.phases.done", ok[i].value, strlen(ok[i].value)};
+        bool present = false;
+        unsigned done = 0;
+        char back[32];
+        cr_assert_eq(hookd_request_phases_done(&h, 1, &present, &done, why, sizeof(why)),
+                     HOOKD_REQUEST_OK, "'%s': %s", ok[i].value, why);
+        cr_assert(present);
+        cr_assert_eq(done, ok[i].done, "'%s': %u", ok[i].value, done);
+        /* formatting gives the canonical spelling, which parses back to the same set */
+        cr_assert_gt(hookd_request_phases_format(done, back, sizeof(back)), 0);
+        h.value = back;
+        h.len = strlen(back);
+        cr_assert_eq(hookd_request_phases_done(&h, 1, &present, &done, why, sizeof(why)),
+                     HOOKD_REQUEST_OK);
+        cr_assert_eq(done, ok[i].done, "'%s' formatted as '%s'", ok[i].value, back);
+    }
+}
+
+Test(request, phases_done_format_edges)
+{
+    char buf[32];
+    cr_assert_eq(hookd_request_phases_format(0, buf, sizeof(buf)), 0);
+    cr_assert_str_eq(buf, "");
+    cr_assert_eq(hookd_request_phases_format(3, buf, sizeof(buf)), 11);
+    cr_assert_str_eq(buf, "pre,success");
+    cr_assert_eq(hookd_request_phases_format(7, buf, 16), -1, "no room for the NUL");
+    cr_assert_eq(hookd_request_phases_format(7, buf, 17), 16);
+    cr_assert_str_eq(buf, "pre,success,post");
+}
+
+Test(request, malformed_phases_done_refused)
+{
+    static char long_value[66]; /* "pre" and 62 blanks: 65 bytes */
+    struct {
+        hookd_header_t h[2];
+        size_t n;
+        const char *reason;
+    } cases[] = {
+        {{H("hookd.phases.done", "")}, 1, "empty"},
+        {{{"hookd.phases.done", NULL, 0}}, 1, "null"},
+        {{H("hookd.phases.done", "verify")}, 1, "unknown phase 'verify'"},
+        {{H("hookd.phases.done", "Pre")}, 1, "unknown phase 'Pre'"},
+        {{H("hookd.phases.done", "pre,pre")}, 1, "given twice"},
+        {{H("hookd.phases.done", "success,pre")}, 1, "pre after success"},
+        {{H("hookd.phases.done", "post,success")}, 1, "success after post"},
+        {{H("hookd.phases.done", "pre,")}, 1, "empty phase name"},
+        {{H("hookd.phases.done", ",pre")}, 1, "empty phase name"},
+        {{H("hookd.phases.done", "pre,,success")}, 1, "empty phase name"},
+        {{H("hookd.phases.done", " ")}, 1, "empty phase name"},
+        {{H("hookd.phases.done", "pre;success")}, 1, "unknown phase"},
+        {{H("hookd.phases.done", "pre"), H("hookd.phases.done", "pre")}, 2, "more than once"},
+        {{{"hookd.phases.done", long_value, 0}}, 1, "longer than 64"}, /* len set below */
+    };
+    memset(long_value, ' ', 65);
+    memcpy(long_value, "pre", 3);
+    cases[sizeof(cases) / sizeof(cases[0]) - 1].h[0].len = 65;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bool present = true;
+        unsigned done = 99;
+        why[0] = '\0';
+        cr_expect_eq(hookd_request_phases_done(cases[i].h, cases[i].n, &present, &done, why,
+                                               sizeof(why)),
+                     HOOKD_REQUEST_ERR_PHASES, "case %zu accepted", i);
+        cr_expect_not_null(strstr(why, cases[i].reason), "case %zu: '%s' lacks '%s'", i, why,
+                           cases[i].reason);
+        cr_expect_eq(done, 0, "case %zu: a refused header marks nothing done", i);
+    }
+    /* 64 bytes is still accepted (blanks around a name) */
+    {
+        hookd_header_t h = {"hookd.phases.done", long_value, 64};
+        bool present;
+        unsigned done;
+        cr_assert_eq(hookd_request_phases_done(&h, 1, &present, &done, why, sizeof(why)),
+                     HOOKD_REQUEST_OK, "%s", why);
+        cr_assert_eq(done, HOOKD_PHASE_BIT(HOOKD_PHASE_PRE));
+    }
+}
