@@ -640,11 +640,22 @@ static rd_kafka_t *client_new(replay_t *r, hookd_kafka_role_t role, char *errstr
         if (hookd_kafka_conf_set(conf, "transactional.id", "transactional.id", txn_id, errstr,
                                  size))
             goto error;
+        /* A transaction a killed replay left open holds back the worker's
+         * read of that input partition until it times out (or the next
+         * replay of the group starts): 10 s rather than librdkafka's 60 s,
+         * unless the operator chose. A record's delivery must fit in it. */
         if (rd_kafka_conf_get(conf, "transaction.timeout.ms", cur, &cur_len) == RD_KAFKA_CONF_OK &&
-            strcmp(cur, "60000") == 0 &&
-            hookd_kafka_conf_set(conf, "transaction.timeout.ms", "transaction.timeout.ms",
-                                 REPLAY_TXN_TIMEOUT, errstr, size))
-            goto error;
+            strcmp(cur, "60000") == 0) {
+            if (hookd_kafka_conf_set(conf, "transaction.timeout.ms", "transaction.timeout.ms",
+                                     REPLAY_TXN_TIMEOUT, errstr, size))
+                goto error;
+            cur_len = sizeof(cur);
+            if (rd_kafka_conf_get(conf, "message.timeout.ms", cur, &cur_len) == RD_KAFKA_CONF_OK &&
+                atol(cur) > atol(REPLAY_TXN_TIMEOUT) &&
+                hookd_kafka_conf_set(conf, "message.timeout.ms", "message.timeout.ms",
+                                     REPLAY_TXN_TIMEOUT, errstr, size))
+                goto error;
+        }
         rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
         rd_kafka_conf_set_opaque(conf, r);
     }
