@@ -469,9 +469,21 @@ static int replay_loop(replay_t *r)
             int rc;
             if (m == NULL)
                 continue;
+            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                /* The end offset taken at start may be a transaction
+                 * marker or an aborted record, never delivered: reaching
+                 * the log's end says the partition is done all the same. */
+                replay_part_t *p = part_of(r, m->partition);
+                if (p != NULL && p->next < p->end && m->offset >= p->end) {
+                    p->next = p->end;
+                    p->touched = true;
+                    r->remaining--;
+                }
+                rd_kafka_message_destroy(m);
+                continue;
+            }
             if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                    hookd_log_warn("replay: consumer: %s", rd_kafka_message_errstr(m));
+                hookd_log_warn("replay: consumer: %s", rd_kafka_message_errstr(m));
                 rd_kafka_message_destroy(m);
                 continue;
             }
@@ -630,7 +642,9 @@ static rd_kafka_t *client_new(replay_t *r, hookd_kafka_role_t role, char *errstr
                              size))
         goto error;
     if (role == HOOKD_KAFKA_CONSUMER) {
-        if (hookd_kafka_conf_set(conf, "--group", "group.id", r->group, errstr, size))
+        if (hookd_kafka_conf_set(conf, "--group", "group.id", r->group, errstr, size) ||
+            hookd_kafka_conf_set(conf, "enable.partition.eof", "enable.partition.eof", "true",
+                                 errstr, size))
             goto error;
     } else {
         /* one transactional id per replay group: a second replay of the same
