@@ -120,6 +120,11 @@ def main():
         requested.append(eid)
     p.send(topics.input, b"not json at all", key=b"rp-bad")
     p.flush()
+    inp = e.Reader(topics.input)
+    input_before = len(inp.read_to_end())
+    e.check(input_before == ISSUED_N + REQUESTED_N + 1,
+            "the broker acknowledged %d records but the input topic holds %d"
+            % (ISSUED_N + REQUESTED_N + 1, input_before))
 
     dlq = e.Reader(topics.dlq)
     dlq.until(lambda ms: len(ms) >= ISSUED_N + REQUESTED_N + 1, 90, "13 dead letters")
@@ -128,8 +133,6 @@ def main():
     e.check(sorted(lines(os.path.join(d, "success.log"))) == sorted(issued),
             "success hooks before the replay: %s" % lines(os.path.join(d, "success.log")))
     open(fixed, "w").close()
-    inp = e.Reader(topics.input)
-    input_before = len(inp.read_to_end())
 
     # 1. dry run
     t0 = time.monotonic()
