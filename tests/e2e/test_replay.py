@@ -26,9 +26,13 @@ events (pre fails: dead letter, phase pre) and one event that is not JSON
 5. Signed: a worker with [auth] require and without trust_event_flags; a
    signed issued event fails in post; the replay writes hookd.phases.done
    and signs the record again with the key of [auth] keys; the worker
-   verifies it and runs only post.
+   verifies it and runs only post. An event whose hookd.phases.done was
+   added after signing is refused as auth_failed.
+6. A worker with neither: an event carrying hookd.phases.done is
+   dead-lettered as invalid_event ("not trusted") and no hook runs; the
+   replay refuses to send what needs the header (exit 1, each listed).
 
-About 15 s with a warm broker (10 s for steps 1-4).
+About 20 s with a warm broker (10 s for steps 1-4).
 """
 import base64
 import collections
@@ -240,8 +244,43 @@ def main():
     e.check(body.get("skipped_phases") == ["success"], "signed replay result: %s" % body)
     e.check(lines(os.path.join(d, "success.log")).count("rp-auth-ev") == 1,
             "success hook of the signed event ran again")
+    # hookd.phases.done added after signing: forged, nothing runs
+    v, h = e.encode(e.ISSUED, "rp-forged-ev", e.fields(e.ISSUED, "rp-forged", pki), "binary")
+    h = h + [sign(secret, b"rp-forged", v, h), ("hookd.phases.done", b"pre,success")]
+    p.send(t2.input, v, key=b"rp-forged", headers=h)
+    p.flush()
+    dl2.until(lambda ms: any(m.key == "rp-forged" for m in ms), 60, "the forged event's dead letter")
+    forged = [m for m in dl2.messages if m.key == "rp-forged"][0]
+    e.check(forged.headers.get("hookd.dlq.error.class") == "auth_failed", repr(forged))
     e.check(w2.stop() == 0, "worker exit status")
     e.log("signed replay: %.1f s" % (time.monotonic() - t5))
+
+    # 6. neither [auth] require nor trust_event_flags: the worker refuses the
+    # header (invalid_event), and the replay refuses to send a post-only
+    # resume it would refuse
+    t3 = e.Topics("replay-plain", partitions=1)
+    w3 = e.Worker("replay-plain", t3, hooks).start()
+    w3.wait_log("started", 60)
+    os.unlink(fixed)
+    v, h = e.encode(e.ISSUED, "rp-untrusted-ev", e.fields(e.ISSUED, "rp-untrusted", pki), "binary")
+    p.send(t3.input, v, key=b"rp-untrusted", headers=h + [("hookd.phases.done", b"pre,success")])
+    v, h = e.encode(e.ISSUED, "rp-plain-ev", e.fields(e.ISSUED, "rp-plain", pki), "binary")
+    p.send(t3.input, v, key=b"rp-plain", headers=h)
+    p.flush()
+    dl3 = e.Reader(t3.dlq)
+    dl3.until(lambda ms: len(ms) >= 2, 60, "two dead letters")
+    by_key = {m.key: m for m in dl3.messages}
+    u = by_key["rp-untrusted"].headers
+    e.check(u.get("hookd.dlq.error.class") == "invalid_event"
+            and "not trusted" in u.get("hookd.dlq.error.message", ""), "untrusted: %r" % u)
+    e.check("rp-untrusted-ev" not in lines(os.path.join(d, "success.log")),
+            "a success hook ran for an event refused for its hookd.phases.done")
+    e.check(by_key["rp-plain"].headers.get("hookd.dlq.phase") == "post", repr(by_key["rp-plain"]))
+    rc, out, err = replay(w3, "--reason", "untrusted", "--include-invalid")
+    e.check(rc == 1 and err.count("cannot replay") == 2
+            and "needs hookd.phases.done 'pre,success'" in err and "sent 0" in out,
+            "replay to an untrusting worker: %d %s %s" % (rc, out, err))
+    e.check(w3.stop() == 0, "worker exit status")
 
 
 if __name__ == "__main__":
