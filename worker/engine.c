@@ -61,6 +61,16 @@ static const hookd_phase_t phase_plan[HOOKD_EVENT_TYPE_COUNT][HOOKD_PHASE_COUNT 
     [HOOKD_EVENT_FAILED] = {HOOKD_PHASE_POST, HOOKD_PHASE_COUNT},
 };
 
+unsigned hookd_engine_plan(hookd_event_type_t type)
+{
+    unsigned set = 0;
+    if ((unsigned)type >= HOOKD_EVENT_TYPE_COUNT)
+        return 0;
+    for (const hookd_phase_t *ph = phase_plan[type]; *ph != HOOKD_PHASE_COUNT; ph++)
+        set |= HOOKD_PHASE_BIT(*ph);
+    return set;
+}
+
 /*
  * What a failed run does to the message. The acme2certifier semantics
  * reduce to: an allowed failure is recorded and everything goes on; a

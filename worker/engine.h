@@ -30,6 +30,12 @@ extern "C" {
 /* "pre", "success", "post" */
 const char *hookd_phase_name(hookd_phase_t phase);
 
+/*
+ * The phases an event type runs (HOOKD_PHASE_BIT set): requested -> pre,
+ * issued -> success and post, failed -> post; 0 for an unknown type.
+ */
+unsigned hookd_engine_plan(hookd_event_type_t type);
+
 typedef enum hookd_verdict {
     HOOKD_VERDICT_COMPLETED = 0,
     HOOKD_VERDICT_FAILED = 1

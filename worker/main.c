@@ -4,6 +4,7 @@
  *
  *   acme-hookd [--config FILE]         run the worker
  *   acme-hookd --check-config FILE     validate everything, run nothing
+ *   acme-hookd replay -c FILE ...      send dead letters back (replay.h)
  *
  * Startup fails closed: a configuration error, a handler that cannot be
  * loaded or initialised, or a [Hooks] key no handler declares stops the
@@ -31,6 +32,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "registry.h"
+#include "replay.h"
 #include "runtime.h"
 
 #ifndef HOOKD_VERSION
@@ -94,6 +96,7 @@ static void usage(FILE *out)
     fprintf(out,
             "Usage: " PROG " [--config FILE]\n"
             "       " PROG " --check-config FILE [--print-config]\n"
+            "       " PROG " replay -c FILE [options]   (see " PROG " replay --help)\n"
             "       " PROG " --version | --help\n"
             "\n"
             "Runs enrollment hooks (acme2certifier's pre/success/post hooks) for events\n"
@@ -394,6 +397,8 @@ int main(int argc, char **argv)
     int opt;
 
     hookd_event_global_init(); /* before any thread: see event.h */
+    if (argc >= 2 && strcmp(argv[1], "replay") == 0)
+        return hookd_replay_main(argc - 1, argv + 1, environ);
     while ((opt = getopt_long(argc, argv, "c:C:pVh", options, NULL)) != -1) {
         switch (opt) {
         case 'c':

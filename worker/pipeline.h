@@ -8,8 +8,10 @@
  *   2. decode  the value and headers against the input schema (event.c);
  *   3. flags   read the reply headers and check them against
  *              [kafka] reply_topics, and, with trust_event_flags, the
- *              request's control flags (request.c);
- *   4. engine  the handler chain under the policy (engine.c, invoke.c);
+ *              request's control flags; hookd.phases.done, believed only
+ *              under [auth] require or trust_event_flags (request.c);
+ *   4. engine  the handler chain under the policy, after the phases
+ *              already done (engine.c, invoke.c);
  *   5. publish the result, the dead letter and the reply (result.c,
  *              publisher.c), after telling the offset tracker how many
  *              acknowledgements to wait for (offsets.c).
