@@ -59,6 +59,8 @@ typedef struct hookd_runtime_stats {
     uint64_t producers_recreated; /* producers replaced after a fatal error */
     uint64_t commits;             /* successful offset commits */
     uint64_t rebalances;          /* assignment changes seen */
+    uint64_t transactions_committed; /* exactly-once: transactions committed */
+    uint64_t transactions_aborted;   /* exactly-once: transactions aborted (events redone) */
     int assigned_partitions;      /* input partitions owned now */
     int paused_partitions;        /* of which paused (backpressure or blocked publish) */
 } hookd_runtime_stats_t;
