@@ -9,6 +9,7 @@
 #include "consumer.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -91,6 +92,8 @@ static const hookd_kafka_default_t producer_defaults[] = {
  * topics (and the committed offsets of its partitions) until the
  * coordinator aborts it, so the timeout is how long a crash stalls them.
  * It stays far above transaction_interval_ms (default 100 ms).
+ * message.timeout.ms is brought down to it (force_exactly_once): librdkafka
+ * refuses a record timeout longer than its transaction's.
  */
 static const hookd_kafka_default_t eos_defaults_producer[] = {
     {"transaction.timeout.ms", "10000"},
@@ -210,6 +213,18 @@ static int force_exactly_once(const hookd_config_t *cfg, hookd_kafka_role_t role
     if (hookd_kafka_transactional_id(cfg, tid, sizeof(tid)) != 0) {
         snprintf(errstr, errstr_size, "transactional_id: too long");
         return -1;
+    }
+    {
+        /* librdkafka refuses a message timeout above the transaction
+         * timeout: a record cannot outlive its transaction. Clamp it. */
+        char mt[32], tt[32];
+        size_t ms = sizeof(mt), ts = sizeof(tt);
+        if (rd_kafka_conf_get(conf, "message.timeout.ms", mt, &ms) == RD_KAFKA_CONF_OK &&
+            rd_kafka_conf_get(conf, "transaction.timeout.ms", tt, &ts) == RD_KAFKA_CONF_OK &&
+            strtol(mt, NULL, 10) > strtol(tt, NULL, 10) &&
+            hookd_kafka_conf_set(conf, "message.timeout.ms", "message.timeout.ms", tt, errstr,
+                                 errstr_size) != 0)
+            return -1;
     }
     return hookd_kafka_conf_set(conf, "transactional_id", "transactional.id", tid, errstr,
                                 errstr_size);
