@@ -924,7 +924,9 @@ hookd_txn_result_t hookd_publisher_txn_end(hookd_publisher_t *pub, bool commit,
     }
     if (!fatal) {
         /* librdkafka purges what it still holds: wait for those reports
-         * (each drops its job) before the next transaction begins. */
+         * (each drops its job) before the next transaction begins. The
+         * abort gets its own time: a commit may have used all of it. */
+        deadline = hookd_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 1);
         error = txn_call(pub, TXN_ABORT, NULL, NULL, deadline);
         if (error != NULL) {
             hookd_logf(HOOKD_LOG_ERROR, NULL, "producer: abort: %s", rd_kafka_error_string(error));
