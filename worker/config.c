@@ -61,14 +61,14 @@ static const char *const section_names[SEC_COUNT] = {"Hooks", "kafka", "worker",
 /* ---- the key table ----------------------------------------------------- */
 
 typedef enum cfg_type {
-    T_STR,      /* char * */
-    T_INT,      /* int */
-    T_LONG,     /* long */
-    T_SIZE,     /* size_t */
-    T_U32,      /* uint32_t */
-    T_BOOL,     /* bool */
-    T_LEVEL,    /* int, hookd_log_level_t */
-    T_LOGFMT,   /* hookd_log_format_t */
+    T_STR,       /* char * */
+    T_INT,       /* int */
+    T_LONG,      /* long */
+    T_SIZE,      /* size_t */
+    T_U32,       /* uint32_t */
+    T_BOOL,      /* bool */
+    T_LEVEL,     /* int, hookd_log_level_t */
+    T_LOGFMT,    /* hookd_log_format_t */
     T_ISOLATION, /* hookd_isolation_t */
     T_DELIVERY   /* hookd_delivery_t */
 } cfg_type_t;

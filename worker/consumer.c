@@ -279,8 +279,8 @@ rd_kafka_conf_t *hookd_kafka_conf_new(const hookd_config_t *cfg, hookd_kafka_rol
         hookd_kafka_conf_set(conf, "enable.idempotence", "enable.idempotence", "true", errstr,
                              errstr_size) != 0)
         goto error;
-    if (cfg->delivery == HOOKD_DELIVERY_EXACTLY_ONCE && force_exactly_once(cfg, role, conf, errstr,
-                                                                         errstr_size) != 0)
+    if (cfg->delivery == HOOKD_DELIVERY_EXACTLY_ONCE &&
+        force_exactly_once(cfg, role, conf, errstr, errstr_size) != 0)
         goto error;
     rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
     return conf;

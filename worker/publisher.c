@@ -101,13 +101,13 @@ struct hookd_publisher {
     hookd_publisher_counts_t counts;
 
     /* [kafka] delivery = exactly_once: see "Transactions" below. */
-    bool txn;                  /* the producer is transactional */
-    pthread_mutex_t txn_lock;  /* the gate: txn_closed, txn_active, txn_outcomes */
-    pthread_cond_t txn_cond;   /* the gate opened, or the last outcome in progress ended */
-    bool txn_closed;           /* a commit or an abort is under way: no outcome may start */
-    size_t txn_active;         /* outcomes being published (between begin and end) */
-    size_t txn_outcomes;       /* outcomes published in the open transaction */
-    atomic_int txn_doomed;     /* a record of the open transaction failed: it must abort */
+    bool txn;                 /* the producer is transactional */
+    pthread_mutex_t txn_lock; /* the gate: txn_closed, txn_active, txn_outcomes */
+    pthread_cond_t txn_cond;  /* the gate opened, or the last outcome in progress ended */
+    bool txn_closed;          /* a commit or an abort is under way: no outcome may start */
+    size_t txn_active;        /* outcomes being published (between begin and end) */
+    size_t txn_outcomes;      /* outcomes published in the open transaction */
+    atomic_int txn_doomed;    /* a record of the open transaction failed: it must abort */
     hookd_publisher_txn_stats_t txn_stats;
 
     pthread_t thread;
@@ -781,8 +781,8 @@ static int txn_replace(hookd_publisher_t *pub)
     pub->counts.recreated++;
     pthread_cond_broadcast(&pub->cond);
     pthread_mutex_unlock(&pub->lock);
-    hookd_logf(HOOKD_LOG_WARNING, NULL, "producer: replaced; %zu record(s) of the lost transaction dropped",
-               dropped);
+    hookd_logf(HOOKD_LOG_WARNING, NULL,
+               "producer: replaced; %zu record(s) of the lost transaction dropped", dropped);
     return 0;
 }
 
@@ -872,15 +872,14 @@ typedef enum txn_op { TXN_SEND_OFFSETS, TXN_COMMIT, TXN_ABORT } txn_op_t;
  */
 static rd_kafka_error_t *txn_call(hookd_publisher_t *pub, txn_op_t op,
                                   const rd_kafka_topic_partition_list_t *offsets,
-                                  const rd_kafka_consumer_group_metadata_t *cgmd,
-                                  uint64_t deadline)
+                                  const rd_kafka_consumer_group_metadata_t *cgmd, uint64_t deadline)
 {
     rd_kafka_error_t *error;
     for (;;) {
         switch (op) {
         case TXN_SEND_OFFSETS:
-            error = rd_kafka_send_offsets_to_transaction(pub->rk, offsets, cgmd,
-                                                         txn_left(deadline));
+            error =
+                rd_kafka_send_offsets_to_transaction(pub->rk, offsets, cgmd, txn_left(deadline));
             break;
         case TXN_COMMIT:
             error = rd_kafka_commit_transaction(pub->rk, txn_left(deadline));

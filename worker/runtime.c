@@ -115,8 +115,8 @@ struct hookd_runtime {
     bool commit_due;      /* the watermark moved since the last commit request */
     bool fatal;
     uint64_t eos_next_commit; /* exactly-once: end the transaction at this time (ms) */
-    bool closed;     /* rd_kafka_consumer_close() done */
-    bool pool_stuck; /* a handler outlived the shutdown deadline */
+    bool closed;              /* rd_kafka_consumer_close() done */
+    bool pool_stuck;          /* a handler outlived the shutdown deadline */
 };
 
 /* Debug builds check that consumer-thread-only code runs on that thread. */
@@ -466,8 +466,8 @@ static void eos_rewind(hookd_runtime_t *rt)
             rd_kafka_topic_partition_list_add(l, rt->cfg->input_topic, p)->offset = to;
             /* A seek discards what was fetched from the old position. */
             if ((e = rd_kafka_seek_partitions(rt->rk, l, 0)) != NULL) {
-                hookd_logf(HOOKD_LOG_ERROR, NULL, "kafka: seek partition %d to %" PRId64 ": %s",
-                           p, to, rd_kafka_error_string(e));
+                hookd_logf(HOOKD_LOG_ERROR, NULL, "kafka: seek partition %d to %" PRId64 ": %s", p,
+                           to, rd_kafka_error_string(e));
                 rd_kafka_error_destroy(e);
             }
             rd_kafka_topic_partition_list_destroy(l);
@@ -557,8 +557,8 @@ static bool eos_txn_end(hookd_runtime_t *rt, bool commit, int timeout_ms)
 static void eos_commit_if_due(hookd_runtime_t *rt)
 {
     uint64_t now = hookd_now_ms();
-    size_t max = rt->cfg->transaction_max_events > 0 ? (size_t)rt->cfg->transaction_max_events
-                                                     : 10000;
+    size_t max =
+        rt->cfg->transaction_max_events > 0 ? (size_t)rt->cfg->transaction_max_events : 10000;
     if (now < rt->eos_next_commit && hookd_publisher_txn_outcomes(rt->pub) < max &&
         !hookd_publisher_txn_doomed(rt->pub))
         return;

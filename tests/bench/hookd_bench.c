@@ -783,10 +783,11 @@ static int run(bench_opts_t *o)
 {
     bench_t b;
     char errstr[512], in[160], to[160], wcfg[600], hooks[700];
-    static const char *const names[C_COUNT] = {
-        "raw librdkafka passthrough (C)", "acme-hookd (skeleton, defaults)",
-        "Python confluent-kafka worker", "acme-hookd exactly_once, 100 ms",
-        "acme-hookd exactly_once, 1 s"};
+    static const char *const names[C_COUNT] = {"raw librdkafka passthrough (C)",
+                                               "acme-hookd (skeleton, defaults)",
+                                               "Python confluent-kafka worker",
+                                               "acme-hookd exactly_once, 100 ms",
+                                               "acme-hookd exactly_once, 1 s"};
     figures_t rounds[C_COUNT][BENCH_MAX_ROUNDS], sum[C_COUNT],
         fs = {.name = "acme-hookd (50 ms handler, 8 thr)"}, warm = {.name = "warm-up"};
     const char *pkv[] = {
