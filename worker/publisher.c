@@ -108,6 +108,7 @@ struct hookd_publisher {
     size_t txn_active;        /* outcomes being published (between begin and end) */
     size_t txn_outcomes;      /* outcomes published in the open transaction */
     atomic_int txn_doomed;    /* a record of the open transaction failed: it must abort */
+    atomic_int replacing;     /* txn_replace wants rk_lock: the publisher thread stands back */
     hookd_publisher_txn_stats_t txn_stats;
 
     pthread_t thread;
@@ -761,11 +762,13 @@ static int txn_replace(hookd_publisher_t *pub)
         hookd_logf(HOOKD_LOG_ERROR, NULL, "producer: cannot replace: %s; will try again", errstr);
         return -1;
     }
+    atomic_store(&pub->replacing, 1);
     pthread_rwlock_wrlock(&pub->rk_lock);
     old = pub->rk;
     pub->rk = rk;
     pub->gen++;
     pthread_rwlock_unlock(&pub->rk_lock);
+    atomic_store(&pub->replacing, 0);
     atomic_store(&pub->fatal, 0);
     rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_destroy(old); /* no delivery report of it refers to a job any more */
@@ -1018,7 +1021,21 @@ static void *publisher_thread_main(void *arg)
 {
     hookd_publisher_t *pub = arg;
     while (!atomic_load(&pub->stopping)) {
-        rd_kafka_poll(pub->rk, 50); /* delivery reports: dr_msg_cb */
+        if (pub->txn) {
+            /* Exactly-once: the consumer thread may replace the producer
+             * (txn_replace); it must not destroy the one polled here, and
+             * a reader-preferring lock must let it in. */
+            if (atomic_load(&pub->replacing)) {
+                struct timespec ts = {0, 10 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+                continue;
+            }
+            pthread_rwlock_rdlock(&pub->rk_lock);
+            rd_kafka_poll(pub->rk, 50); /* delivery reports: dr_msg_cb */
+            pthread_rwlock_unlock(&pub->rk_lock);
+        } else {
+            rd_kafka_poll(pub->rk, 50); /* delivery reports: dr_msg_cb */
+        }
         /* Exactly-once: the runtime replaces a fatal producer itself,
          * between two transactions (hookd_publisher_txn_end). */
         if (atomic_load(&pub->fatal) && !pub->txn)
