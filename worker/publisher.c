@@ -964,10 +964,11 @@ next:
         }
     }
 reopen:
+    /* The gate stays closed: after an abort the caller must rewind before
+     * any outcome computed under the old positions can be published (it
+     * would join the next transaction). hookd_publisher_txn_release(). */
     pthread_mutex_lock(&pub->txn_lock);
     pub->txn_outcomes = 0;
-    pub->txn_closed = false;
-    pthread_cond_broadcast(&pub->txn_cond);
     pthread_mutex_unlock(&pub->txn_lock);
     return res;
 }

@@ -103,7 +103,7 @@ typedef struct hookd_publisher_txn_stats {
     uint64_t aborted;   /* transactions aborted (their events redone) */
 } hookd_publisher_txn_stats_t;
 
-/* Open the gate again without ending the transaction (nothing to commit). */
+/* Open the gate again (after txn_end, or after a hold that ended nothing). */
 void hookd_publisher_txn_release(hookd_publisher_t *pub);
 
 /* Transactions ended so far (exactly-once). */
@@ -198,8 +198,9 @@ typedef enum hookd_txn_result {
 } hookd_txn_result_t;
 
 /*
- * End the open transaction and begin the next one, then open the gate
- * (hold first). With `commit` and the transaction not doomed: send
+ * End the open transaction and begin the next one (hold first; the gate
+ * stays closed: open it with hookd_publisher_txn_release() once the
+ * positions are rewound after an abort). With `commit` and the transaction not doomed: send
  * `offsets` (may be NULL or empty) with the consumer's group metadata
  * (KIP-447: a member of an older generation is fenced), then commit; any
  * abortable error aborts instead. Without `commit`: abort. Retriable errors

@@ -545,10 +545,13 @@ static bool eos_txn_end(hookd_runtime_t *rt, bool commit, int timeout_ms)
         }
         pthread_mutex_unlock(&rt->lock);
     } else {
-        /* The gate is open again, but every outcome computed under the
-         * old epochs is refused by the tracker from here on. */
+        /* Before the gate opens: an outcome computed from the old
+         * positions must find its epoch gone (the tracker refuses it),
+         * or it would join the next transaction and be committed beside
+         * its redone copy. */
         eos_rewind(rt);
     }
+    hookd_publisher_txn_release(rt->pub);
     rd_kafka_topic_partition_list_destroy(list);
     return res == HOOKD_TXN_COMMITTED;
 }
