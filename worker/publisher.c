@@ -871,7 +871,9 @@ typedef enum txn_op { TXN_SEND_OFFSETS, TXN_COMMIT, TXN_ABORT } txn_op_t;
 /*
  * One transactional call, repeated while librdkafka says the error is
  * retriable (a timeout: the operation goes on in the background and the
- * call resumes it) and time is left. NULL on success.
+ * call resumes it) and time is left. Each call may block for the remaining
+ * transaction time (-1, librdkafka's advice: other timeouts risk its state
+ * machine). NULL on success.
  */
 static rd_kafka_error_t *txn_call(hookd_publisher_t *pub, txn_op_t op,
                                   const rd_kafka_topic_partition_list_t *offsets,
@@ -881,17 +883,22 @@ static rd_kafka_error_t *txn_call(hookd_publisher_t *pub, txn_op_t op,
     for (;;) {
         switch (op) {
         case TXN_SEND_OFFSETS:
-            error =
-                rd_kafka_send_offsets_to_transaction(pub->rk, offsets, cgmd, txn_left(deadline));
+            error = rd_kafka_send_offsets_to_transaction(pub->rk, offsets, cgmd, -1);
             break;
         case TXN_COMMIT:
-            error = rd_kafka_commit_transaction(pub->rk, txn_left(deadline));
+            error = rd_kafka_commit_transaction(pub->rk, -1);
             break;
         default:
-            error = rd_kafka_abort_transaction(pub->rk, txn_left(deadline));
+            error = rd_kafka_abort_transaction(pub->rk, -1);
             break;
         }
-        if (error == NULL || !rd_kafka_error_is_retriable(error) || hookd_now_ms() >= deadline)
+        /* A commit still retriable at the deadline is not given up (but at
+         * shutdown): its outcome is unknown, it may complete in the
+         * background, and an abort on top of it would make the worker redo
+         * events whose results are committed. librdkafka ends it one way
+         * or the other by transaction.timeout.ms at the latest. */
+        if (error == NULL || !rd_kafka_error_is_retriable(error) ||
+            (hookd_now_ms() >= deadline && (op != TXN_COMMIT || atomic_load(&pub->no_block))))
             return error;
         hookd_logf(HOOKD_LOG_DEBUG, NULL, "producer: %s (retrying)", rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
@@ -952,7 +959,10 @@ next:
     else
         pub->txn_stats.aborted++;
     pthread_mutex_unlock(&pub->lock);
-    if (!fatal || atomic_load(&pub->fatal) == 0) {
+    if (fatal) {
+        /* replaced: the new producer's first transaction is open already */
+        atomic_store(&pub->txn_doomed, 0);
+    } else {
         atomic_store(&pub->txn_doomed, 0);
         if ((error = rd_kafka_begin_transaction(pub->rk)) != NULL) {
             hookd_logf(HOOKD_LOG_ERROR, NULL, "producer: begin transaction: %s",
