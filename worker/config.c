@@ -70,7 +70,8 @@ typedef enum cfg_type {
     T_LEVEL,     /* int, hookd_log_level_t */
     T_LOGFMT,    /* hookd_log_format_t */
     T_ISOLATION, /* hookd_isolation_t */
-    T_ORDERING   /* hookd_ordering_t */
+    T_ORDERING,  /* hookd_ordering_t */
+    T_DELIVERY   /* hookd_delivery_t */
 } cfg_type_t;
 
 /* key flags */
@@ -122,6 +123,12 @@ static const cfg_key_t cfg_keys[] = {
     {SEC_KAFKA, "dead_letter_topic", T_STR, OFF(dead_letter_topic), 0, 0, KF_NONEMPTY,
      "acme.enrollment.dlq"},
     {SEC_KAFKA, "reply_topics", T_STR, OFF(reply_topics), 0, 0, KF_OPTIONAL | KF_COMMAS, NULL},
+    {SEC_KAFKA, "delivery", T_DELIVERY, OFF(delivery), 0, 0, 0, "at_least_once"},
+    {SEC_KAFKA, "transaction_interval_ms", T_INT, OFF(transaction_interval_ms), 10, 60000, 0,
+     "100"},
+    {SEC_KAFKA, "transaction_max_events", T_INT, OFF(transaction_max_events), 1, 1000000, 0,
+     "10000"},
+    {SEC_KAFKA, "transactional_id", T_STR, OFF(transactional_id), 0, 0, KF_OPTIONAL, NULL},
 
     /* [worker] */
     {SEC_WORKER, "worker_id", T_STR, OFF(worker_id), 0, 0, KF_NONEMPTY, NULL},
@@ -1128,6 +1135,16 @@ static int set_value(hookd_config_t *cfg, const cfg_key_t *k, const char *v, cha
             return -1;
         }
         return 0;
+    case T_DELIVERY:
+        if (strcasecmp(v, "at_least_once") == 0)
+            *(hookd_delivery_t *)(void *)field = HOOKD_DELIVERY_AT_LEAST_ONCE;
+        else if (strcasecmp(v, "exactly_once") == 0)
+            *(hookd_delivery_t *)(void *)field = HOOKD_DELIVERY_EXACTLY_ONCE;
+        else {
+            snprintf(why, why_size, "%s is not one of at_least_once, exactly_once", shown);
+            return -1;
+        }
+        return 0;
     }
     snprintf(why, why_size, "internal error: unknown type");
     return -1;
@@ -1389,6 +1406,15 @@ static void cross_check(loader_t *ld, hookd_config_t *cfg)
         err_add(ld->err, "%s: [auth] require = true needs keys", src);
     if (cfg->auth_sign_results && (cfg->auth_keys == NULL || cfg->auth_signing_key_id == NULL))
         err_add(ld->err, "%s: [auth] sign_results = true needs keys and signing_key_id", src);
+    /* The embedded mock cluster accepts the transactional calls but does
+     * nothing with them (no transaction markers, offsets not committed
+     * with the records): exactly-once could not be kept there. */
+    if (cfg->delivery == HOOKD_DELIVERY_EXACTLY_ONCE &&
+        (cfg->bootstrap_servers == NULL || cfg->bootstrap_servers[0] == '\0'))
+        err_add(ld->err,
+                "%s: [kafka] delivery = exactly_once needs bootstrap_servers: the embedded "
+                "mock cluster cannot keep transactions",
+                src);
 }
 
 hookd_config_t *hookd_config_load(const char *path, char *const *envp, char *errstr,
@@ -1579,6 +1605,11 @@ void hookd_config_dump(const hookd_config_t *cfg, FILE *out)
                 v = *(const hookd_ordering_t *)(const void *)field == HOOKD_ORDERING_PARTITION
                         ? "partition"
                         : "key";
+                break;
+            case T_DELIVERY:
+                v = *(const hookd_delivery_t *)(const void *)field == HOOKD_DELIVERY_EXACTLY_ONCE
+                        ? "exactly_once"
+                        : "at_least_once";
                 break;
             }
             fprintf(out, "%s =", k->name);

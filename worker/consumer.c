@@ -9,6 +9,7 @@
 #include "consumer.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -54,6 +55,7 @@ static const hookd_kafka_default_t consumer_defaults[] = {
     {"fetch.max.bytes", "4194304"},
     {"fetch.wait.max.ms", "100"},
     {"statistics.interval.ms", "10000"},
+    {"isolation.level", "read_committed"},
     {NULL, NULL},
 };
 
@@ -79,6 +81,22 @@ static const hookd_kafka_default_t producer_defaults[] = {
     {"linger.ms", "5"},
     {"partitioner", "murmur2_random"},
     {"queue.buffering.max.messages", "5000"},
+    {NULL, NULL},
+};
+
+/*
+ * With [kafka] delivery = exactly_once (runtime.c, "exactly-once"), the
+ * producer is transactional. transaction.timeout.ms is Kafka Streams'
+ * exactly-once default rather than librdkafka's 60 s: a worker killed with
+ * a transaction open holds back read_committed readers of the result
+ * topics (and the committed offsets of its partitions) until the
+ * coordinator aborts it, so the timeout is how long a crash stalls them.
+ * It stays far above transaction_interval_ms (default 100 ms).
+ * message.timeout.ms is brought down to it (force_exactly_once): librdkafka
+ * refuses a record timeout longer than its transaction's.
+ */
+static const hookd_kafka_default_t eos_defaults_producer[] = {
+    {"transaction.timeout.ms", "10000"},
     {NULL, NULL},
 };
 
@@ -168,6 +186,50 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
     hookd_logf(l, NULL, "librdkafka %s: %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
+int hookd_kafka_transactional_id(const hookd_config_t *cfg, char *buf, size_t size)
+{
+    int n;
+    if (cfg->transactional_id != NULL && cfg->transactional_id[0] != '\0')
+        n = snprintf(buf, size, "%s", cfg->transactional_id);
+    else
+        n = snprintf(buf, size, "%s.%s", cfg->group_id ? cfg->group_id : "acme-hookd",
+                     cfg->worker_id ? cfg->worker_id : "worker");
+    return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+/*
+ * What exactly-once rests on, set after the operator's properties: input
+ * read committed only (an aborted upstream transaction is not an event,
+ * and the committed offsets of a partition are read stable), and a
+ * transactional producer under the worker's transactional.id.
+ */
+static int force_exactly_once(const hookd_config_t *cfg, hookd_kafka_role_t role,
+                              rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)
+{
+    char tid[512];
+    if (role == HOOKD_KAFKA_CONSUMER)
+        return hookd_kafka_conf_set(conf, "isolation.level", "isolation.level", "read_committed",
+                                    errstr, errstr_size);
+    if (hookd_kafka_transactional_id(cfg, tid, sizeof(tid)) != 0) {
+        snprintf(errstr, errstr_size, "transactional_id: too long");
+        return -1;
+    }
+    {
+        /* librdkafka refuses a message timeout above the transaction
+         * timeout: a record cannot outlive its transaction. Clamp it. */
+        char mt[32], tt[32];
+        size_t ms = sizeof(mt), ts = sizeof(tt);
+        if (rd_kafka_conf_get(conf, "message.timeout.ms", mt, &ms) == RD_KAFKA_CONF_OK &&
+            rd_kafka_conf_get(conf, "transaction.timeout.ms", tt, &ts) == RD_KAFKA_CONF_OK &&
+            strtol(mt, NULL, 10) > strtol(tt, NULL, 10) &&
+            hookd_kafka_conf_set(conf, "message.timeout.ms", "message.timeout.ms", tt, errstr,
+                                 errstr_size) != 0)
+            return -1;
+    }
+    return hookd_kafka_conf_set(conf, "transactional_id", "transactional.id", tid, errstr,
+                                errstr_size);
+}
+
 rd_kafka_conf_t *hookd_kafka_conf_new(const hookd_config_t *cfg, hookd_kafka_role_t role,
                                       const char *bootstraps, char *errstr, size_t errstr_size)
 {
@@ -189,6 +251,10 @@ rd_kafka_conf_t *hookd_kafka_conf_new(const hookd_config_t *cfg, hookd_kafka_rol
                 if (hookd_kafka_conf_set(conf, d->key, d->key, d->value, errstr, errstr_size) != 0)
                     goto error;
     }
+    if (cfg->delivery == HOOKD_DELIVERY_EXACTLY_ONCE && role == HOOKD_KAFKA_PRODUCER)
+        for (d = eos_defaults_producer; d->key != NULL; d++)
+            if (hookd_kafka_conf_set(conf, d->key, d->key, d->value, errstr, errstr_size) != 0)
+                goto error;
     if (bootstraps != NULL && hookd_kafka_conf_set(conf, "bootstrap_servers", "bootstrap.servers",
                                                    bootstraps, errstr, errstr_size) != 0)
         goto error;
@@ -212,6 +278,9 @@ rd_kafka_conf_t *hookd_kafka_conf_new(const hookd_config_t *cfg, hookd_kafka_rol
     if (role == HOOKD_KAFKA_PRODUCER &&
         hookd_kafka_conf_set(conf, "enable.idempotence", "enable.idempotence", "true", errstr,
                              errstr_size) != 0)
+        goto error;
+    if (cfg->delivery == HOOKD_DELIVERY_EXACTLY_ONCE &&
+        force_exactly_once(cfg, role, conf, errstr, errstr_size) != 0)
         goto error;
     rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
     return conf;

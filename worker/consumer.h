@@ -35,6 +35,15 @@ rd_kafka_conf_t *hookd_kafka_conf_new(const hookd_config_t *cfg, hookd_kafka_rol
                                       const char *bootstraps, char *errstr, size_t errstr_size);
 
 /*
+ * The producer's transactional.id with [kafka] delivery = exactly_once:
+ * [kafka] transactional_id when set, else "<group_id>.<worker_id>" (the
+ * default worker_id is <hostname>-<pid>: unique per process, and stable
+ * across restarts of a container, whose process is pid 1 in a pod of the
+ * same name). 0, or -1 when it does not fit in `size`.
+ */
+int hookd_kafka_transactional_id(const hookd_config_t *cfg, char *buf, size_t size);
+
+/*
  * Set one property, reporting a refusal as "<label>: <reason>" with the
  * value masked when `key` is a secret. 0 or -1.
  */

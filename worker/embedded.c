@@ -84,3 +84,14 @@ void hookd_embedded_destroy(hookd_embedded_t *e)
         rd_kafka_destroy(e->rk);
     free(e);
 }
+
+int hookd_embedded_check(const hookd_config_t *cfg, char *errstr, size_t errstr_size)
+{
+    if (cfg->delivery == HOOKD_DELIVERY_EXACTLY_ONCE) {
+        snprintf(errstr, errstr_size,
+                 "[kafka] delivery = exactly_once needs a real Kafka cluster (bootstrap_servers): "
+                 "the embedded mock cluster accepts transactions but does not keep them");
+        return -1;
+    }
+    return 0;
+}

@@ -14,6 +14,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "config.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -28,6 +30,16 @@ typedef struct hookd_embedded hookd_embedded_t;
  */
 hookd_embedded_t *hookd_embedded_new(int brokers, const char *const *topics, size_t topic_count,
                                      int partitions, char *errstr, size_t errstr_size);
+
+/*
+ * Can the embedded cluster serve this configuration? It cannot keep
+ * [kafka] delivery = exactly_once: librdkafka's mock cluster accepts the
+ * transactional requests (InitProducerId, AddOffsetsToTxn,
+ * TxnOffsetCommit, EndTxn) but does nothing with them, so results of an
+ * aborted transaction would be visible and offsets would not commit with
+ * them. 0, or -1 with the reason in errstr.
+ */
+int hookd_embedded_check(const hookd_config_t *cfg, char *errstr, size_t errstr_size);
 
 /* "127.0.0.1:PORT,..." */
 const char *hookd_embedded_bootstraps(const hookd_embedded_t *e);

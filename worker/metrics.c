@@ -444,6 +444,8 @@ static atomic_uint_fast64_t hookd_publish_errors;
 static atomic_uint_fast64_t hookd_stats_received;
 /* Offset commits answered by the group coordinator: [0] failed, [1] ok. */
 static atomic_uint_fast64_t hookd_offset_commits[2];
+/* Exactly-once transactions ended: [0] aborted, [1] committed. */
+static atomic_uint_fast64_t hookd_transactions[2];
 
 typedef struct hookd_partition_gauge {
     char *topic;
@@ -707,6 +709,11 @@ void hookd_metrics_offset_commit(bool ok)
     atomic_fetch_add(&hookd_offset_commits[ok ? 1 : 0], 1);
 }
 
+void hookd_metrics_transaction(bool committed)
+{
+    atomic_fetch_add(&hookd_transactions[committed ? 1 : 0], 1);
+}
+
 void hookd_metrics_reset(void)
 {
     for (size_t i = 0; i < HOOKD_NFAMILIES; i++)
@@ -715,6 +722,8 @@ void hookd_metrics_reset(void)
     atomic_store(&hookd_stats_received, 0);
     atomic_store(&hookd_offset_commits[0], 0);
     atomic_store(&hookd_offset_commits[1], 0);
+    atomic_store(&hookd_transactions[0], 0);
+    atomic_store(&hookd_transactions[1], 0);
     pthread_mutex_lock(&hookd_parts_lock);
     hookd_parts_free(hookd_parts, hookd_parts_count);
     hookd_parts = NULL;
@@ -769,6 +778,15 @@ char *hookd_metrics_render(size_t *len)
                       (uint_fast64_t)atomic_load(&hookd_offset_commits[1]));
     hookd_sbuf_printf(&b, "hookd_consumer_commits_total{result=\"failed\"} %" PRIuFAST64 "\n",
                       (uint_fast64_t)atomic_load(&hookd_offset_commits[0]));
+
+    hookd_render_header(&b, "hookd_transactions_total",
+                        "Transactions of results, dead letters and offsets ended "
+                        "([kafka] delivery = exactly_once).",
+                        "counter");
+    hookd_sbuf_printf(&b, "hookd_transactions_total{result=\"committed\"} %" PRIuFAST64 "\n",
+                      (uint_fast64_t)atomic_load(&hookd_transactions[1]));
+    hookd_sbuf_printf(&b, "hookd_transactions_total{result=\"aborted\"} %" PRIuFAST64 "\n",
+                      (uint_fast64_t)atomic_load(&hookd_transactions[0]));
 
     hookd_render_partitions(&b);
 

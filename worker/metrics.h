@@ -37,6 +37,8 @@ void hookd_metrics_publish_fallback(const char *record, const char *form);
 void hookd_metrics_kafka_stats(const char *json, size_t len);
 /* An offset commit request of the consumer was answered: ok, or failed. */
 void hookd_metrics_offset_commit(bool ok);
+/* An exactly-once transaction was committed or aborted. */
+void hookd_metrics_transaction(bool committed);
 
 /*
  * The librdkafka version the process runs with (rd_kafka_version_str()), for

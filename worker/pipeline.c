@@ -234,6 +234,7 @@ static unsigned publish_outcome(const hookd_pipeline_t *pl, const hookd_msg_t *m
     const void *key = NULL;
     size_t key_len = 0;
     hookd_offsets_err_t oerr;
+    bool in_outcome = false;
 
     f.event_id = ev->id;
     f.topic = cfg->input_topic;
@@ -292,6 +293,12 @@ static unsigned publish_outcome(const hookd_pipeline_t *pl, const hookd_msg_t *m
         acks++;
     }
 
+    /* Exactly-once: the outcome's records go into one transaction together
+     * (a transaction never ends between begin and end), and the epoch the
+     * tracker checks below cannot change meanwhile (a rewind happens only
+     * while no outcome is in progress). A no-op in at-least-once mode. */
+    hookd_publisher_outcome_begin(pl->pub);
+    in_outcome = true;
     if ((oerr = hookd_offsets_expect(pl->offsets, m->partition, epoch, m->offset, acks)) !=
         HOOKD_OFFSETS_OK) {
         /* Revoked while we worked (past revoke_timeout_ms): the new owner
@@ -334,6 +341,8 @@ nomem:
 error:
     acks = 0;
 done:
+    if (in_outcome)
+        hookd_publisher_outcome_end(pl->pub, acks > 0);
     free(value);
     free(pvalue);
     hookd_headers_destroy(rh);

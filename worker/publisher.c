@@ -100,6 +100,17 @@ struct hookd_publisher {
     atomic_int sleepers; /* threads waiting on cond: broadcast only then */
     hookd_publisher_counts_t counts;
 
+    /* [kafka] delivery = exactly_once: see "Transactions" below. */
+    bool txn;                 /* the producer is transactional */
+    pthread_mutex_t txn_lock; /* the gate: txn_closed, txn_active, txn_outcomes */
+    pthread_cond_t txn_cond;  /* the gate opened, or the last outcome in progress ended */
+    bool txn_closed;          /* a commit or an abort is under way: no outcome may start */
+    size_t txn_active;        /* outcomes being published (between begin and end) */
+    size_t txn_outcomes;      /* outcomes published in the open transaction */
+    atomic_int txn_doomed;    /* a record of the open transaction failed: it must abort */
+    atomic_int replacing;     /* txn_replace wants rk_lock: the publisher thread stands back */
+    hookd_publisher_txn_stats_t txn_stats;
+
     pthread_t thread;
     bool thread_started;
     atomic_int stopping;
@@ -470,6 +481,40 @@ static const char *job_fallback(hookd_publisher_t *pub, hookd_publish_job_t *job
 }
 
 /* A delivery failed or could not even be queued: retry later. */
+/*
+ * Exactly-once: a record of the open transaction failed. librdkafka has put
+ * the transaction in its abortable state (a failed delivery), or the
+ * producer cannot produce in it (fatal, fenced, aborting): re-producing the
+ * record, or a smaller form of it, would only join a transaction that can
+ * no longer commit. The job is dropped, the transaction marked doomed, and
+ * the runtime aborts it and redoes its events from the committed offsets.
+ * (Only a record the producer refuses at once for its size still falls
+ * back, in publish_job: it was never queued, so the transaction is
+ * unharmed.) In this mode no job ever waits for the publisher thread's
+ * retry: every record is produced by the thread that publishes it, inside
+ * its outcome, so a closed gate means nothing is being produced.
+ */
+static void txn_record_failed(hookd_publisher_t *pub, hookd_publish_job_t *job,
+                              rd_kafka_resp_err_t err)
+{
+    hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+    f.partition = job->origin.partition;
+    f.offset = job->origin.offset;
+    if (atomic_exchange(&pub->txn_doomed, 1) == 0)
+        hookd_logf(HOOKD_LOG_WARNING, &f,
+                   "%s to %s not delivered (%s): the open transaction will be aborted and its "
+                   "events redone",
+                   kind_name(job), job->topic, rd_kafka_err2str(err));
+    hookd_metrics_publish_error();
+    pthread_mutex_lock(&pub->lock);
+    pub->counts.failures++;
+    failing_set(pub, job, false);
+    job_unlink(pub, job);
+    pthread_cond_broadcast(&pub->cond);
+    pthread_mutex_unlock(&pub->lock);
+    job_free(job);
+}
+
 static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, rd_kafka_resp_err_t err)
 {
     /* Everything the log line needs is read now: once the job is waiting
@@ -480,6 +525,10 @@ static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, rd_kafk
     size_t before = job->value_len;
     bool drop;
 
+    if (pub->txn) {
+        txn_record_failed(pub, job, err);
+        return;
+    }
     if (job->kind == HOOKD_RECORD_REPLY) {
         reply_given_up(pub, job, reason);
         return;
@@ -580,10 +629,33 @@ static void producer_error_cb(rd_kafka_t *rk, int err, const char *reason, void 
     hookd_publisher_t *pub = opaque;
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         atomic_store(&pub->fatal, 1);
+        if (pub->txn)
+            atomic_store(&pub->txn_doomed, 1);
         return;
     }
     hookd_logf(err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? HOOKD_LOG_WARNING : HOOKD_LOG_INFO,
                NULL, "producer: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+/* ---- transactions (exactly-once) ---------------------------------------- */
+
+#define TXN_INIT_TIMEOUT_MS 30000
+
+/*
+ * Register the transactional.id with its coordinator (which fences any
+ * older producer of the same id and aborts its open transaction) and open
+ * the first transaction.
+ */
+static int txn_init(rd_kafka_t *rk, char *errstr, size_t errstr_size)
+{
+    rd_kafka_error_t *error = rd_kafka_init_transactions(rk, TXN_INIT_TIMEOUT_MS);
+    if (error == NULL)
+        error = rd_kafka_begin_transaction(rk);
+    if (error == NULL)
+        return 0;
+    snprintf(errstr, errstr_size, "producer: transactions: %s", rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+    return -1;
 }
 
 static rd_kafka_t *producer_new(hookd_publisher_t *pub, char *errstr, size_t errstr_size)
@@ -614,6 +686,10 @@ static rd_kafka_t *producer_new(hookd_publisher_t *pub, char *errstr, size_t err
         return NULL;
     }
     conf = NULL; /* now owned by rk */
+    if (pub->txn && txn_init(rk, errstr, errstr_size) != 0) {
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
     return rk;
 }
 
@@ -663,6 +739,265 @@ static void producer_recreate(hookd_publisher_t *pub)
     hookd_logf(HOOKD_LOG_WARNING, NULL, "producer: replaced; %zu record(s) produced again", again);
 }
 
+/*
+ * Exactly-once: the producer is fatal (fenced by a newer instance of its
+ * transactional.id, or its epoch bumped by the coordinator after a
+ * transaction timeout). Its transaction is lost (aborted by the
+ * coordinator): replace it under the same id, and drop every job, none of
+ * which can become visible now. Gate closed (nothing is being produced).
+ */
+static int txn_replace(hookd_publisher_t *pub)
+{
+    char why[512], errstr[512];
+    rd_kafka_resp_err_t ferr;
+    rd_kafka_t *old, *rk;
+    hookd_publish_job_t *job, *next;
+    size_t dropped = 0;
+
+    ferr = rd_kafka_fatal_error(pub->rk, why, sizeof(why));
+    hookd_logf(HOOKD_LOG_ERROR, NULL,
+               "producer: fatal error %s: %s; replacing the transactional producer",
+               rd_kafka_err2name(ferr), ferr ? why : "(none)");
+    if ((rk = producer_new(pub, errstr, sizeof(errstr))) == NULL) {
+        hookd_logf(HOOKD_LOG_ERROR, NULL, "producer: cannot replace: %s; will try again", errstr);
+        return -1;
+    }
+    atomic_store(&pub->replacing, 1);
+    pthread_rwlock_wrlock(&pub->rk_lock);
+    old = pub->rk;
+    pub->rk = rk;
+    pub->gen++;
+    pthread_rwlock_unlock(&pub->rk_lock);
+    atomic_store(&pub->replacing, 0);
+    atomic_store(&pub->fatal, 0);
+    rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_destroy(old); /* no delivery report of it refers to a job any more */
+    pthread_mutex_lock(&pub->lock);
+    for (job = pub->head; job != NULL; job = next) {
+        next = job->next;
+        failing_set(pub, job, false);
+        job_unlink(pub, job);
+        job_free(job);
+        dropped++;
+    }
+    pub->waiting = 0;
+    pub->counts.recreated++;
+    pthread_cond_broadcast(&pub->cond);
+    pthread_mutex_unlock(&pub->lock);
+    hookd_logf(HOOKD_LOG_WARNING, NULL,
+               "producer: replaced; %zu record(s) of the lost transaction dropped", dropped);
+    return 0;
+}
+
+void hookd_publisher_outcome_begin(hookd_publisher_t *pub)
+{
+    if (!pub->txn)
+        return;
+    pthread_mutex_lock(&pub->txn_lock);
+    while (pub->txn_closed)
+        pthread_cond_wait(&pub->txn_cond, &pub->txn_lock);
+    pub->txn_active++;
+    pthread_mutex_unlock(&pub->txn_lock);
+}
+
+void hookd_publisher_outcome_end(hookd_publisher_t *pub, bool published)
+{
+    if (!pub->txn)
+        return;
+    pthread_mutex_lock(&pub->txn_lock);
+    pub->txn_active--;
+    if (published)
+        pub->txn_outcomes++;
+    if (pub->txn_closed && pub->txn_active == 0)
+        pthread_cond_broadcast(&pub->txn_cond);
+    pthread_mutex_unlock(&pub->txn_lock);
+}
+
+bool hookd_publisher_transactional(const hookd_publisher_t *pub)
+{
+    return pub->txn;
+}
+
+size_t hookd_publisher_txn_outcomes(hookd_publisher_t *pub)
+{
+    size_t n;
+    pthread_mutex_lock(&pub->txn_lock);
+    n = pub->txn_outcomes;
+    pthread_mutex_unlock(&pub->txn_lock);
+    return n;
+}
+
+bool hookd_publisher_txn_doomed(hookd_publisher_t *pub)
+{
+    return atomic_load(&pub->txn_doomed) != 0 || atomic_load(&pub->fatal) != 0;
+}
+
+bool hookd_publisher_txn_hold(hookd_publisher_t *pub, int timeout_ms)
+{
+    uint64_t deadline = hookd_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    bool idle = false;
+    struct timespec ts;
+
+    pthread_mutex_lock(&pub->txn_lock);
+    pub->txn_closed = true;
+    while (pub->txn_active > 0) {
+        uint64_t now = hookd_now_ms();
+        if (now >= deadline)
+            break;
+        hookd_deadline_after(&ts, (int)(deadline - now));
+        pthread_cond_timedwait(&pub->txn_cond, &pub->txn_lock, &ts);
+    }
+    idle = pub->txn_active == 0;
+    pthread_mutex_unlock(&pub->txn_lock);
+    /* Every record acknowledged (a failed one is dropped and dooms the
+     * transaction): then the offset tracker's watermarks cover exactly
+     * the outcomes this transaction holds. */
+    while (idle && !hookd_publisher_wait(pub, -1, 0, 100)) {
+        hookd_status_heartbeat();
+        if (hookd_now_ms() >= deadline)
+            idle = false;
+    }
+    return idle;
+}
+
+static int txn_left(uint64_t deadline)
+{
+    uint64_t now = hookd_now_ms();
+    return now >= deadline ? 1 : (int)(deadline - now);
+}
+
+typedef enum txn_op { TXN_SEND_OFFSETS, TXN_COMMIT, TXN_ABORT } txn_op_t;
+
+/*
+ * One transactional call, repeated while librdkafka says the error is
+ * retriable (a timeout: the operation goes on in the background and the
+ * call resumes it) and time is left. Each call may block for the remaining
+ * transaction time (-1, librdkafka's advice: other timeouts risk its state
+ * machine). NULL on success.
+ */
+static rd_kafka_error_t *txn_call(hookd_publisher_t *pub, txn_op_t op,
+                                  const rd_kafka_topic_partition_list_t *offsets,
+                                  const rd_kafka_consumer_group_metadata_t *cgmd, uint64_t deadline)
+{
+    rd_kafka_error_t *error;
+    for (;;) {
+        switch (op) {
+        case TXN_SEND_OFFSETS:
+            error = rd_kafka_send_offsets_to_transaction(pub->rk, offsets, cgmd, -1);
+            break;
+        case TXN_COMMIT:
+            error = rd_kafka_commit_transaction(pub->rk, -1);
+            break;
+        default:
+            error = rd_kafka_abort_transaction(pub->rk, -1);
+            break;
+        }
+        /* A commit still retriable at the deadline is not given up (but at
+         * shutdown): its outcome is unknown, it may complete in the
+         * background, and an abort on top of it would make the worker redo
+         * events whose results are committed. librdkafka ends it one way
+         * or the other by transaction.timeout.ms at the latest. */
+        if (error == NULL || !rd_kafka_error_is_retriable(error) ||
+            (hookd_now_ms() >= deadline && (op != TXN_COMMIT || atomic_load(&pub->no_block))))
+            return error;
+        hookd_logf(HOOKD_LOG_DEBUG, NULL, "producer: %s (retrying)", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        hookd_status_heartbeat();
+    }
+}
+
+hookd_txn_result_t hookd_publisher_txn_end(hookd_publisher_t *pub, bool commit,
+                                           const struct rd_kafka_topic_partition_list_s *offsets,
+                                           const struct rd_kafka_consumer_group_metadata_s *cgmd,
+                                           int timeout_ms)
+{
+    uint64_t deadline = hookd_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 1);
+    hookd_txn_result_t res = HOOKD_TXN_ABORTED;
+    rd_kafka_error_t *error = NULL;
+    bool fatal = atomic_load(&pub->fatal) != 0;
+
+    if (commit && !fatal && !atomic_load(&pub->txn_doomed)) {
+        if (offsets != NULL && offsets->cnt > 0)
+            error = txn_call(pub, TXN_SEND_OFFSETS, offsets, cgmd, deadline);
+        if (error == NULL)
+            error = txn_call(pub, TXN_COMMIT, NULL, NULL, deadline);
+        if (error == NULL) {
+            res = HOOKD_TXN_COMMITTED;
+            goto next;
+        }
+        fatal = rd_kafka_error_is_fatal(error) || atomic_load(&pub->fatal) != 0;
+        hookd_logf(HOOKD_LOG_WARNING, NULL,
+                   "producer: transaction not committed: %s; aborting it, its events are redone",
+                   rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    if (!fatal) {
+        /* librdkafka purges what it still holds: wait for those reports
+         * (each drops its job) before the next transaction begins. The
+         * abort gets its own time: a commit may have used all of it. */
+        deadline = hookd_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 1);
+        error = txn_call(pub, TXN_ABORT, NULL, NULL, deadline);
+        if (error != NULL) {
+            hookd_logf(HOOKD_LOG_ERROR, NULL, "producer: abort: %s", rd_kafka_error_string(error));
+            fatal = true; /* a producer that cannot abort cannot go on */
+            rd_kafka_error_destroy(error);
+        } else {
+            hookd_publisher_wait(pub, -1, 0, txn_left(deadline));
+        }
+    }
+    if (fatal) {
+        res = HOOKD_TXN_REPLACED;
+        if (atomic_load(&pub->fatal) == 0)
+            atomic_store(&pub->fatal, 1);
+        if (txn_replace(pub) != 0)
+            goto reopen; /* still fatal: the next end tries again */
+    }
+next:
+    pthread_mutex_lock(&pub->lock);
+    if (res == HOOKD_TXN_COMMITTED)
+        pub->txn_stats.committed++;
+    else
+        pub->txn_stats.aborted++;
+    pthread_mutex_unlock(&pub->lock);
+    if (fatal) {
+        /* replaced: the new producer's first transaction is open already */
+        atomic_store(&pub->txn_doomed, 0);
+    } else {
+        atomic_store(&pub->txn_doomed, 0);
+        if ((error = rd_kafka_begin_transaction(pub->rk)) != NULL) {
+            hookd_logf(HOOKD_LOG_ERROR, NULL, "producer: begin transaction: %s",
+                       rd_kafka_error_string(error));
+            atomic_store(&pub->txn_doomed, 1);
+            if (rd_kafka_error_is_fatal(error))
+                atomic_store(&pub->fatal, 1);
+            rd_kafka_error_destroy(error);
+        }
+    }
+reopen:
+    /* The gate stays closed: after an abort the caller must rewind before
+     * any outcome computed under the old positions can be published (it
+     * would join the next transaction). hookd_publisher_txn_release(). */
+    pthread_mutex_lock(&pub->txn_lock);
+    pub->txn_outcomes = 0;
+    pthread_mutex_unlock(&pub->txn_lock);
+    return res;
+}
+
+void hookd_publisher_txn_release(hookd_publisher_t *pub)
+{
+    pthread_mutex_lock(&pub->txn_lock);
+    pub->txn_closed = false;
+    pthread_cond_broadcast(&pub->txn_cond);
+    pthread_mutex_unlock(&pub->txn_lock);
+}
+
+void hookd_publisher_txn_stats(hookd_publisher_t *pub, hookd_publisher_txn_stats_t *out)
+{
+    pthread_mutex_lock(&pub->lock);
+    *out = pub->txn_stats;
+    pthread_mutex_unlock(&pub->lock);
+}
+
 /* Produce the waiting jobs whose time has come. */
 static void retry_due(hookd_publisher_t *pub)
 {
@@ -697,8 +1032,24 @@ static void *publisher_thread_main(void *arg)
 {
     hookd_publisher_t *pub = arg;
     while (!atomic_load(&pub->stopping)) {
-        rd_kafka_poll(pub->rk, 50); /* delivery reports: dr_msg_cb */
-        if (atomic_load(&pub->fatal))
+        if (pub->txn) {
+            /* Exactly-once: the consumer thread may replace the producer
+             * (txn_replace); it must not destroy the one polled here, and
+             * a reader-preferring lock must let it in. */
+            if (atomic_load(&pub->replacing)) {
+                struct timespec ts = {0, 10 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+                continue;
+            }
+            pthread_rwlock_rdlock(&pub->rk_lock);
+            rd_kafka_poll(pub->rk, 50); /* delivery reports: dr_msg_cb */
+            pthread_rwlock_unlock(&pub->rk_lock);
+        } else {
+            rd_kafka_poll(pub->rk, 50); /* delivery reports: dr_msg_cb */
+        }
+        /* Exactly-once: the runtime replaces a fatal producer itself,
+         * between two transactions (hookd_publisher_txn_end). */
+        if (atomic_load(&pub->fatal) && !pub->txn)
             producer_recreate(pub);
         retry_due(pub);
     }
@@ -718,6 +1069,9 @@ hookd_publisher_t *hookd_publisher_new(const hookd_config_t *cfg, const char *bo
         return NULL;
     }
     pub->cfg = cfg;
+    pub->txn = cfg->delivery == HOOKD_DELIVERY_EXACTLY_ONCE;
+    pthread_mutex_init(&pub->txn_lock, NULL);
+    pthread_cond_init(&pub->txn_cond, NULL);
     pub->ack = ack;
     pub->owned = owned;
     pub->opaque = opaque;
@@ -743,6 +1097,35 @@ hookd_publisher_t *hookd_publisher_new(const hookd_config_t *cfg, const char *bo
 error:
     hookd_publisher_destroy(pub);
     return NULL;
+}
+
+/*
+ * Exactly-once: what produce answered at once. A record over the producer's
+ * own size limit was never queued: its smaller forms are tried here, on the
+ * publishing thread (see txn_record_failed for why not by the publisher
+ * thread). Any other refusal dooms the transaction.
+ */
+static void txn_produce_result(hookd_publisher_t *pub, hookd_publish_job_t *job,
+                               rd_kafka_resp_err_t err)
+{
+    while (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+           hookd_publisher_classify(err) == HOOKD_PRODUCE_ERR_PERMANENT) {
+        const char *kind = kind_name(job), *form = job_fallback(pub, job, rd_kafka_err2str(err));
+        hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+        if (form == NULL)
+            break;
+        f.partition = job->origin.partition;
+        f.offset = job->origin.offset;
+        hookd_metrics_publish_fallback(kind, form);
+        hookd_logf(HOOKD_LOG_WARNING, &f, "%s refused by the producer (%s); publishing it as %s",
+                   kind, rd_kafka_err2name(err), form);
+        pthread_mutex_lock(&pub->lock);
+        pub->counts.fallbacks++;
+        pthread_mutex_unlock(&pub->lock);
+        err = job_produce(pub, job);
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        txn_record_failed(pub, job, err);
 }
 
 /* copy_topic: the topic is the caller's (a reply's, read from its request), copy it. */
@@ -852,7 +1235,7 @@ static int publish_job(hookd_publisher_t *pub, hookd_record_kind_t kind, const c
     /* librdkafka's queue full: wait for delivery reports to make room (the
      * handler thread is the natural place to apply this backpressure). */
     while ((err = job_produce(pub, job)) == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
-           !atomic_load(&pub->stopping) && !atomic_load(&pub->no_block)) {
+           !atomic_load(&pub->stopping) && (pub->txn || !atomic_load(&pub->no_block))) {
         struct timespec ts;
         hookd_deadline_after(&ts, 100);
         pthread_mutex_lock(&pub->lock);
@@ -860,6 +1243,10 @@ static int publish_job(hookd_publisher_t *pub, hookd_record_kind_t kind, const c
         pthread_cond_timedwait(&pub->cond, &pub->lock, &ts);
         atomic_fetch_sub(&pub->sleepers, 1);
         pthread_mutex_unlock(&pub->lock);
+    }
+    if (pub->txn) {
+        txn_produce_result(pub, job, err);
+        return 0;
     }
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
         /* Shutting down: not a failure, just no room yet; the publisher
@@ -1000,5 +1387,7 @@ void hookd_publisher_destroy(hookd_publisher_t *pub)
     pthread_cond_destroy(&pub->cond);
     pthread_mutex_destroy(&pub->lock);
     pthread_rwlock_destroy(&pub->rk_lock);
+    pthread_cond_destroy(&pub->txn_cond);
+    pthread_mutex_destroy(&pub->txn_lock);
     free(pub);
 }

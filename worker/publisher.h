@@ -29,6 +29,19 @@
  * transient error. A dead letter whose value is over the limit is cut
  * before its first produce. Errors that affect every record (broker down,
  * authorization, unknown topic, timeouts) are retried as before.
+ *
+ * Exactly-once ([kafka] delivery = exactly_once): the producer is
+ * transactional and every record it produces, of whatever kind, joins the
+ * open transaction. The records of one input's outcome are published
+ * between hookd_publisher_outcome_begin() and _end(), and a transaction is
+ * only ever ended when no outcome is in progress and every record of it is
+ * acknowledged, so it holds whole outcomes only, never half of one. The
+ * runtime (consumer thread) ends transactions with hookd_publisher_txn_end():
+ * the input offsets go in with send_offsets_to_transaction. A failed
+ * delivery is not retried in this mode: it dooms the transaction (librdkafka
+ * makes it abortable), which the runtime aborts and redoes. A fatal error
+ * (fenced, ...) replaces the producer under the same transactional.id, at
+ * the end of the transaction, on the calling thread.
  */
 #ifndef HOOKD_PUBLISHER_H
 #define HOOKD_PUBLISHER_H
@@ -85,6 +98,17 @@ typedef struct hookd_publisher_counts {
     size_t outstanding;    /* records not acknowledged yet */
 } hookd_publisher_counts_t;
 
+typedef struct hookd_publisher_txn_stats {
+    uint64_t committed; /* transactions committed */
+    uint64_t aborted;   /* transactions aborted (their events redone) */
+} hookd_publisher_txn_stats_t;
+
+/* Open the gate again (after txn_end, or after a hold that ended nothing). */
+void hookd_publisher_txn_release(hookd_publisher_t *pub);
+
+/* Transactions ended so far (exactly-once). */
+void hookd_publisher_txn_stats(hookd_publisher_t *pub, hookd_publisher_txn_stats_t *out);
+
 hookd_publisher_t *hookd_publisher_new(const hookd_config_t *cfg, const char *bootstraps,
                                        hookd_publisher_ack_cb *ack, hookd_publisher_owned_cb *owned,
                                        void *opaque, char *errstr, size_t errstr_size);
@@ -138,6 +162,54 @@ void hookd_publisher_counts(hookd_publisher_t *pub, hookd_publisher_counts_t *ou
  * for the publisher thread instead.
  */
 void hookd_publisher_shutdown_begin(hookd_publisher_t *pub);
+
+/* ---- exactly-once ------------------------------------------------------- */
+
+struct rd_kafka_topic_partition_list_s;
+struct rd_kafka_consumer_group_metadata_s;
+
+/*
+ * An input's outcome is about to be published (handler thread). With a
+ * transactional producer, waits while a transaction is being ended; a
+ * no-op otherwise. Every begin is paired with an end, published or not.
+ */
+void hookd_publisher_outcome_begin(hookd_publisher_t *pub);
+void hookd_publisher_outcome_end(hookd_publisher_t *pub, bool published);
+
+/* Is the producer transactional ([kafka] delivery = exactly_once)? */
+bool hookd_publisher_transactional(const hookd_publisher_t *pub);
+
+/* Outcomes published in the open transaction; whether it is doomed. */
+size_t hookd_publisher_txn_outcomes(hookd_publisher_t *pub);
+bool hookd_publisher_txn_doomed(hookd_publisher_t *pub);
+
+/*
+ * Close the gate: no outcome starts from now on; wait until the outcomes in
+ * progress ended and every record is acknowledged (or dropped), at most
+ * `timeout_ms`. True when that happened; the gate stays closed either way
+ * until hookd_publisher_txn_end(). Consumer thread.
+ */
+bool hookd_publisher_txn_hold(hookd_publisher_t *pub, int timeout_ms);
+
+typedef enum hookd_txn_result {
+    HOOKD_TXN_COMMITTED = 0, /* records and offsets are visible to read_committed readers */
+    HOOKD_TXN_ABORTED = 1,   /* none of it is: redo everything since the last commit */
+    HOOKD_TXN_REPLACED = 2   /* aborted, and the producer was fatal (fenced): replaced */
+} hookd_txn_result_t;
+
+/*
+ * End the open transaction and begin the next one (hold first; the gate
+ * stays closed: open it with hookd_publisher_txn_release() once the
+ * positions are rewound after an abort). With `commit` and the transaction not doomed: send
+ * `offsets` (may be NULL or empty) with the consumer's group metadata
+ * (KIP-447: a member of an older generation is fenced), then commit; any
+ * abortable error aborts instead. Without `commit`: abort. Retriable errors
+ * are retried (librdkafka's advice), until `timeout_ms`. Consumer thread.
+ */
+hookd_txn_result_t hookd_publisher_txn_end(hookd_publisher_t *pub, bool commit,
+                                           const struct rd_kafka_topic_partition_list_s *offsets,
+                                           const struct rd_kafka_consumer_group_metadata_s *cgmd,
+                                           int timeout_ms);
 
 /* Stop the delivery-report thread and destroy the producer (unacknowledged records are lost: uncommitted). */
 void hookd_publisher_destroy(hookd_publisher_t *pub);

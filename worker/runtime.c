@@ -21,6 +21,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -65,6 +66,11 @@ typedef struct rt_part {
     bool paused; /* as applied to the consumer */
     uint64_t epoch;
     int64_t next_offset; /* after the last message consumed, -1 none */
+    /* Exactly-once: where an aborted transaction rewinds this partition
+     * to (the offset committed by the last transaction, else the first
+     * one consumed under this assignment); valid when eos_known. */
+    bool eos_known;
+    int64_t eos_rewind;
 } rt_part_t;
 
 struct hookd_runtime {
@@ -110,8 +116,9 @@ struct hookd_runtime {
     bool commit_due;      /* the watermark moved since the last commit request */
     bool worker_full;     /* over max_in_flight: every partition paused (update_pauses) */
     bool fatal;
-    bool closed;     /* rd_kafka_consumer_close() done */
-    bool pool_stuck; /* a handler outlived the shutdown deadline */
+    uint64_t eos_next_commit; /* exactly-once: end the transaction at this time (ms) */
+    bool closed;              /* rd_kafka_consumer_close() done */
+    bool pool_stuck;          /* a handler outlived the shutdown deadline */
 };
 
 /* Debug builds check that consumer-thread-only code runs on that thread. */
@@ -379,6 +386,193 @@ static void commit_sync(hookd_runtime_t *rt, const rd_kafka_topic_partition_list
     rd_kafka_topic_partition_list_destroy(list);
 }
 
+/* ---- exactly-once: the transactional commit path (consumer thread) ----- */
+
+/*
+ * With [kafka] delivery = exactly_once the commit path above is replaced
+ * by transactions (docs/runtime.md, "Exactly-once"): the publisher's
+ * producer is transactional, every record it produces joins the open
+ * transaction, and the consumer thread ends that transaction every
+ * transaction_interval_ms or transaction_max_events outcomes, on revoke and
+ * at shutdown, with the input offsets in it (send_offsets_to_transaction
+ * with the consumer's group metadata). Nothing is stored or committed
+ * through the consumer in this mode.
+ *
+ * The offsets are the offset tracker's watermarks taken while the
+ * publisher's gate is closed and every record is acknowledged: an offset
+ * is below the watermark only when all the records of its outcome were
+ * acknowledged, and so are in this transaction or an earlier committed
+ * one. Within a partition a handler thread finishes one message before the
+ * next starts, so no outcome above the watermark can be in the
+ * transaction either: records and offsets commit together or not at all.
+ *
+ * When the transaction aborts (a failed delivery, a coordinator error, a
+ * fenced or fatal producer), every partition is rewound: queued messages
+ * are dropped, the tracker and the pool start a new epoch (an outcome
+ * still being computed under the old one publishes nothing), and the
+ * consumer seeks to the last committed position, so the uncommitted
+ * events are consumed and processed again.
+ */
+
+#define EOS_HOLD_TIMEOUT_MS 30000 /* records awaiting acknowledgement (message.timeout.ms) */
+#define EOS_END_TIMEOUT_MS 30000  /* send offsets + commit, or abort */
+
+/* A message of the partition was consumed. Lock held. */
+static void eos_note_consumed(rt_part_t *rp, int64_t offset)
+{
+    if (!rp->eos_known) {
+        rp->eos_known = true;
+        rp->eos_rewind = offset;
+    }
+}
+
+/*
+ * Rewind every assigned partition to its last committed position after an
+ * abort. The publisher's gate is closed: no outcome is being published, so
+ * the epoch change cannot split one.
+ */
+static void eos_rewind(hookd_runtime_t *rt)
+{
+    size_t i, n, dropped = 0, rewound = 0;
+    RT_ASSERT_CONSUMER_THREAD(rt);
+
+    pthread_mutex_lock(&rt->lock);
+    n = rt->nparts;
+    pthread_mutex_unlock(&rt->lock);
+    for (i = 0; i < n; i++) {
+        int32_t p = (int32_t)i;
+        uint64_t old, epoch;
+        int64_t to = -1;
+        pthread_mutex_lock(&rt->lock);
+        if (!rt->parts[i].assigned) {
+            pthread_mutex_unlock(&rt->lock);
+            continue;
+        }
+        old = rt->parts[i].epoch;
+        epoch = ++rt->next_epoch;
+        rt->parts[i].epoch = epoch;
+        if (rt->parts[i].eos_known)
+            to = rt->parts[i].eos_rewind;
+        rt->parts[i].next_offset = to;
+        pthread_mutex_unlock(&rt->lock);
+
+        dropped += hookd_pool_revoke(rt->pool, p);
+        hookd_offsets_revoke(rt->offsets, p);
+        hookd_publisher_forget(rt->pub, p, old);
+        if (hookd_offsets_assign(rt->offsets, p, epoch) != HOOKD_OFFSETS_OK ||
+            hookd_pool_assign(rt->pool, p, epoch) != 0)
+            hookd_logf(HOOKD_LOG_ERROR, NULL, "kafka: out of memory rewinding partition %d", p);
+        if (to >= 0) {
+            rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_error_t *e;
+            rd_kafka_topic_partition_list_add(l, rt->cfg->input_topic, p)->offset = to;
+            /* A seek discards what was fetched from the old position. */
+            if ((e = rd_kafka_seek_partitions(rt->rk, l, 0)) != NULL) {
+                hookd_logf(HOOKD_LOG_ERROR, NULL, "kafka: seek partition %d to %" PRId64 ": %s", p,
+                           to, rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+            }
+            rd_kafka_topic_partition_list_destroy(l);
+            rewound++;
+        }
+    }
+    stats_bump(rt, HOT_DROPPED, dropped);
+    hookd_logf(HOOKD_LOG_WARNING, NULL,
+               "kafka: transaction aborted; %zu partition(s) rewound to their committed offsets "
+               "(%zu queued message(s) dropped), uncommitted events are redone",
+               rewound, dropped);
+}
+
+/*
+ * End the open transaction: commit it with the watermarks of every owned
+ * partition (`commit`), or abort it; after an abort, rewind. Returns true
+ * when it committed (or there was nothing to commit).
+ */
+static bool eos_txn_end(hookd_runtime_t *rt, bool commit, int timeout_ms)
+{
+    rd_kafka_topic_partition_list_t *list = NULL;
+    rd_kafka_consumer_group_metadata_t *cgmd = NULL;
+    hookd_txn_result_t res;
+    hookd_offsets_pos_t *pos = NULL;
+    size_t max, n = 0, k;
+    bool moved = false;
+    RT_ASSERT_CONSUMER_THREAD(rt);
+
+    if (!hookd_publisher_txn_hold(rt->pub, EOS_HOLD_TIMEOUT_MS))
+        commit = false; /* a record still unacknowledged: the watermark cannot be trusted */
+    if (hookd_publisher_txn_doomed(rt->pub))
+        commit = false;
+    pthread_mutex_lock(&rt->lock);
+    max = rt->nparts;
+    pthread_mutex_unlock(&rt->lock);
+    list = rd_kafka_topic_partition_list_new(16);
+    if (commit && max > 0 && (pos = calloc(max, sizeof(*pos))) != NULL) {
+        n = hookd_offsets_collect(rt->offsets, pos, max, 1);
+        pthread_mutex_lock(&rt->lock);
+        for (k = 0; k < n; k++) {
+            rd_kafka_topic_partition_list_add(list, rt->cfg->input_topic, pos[k].partition)
+                ->offset = pos[k].offset;
+            if (rt->committed[pos[k].partition] != pos[k].offset)
+                moved = true;
+        }
+        pthread_mutex_unlock(&rt->lock);
+        free(pos);
+    }
+    if (commit && !moved && hookd_publisher_txn_outcomes(rt->pub) == 0) {
+        /* Nothing new: the open transaction is empty, keep it. */
+        hookd_publisher_txn_release(rt->pub);
+        rd_kafka_topic_partition_list_destroy(list);
+        return true;
+    }
+    if (commit)
+        cgmd = rd_kafka_consumer_group_metadata(rt->rk);
+    res = hookd_publisher_txn_end(rt->pub, commit && cgmd != NULL, list, cgmd,
+                                  timeout_ms > 0 ? timeout_ms : EOS_END_TIMEOUT_MS);
+    if (cgmd != NULL)
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
+    hookd_metrics_transaction(res == HOOKD_TXN_COMMITTED);
+    if (res == HOOKD_TXN_COMMITTED) {
+        int i;
+        hookd_metrics_offset_commit(true);
+        for (i = 0; i < list->cnt; i++)
+            list->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        record_committed(rt, list);
+        pthread_mutex_lock(&rt->lock);
+        for (i = 0; i < list->cnt; i++) {
+            rt_part_t *rp = part_get(rt, list->elems[i].partition);
+            if (rp != NULL && rp->assigned) {
+                rp->eos_known = true;
+                rp->eos_rewind = list->elems[i].offset;
+            }
+        }
+        pthread_mutex_unlock(&rt->lock);
+    } else {
+        /* Before the gate opens: an outcome computed from the old
+         * positions must find its epoch gone (the tracker refuses it),
+         * or it would join the next transaction and be committed beside
+         * its redone copy. */
+        eos_rewind(rt);
+    }
+    hookd_publisher_txn_release(rt->pub);
+    rd_kafka_topic_partition_list_destroy(list);
+    return res == HOOKD_TXN_COMMITTED;
+}
+
+/* End the transaction when its interval passed or it holds enough outcomes. */
+static void eos_commit_if_due(hookd_runtime_t *rt)
+{
+    uint64_t now = hookd_now_ms();
+    size_t max =
+        rt->cfg->transaction_max_events > 0 ? (size_t)rt->cfg->transaction_max_events : 10000;
+    if (now < rt->eos_next_commit && hookd_publisher_txn_outcomes(rt->pub) < max &&
+        !hookd_publisher_txn_doomed(rt->pub))
+        return;
+    eos_txn_end(rt, true, EOS_END_TIMEOUT_MS);
+    rt->eos_next_commit =
+        hookd_now_ms() +
+        (uint64_t)(rt->cfg->transaction_interval_ms > 0 ? rt->cfg->transaction_interval_ms : 100);
+}
+
 static void assign_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list_t *parts)
 {
     rd_kafka_error_t *error = NULL;
@@ -397,6 +591,7 @@ static void assign_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list
             rp->paused = false;
             rp->next_offset = -1;
             rp->epoch = epoch;
+            rp->eos_known = false;
         }
         pthread_mutex_unlock(&rt->lock);
         if (rp == NULL || hookd_offsets_assign(rt->offsets, p, epoch) != HOOKD_OFFSETS_OK ||
@@ -460,7 +655,14 @@ static void revoke_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list
             while (!hookd_publisher_wait(rt->pub, p, epochs[i], 100) && remaining_ms(deadline) > 0)
                 hookd_status_heartbeat();
         }
-        commit_sync(rt, parts);
+        if (hookd_publisher_transactional(rt->pub))
+            eos_txn_end(rt, true, remaining_ms(deadline));
+        else
+            commit_sync(rt, parts);
+    } else if (lost && hookd_publisher_transactional(rt->pub)) {
+        /* The group gave them away: their work must not be committed by
+         * us, and a transaction cannot leave it out. */
+        eos_txn_end(rt, false, rt->cfg->revoke_timeout_ms);
     }
     for (i = 0; i < parts->cnt; i++) {
         int32_t p = parts->elems[i].partition;
@@ -673,6 +875,7 @@ static void on_message(hookd_runtime_t *rt, rd_kafka_message_t *rkm)
     (void)queued;
     pthread_mutex_lock(&rt->lock);
     rt->parts[rkm->partition].next_offset = rkm->offset + 1;
+    eos_note_consumed(&rt->parts[rkm->partition], rkm->offset);
     pthread_mutex_unlock(&rt->lock);
     rd_kafka_message_destroy(rkm); /* its fetch buffer can go */
     stats_bump(rt, HOT_CONSUMED, 1);
@@ -722,6 +925,8 @@ hookd_runtime_t *hookd_runtime_create(const hookd_config_t *cfg, const hookd_reg
 
     if (cfg->bootstrap_servers == NULL || cfg->bootstrap_servers[0] == '\0') {
         const char *topics_v[] = {cfg->input_topic, cfg->result_topic, cfg->dead_letter_topic};
+        if (hookd_embedded_check(cfg, errstr, errstr_size) != 0)
+            goto error;
         if ((rt->embedded = hookd_embedded_new(1, topics_v, 3, HOOKD_EMBEDDED_PARTITIONS, errstr,
                                                errstr_size)) == NULL)
             goto error;
@@ -856,7 +1061,10 @@ static int shutdown_sequence(hookd_runtime_t *rt)
             break;
         }
     }
-    commit_sync(rt, NULL);
+    if (hookd_publisher_transactional(rt->pub))
+        eos_txn_end(rt, true, remaining_ms(deadline) > 0 ? remaining_ms(deadline) : 1);
+    else
+        commit_sync(rt, NULL);
     /* Leaving the group runs the revoke callback once more (nothing left to wait for). */
     rt->closed = true;
     if ((err = rd_kafka_consumer_close(rt->rk)) != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -909,7 +1117,10 @@ int hookd_runtime_run(hookd_runtime_t *rt, const atomic_int *stop)
             on_message(rt, batch[i]);
         if (n > 0 && !hookd_status_get(HOOKD_STATUS_BROKER_UP))
             set_broker_up(rt, true);
-        commit_if_due(rt, store_offsets(rt, false));
+        if (hookd_publisher_transactional(rt->pub))
+            eos_commit_if_due(rt);
+        else
+            commit_if_due(rt, store_offsets(rt, false));
         update_pauses(rt);
         probe_broker(rt);
     }
@@ -947,6 +1158,12 @@ void hookd_runtime_get_stats(hookd_runtime_t *rt, hookd_runtime_stats_t *out)
     out->replies_acked = atomic_load(&rt->hot[HOT_REPLIES]);
     out->publish_failures = pc.failures;
     out->producers_recreated = pc.recreated;
+    {
+        hookd_publisher_txn_stats_t ts;
+        hookd_publisher_txn_stats(rt->pub, &ts);
+        out->transactions_committed = ts.committed;
+        out->transactions_aborted = ts.aborted;
+    }
 }
 
 bool hookd_runtime_wait(hookd_runtime_t *rt,

@@ -48,19 +48,21 @@ const char *hookd_runtime_embedded_bootstraps(const hookd_runtime_t *rt);
 /* ---- observation, for the demo, the tests and the benchmark ------------ */
 
 typedef struct hookd_runtime_stats {
-    uint64_t consumed;            /* input messages handed to the handler threads */
-    uint64_t decided;             /* messages whose outcome the engine decided */
-    uint64_t aborted;             /* decisions cut short by shutdown (nothing published) */
-    uint64_t dropped;             /* queued messages dropped unprocessed (revoke, shutdown) */
-    uint64_t results_acked;       /* result records acknowledged by the broker */
-    uint64_t dead_letters_acked;  /* dead-letter records acknowledged by the broker */
-    uint64_t replies_acked;       /* replies acknowledged (or given up, see publisher.h) */
-    uint64_t publish_failures;    /* failed deliveries (each retried) */
-    uint64_t producers_recreated; /* producers replaced after a fatal error */
-    uint64_t commits;             /* successful offset commits */
-    uint64_t rebalances;          /* assignment changes seen */
-    int assigned_partitions;      /* input partitions owned now */
-    int paused_partitions;        /* of which paused (backpressure or blocked publish) */
+    uint64_t consumed;               /* input messages handed to the handler threads */
+    uint64_t decided;                /* messages whose outcome the engine decided */
+    uint64_t aborted;                /* decisions cut short by shutdown (nothing published) */
+    uint64_t dropped;                /* queued messages dropped unprocessed (revoke, shutdown) */
+    uint64_t results_acked;          /* result records acknowledged by the broker */
+    uint64_t dead_letters_acked;     /* dead-letter records acknowledged by the broker */
+    uint64_t replies_acked;          /* replies acknowledged (or given up, see publisher.h) */
+    uint64_t publish_failures;       /* failed deliveries (each retried) */
+    uint64_t producers_recreated;    /* producers replaced after a fatal error */
+    uint64_t commits;                /* successful offset commits */
+    uint64_t rebalances;             /* assignment changes seen */
+    uint64_t transactions_committed; /* exactly-once: transactions committed */
+    uint64_t transactions_aborted;   /* exactly-once: transactions aborted (events redone) */
+    int assigned_partitions;         /* input partitions owned now */
+    int paused_partitions;           /* of which paused (backpressure or blocked publish) */
 } hookd_runtime_stats_t;
 
 /* A consistent snapshot of the counters. Thread-safe. */

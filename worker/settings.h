@@ -52,6 +52,11 @@ typedef enum hookd_ordering {
     HOOKD_ORDERING_PARTITION = 1 /* per partition: one event of a partition at a time */
 } hookd_ordering_t;
 
+typedef enum hookd_delivery {
+    HOOKD_DELIVERY_AT_LEAST_ONCE = 0, /* idempotent producer, offsets committed after the acks */
+    HOOKD_DELIVERY_EXACTLY_ONCE = 1   /* records and offsets in Kafka transactions */
+} hookd_delivery_t;
+
 typedef struct hookd_config {
     char *path; /* the file read, NULL if none */
 
@@ -70,13 +75,17 @@ typedef struct hookd_config {
         ignored; /* what the file held for others and was skipped: key = what, value = why */
 
     /* [kafka] */
-    char *bootstrap_servers;          /* NULL or "": the embedded mock cluster */
-    char *group_id;                   /* default "acme-hookd" */
-    char *input_topic;                /* default "acme.enrollment" */
-    char *result_topic;               /* default "acme.enrollment.result" */
-    char *dead_letter_topic;          /* default "acme.enrollment.dlq" */
-    char *reply_topics;               /* allow-list of reply topics (comma-separated), NULL: none */
-    hookd_kv_list_t rdkafka;          /* rdkafka.*: both clients */
+    char *bootstrap_servers;     /* NULL or "": the embedded mock cluster */
+    char *group_id;              /* default "acme-hookd" */
+    char *input_topic;           /* default "acme.enrollment" */
+    char *result_topic;          /* default "acme.enrollment.result" */
+    char *dead_letter_topic;     /* default "acme.enrollment.dlq" */
+    char *reply_topics;          /* allow-list of reply topics (comma-separated), NULL: none */
+    hookd_delivery_t delivery;   /* delivery = at_least_once | exactly_once */
+    int transaction_interval_ms; /* exactly_once: commit a transaction this often, default 100 */
+    int transaction_max_events;  /* exactly_once: or after this many outcomes, default 10000 */
+    char *transactional_id;      /* exactly_once: NULL: group_id.worker_id.pid */
+    hookd_kv_list_t rdkafka;     /* rdkafka.*: both clients */
     hookd_kv_list_t rdkafka_consumer; /* consumer.rdkafka.* */
     hookd_kv_list_t rdkafka_producer; /* producer.rdkafka.* */
 

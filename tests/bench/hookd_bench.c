@@ -619,16 +619,16 @@ static void write_file(const char *path, const char *text)
 }
 
 static void hookd_config(bench_t *b, const char *path, const char *who, const char *hooks,
-                         const char *worker_extra)
+                         const char *kafka_extra, const char *worker_extra)
 {
     char text[4096];
     snprintf(text, sizeof(text),
              "[Hooks]\n%s\n"
              "[kafka]\nbootstrap_servers = %s\ngroup_id = %s-%s\ninput_topic = %s-%s.in\n"
-             "result_topic = %s-%s.out\ndead_letter_topic = %s-%s.dlq\n"
+             "result_topic = %s-%s.out\ndead_letter_topic = %s-%s.dlq\n%s"
              "[worker]\nworker_id = %s-%s\n%s",
              hooks, b->bootstraps, b->prefix, who, b->prefix, who, b->prefix, who, b->prefix, who,
-             b->prefix, who, worker_extra);
+             kafka_extra, b->prefix, who, worker_extra);
     write_file(path, text);
 }
 
@@ -709,7 +709,18 @@ static void summarize(figures_t *out, const figures_t *r, int n)
     out->p99_ms = median(p99, n);
 }
 
-enum { C_RAW, C_HOOKD, C_PY, C_COUNT };
+/*
+ * The exactly-once contenders (acme-hookd with [kafka] delivery =
+ * exactly_once at two transaction intervals) run on a real broker only:
+ * the mock cluster's transactional calls do nothing (its results would be
+ * visible before any commit), so their figures would mean nothing there.
+ */
+enum { C_RAW, C_HOOKD, C_PY, C_EOS, C_EOS_1S, C_COUNT };
+
+static bool contender_runs(const bench_t *b, int c)
+{
+    return (c != C_EOS && c != C_EOS_1S) || b->cl == NULL;
+}
 
 /* Topics of contender `who` under the current prefix, its backlog produced. */
 static void prepare(bench_t *b, const char *who, long events)
@@ -730,7 +741,7 @@ static void run_contender(bench_t *b, int c, figures_t *f, long events, long lat
 {
     char ti[160], to[160], td[160], grp[160], wid[96], cfg[600];
     const bench_opts_t *o = &b->o;
-    static const char *const who[C_COUNT] = {"raw", "hookd", "py"};
+    static const char *const who[C_COUNT] = {"raw", "hookd", "py", "eos", "eos1s"};
 
     snprintf(ti, sizeof(ti), "%s-%s.in", b->prefix, who[c]);
     snprintf(to, sizeof(to), "%s-%s.out", b->prefix, who[c]);
@@ -748,7 +759,17 @@ static void run_contender(bench_t *b, int c, figures_t *f, long events, long lat
     } else if (c == C_HOOKD) {
         /* default settings, the builtin no-op handler */
         snprintf(cfg, sizeof(cfg), "%s/%s.ini", b->workdir, grp);
-        hookd_config(b, cfg, who[c], "hooks_file = skeleton\n", "");
+        hookd_config(b, cfg, who[c], "hooks_file = skeleton\n", "", "");
+        char *argv[] = {(char *)o->worker, "-c", cfg, NULL};
+        measure(b, f, who[c], argv, ti, to, events, lat_rate, lat_secs);
+    } else if (c == C_EOS || c == C_EOS_1S) {
+        /* the same, exactly-once: the reader is read_committed (librdkafka's
+         * default), so a result counts once its transaction committed */
+        snprintf(cfg, sizeof(cfg), "%s/%s.ini", b->workdir, grp);
+        hookd_config(b, cfg, who[c], "hooks_file = skeleton\n",
+                     c == C_EOS ? "delivery = exactly_once\ntransaction_interval_ms = 100\n"
+                                : "delivery = exactly_once\ntransaction_interval_ms = 1000\n",
+                     "");
         char *argv[] = {(char *)o->worker, "-c", cfg, NULL};
         measure(b, f, who[c], argv, ti, to, events, lat_rate, lat_secs);
     } else {
@@ -777,7 +798,9 @@ static int run(bench_opts_t *o)
     char errstr[512], in[160], to[160], wcfg[600], hooks[700];
     static const char *const names[C_COUNT] = {"raw librdkafka passthrough (C)",
                                                "acme-hookd (skeleton, defaults)",
-                                               "Python confluent-kafka worker"};
+                                               "Python confluent-kafka worker",
+                                               "acme-hookd exactly_once, 100 ms",
+                                               "acme-hookd exactly_once, 1 s"};
     figures_t rounds[C_COUNT][BENCH_MAX_ROUNDS], sum[C_COUNT],
         fs = {.name = "acme-hookd (50 ms handler, 8 thr)"}, warm = {.name = "warm-up"};
     const char *pkv[] = {
@@ -832,9 +855,18 @@ static int run(bench_opts_t *o)
         prepare(&b, "raw", o->events);
         prepare(&b, "hookd", o->events);
         prepare(&b, "py", o->events);
+        if (contender_runs(&b, C_EOS)) {
+            prepare(&b, "eos", o->events);
+            prepare(&b, "eos1s", o->events);
+        }
         for (int k = 0; k < C_COUNT && !stop_flag; k++) {
             int c = (r + k) % C_COUNT;
             rounds[c][r].name = names[c];
+            if (!contender_runs(&b, c)) {
+                rounds[c][r].ran = true;
+                snprintf(rounds[c][r].status, sizeof(rounds[c][r].status), "n/a mock");
+                continue;
+            }
             run_contender(&b, c, &rounds[c][r], o->events, o->latency_rate, o->latency_seconds);
         }
     }
@@ -855,7 +887,7 @@ static int run(bench_opts_t *o)
         backlog(&b, in, "sleep", o->sleep_events);
         snprintf(wcfg, sizeof(wcfg), "%s/sleep.ini", b.workdir);
         snprintf(hooks, sizeof(hooks), "hooks_file = %s\nslow_sleep_ms = 50\n", o->slow_handler);
-        hookd_config(&b, wcfg, "sleep", hooks, "threads = 8\n");
+        hookd_config(&b, wcfg, "sleep", hooks, "", "threads = 8\n");
         char *argv[] = {(char *)o->worker, "-c", wcfg, NULL};
         measure(&b, &fs, "sleep", argv, in, to, o->sleep_events, 0, 0);
         all_ran = all_ran && fs.ran;
@@ -931,6 +963,17 @@ static int run(bench_opts_t *o)
             printf("per CPU second (less sensitive to a busy machine): acme-hookd / raw = %.2f, "
                    "acme-hookd / Python = %.2f\n",
                    fh->ev_per_cpu_s / fr->ev_per_cpu_s, fh->ev_per_cpu_s / fp->ev_per_cpu_s);
+        if (contender_runs(&b, C_EOS) && sum[C_EOS].eps > 0 && fh->eps > 0)
+            printf("exactly_once (100 ms) / at_least_once = %.2f   (target >= 0.5: %s); "
+                   "per CPU second %.2f; 1 s interval: %.2f\n",
+                   sum[C_EOS].eps / fh->eps,
+                   sum[C_EOS].whole_run || fh->whole_run ? "n/a, too few events"
+                                                         : verdict(sum[C_EOS].eps / fh->eps >= 0.5),
+                   fh->ev_per_cpu_s > 0 ? sum[C_EOS].ev_per_cpu_s / fh->ev_per_cpu_s : 0,
+                   sum[C_EOS_1S].eps / fh->eps);
+        else if (!contender_runs(&b, C_EOS))
+            printf("exactly_once: not measured on the mock cluster (no transactions there; use "
+                   "--kafka)\n");
         if (fh->rss_mb > 0)
             printf("acme-hookd peak RSS (VmHWM)  = %.1f MB (target < 96 MB on a 200k backlog: "
                    "%s)\n",
@@ -1015,7 +1058,7 @@ static int run_handlers(bench_opts_t *o)
                      o->python_path, save);
         prepare(&b, m[i].who, o->events);
         snprintf(cfg, sizeof(cfg), "%s/%s.ini", b.workdir, m[i].who);
-        hookd_config(&b, cfg, m[i].who, hooks, m[i].worker);
+        hookd_config(&b, cfg, m[i].who, hooks, "", m[i].worker);
         snprintf(t, sizeof(t), "%s-%s.in", b.prefix, m[i].who);
         snprintf(t2, sizeof(t2), "%s-%s.out", b.prefix, m[i].who);
         f[i].name = m[i].name;

@@ -123,10 +123,13 @@ class Stream:
 class Outcomes:
     """Reads the result and dead-letter topics and accounts for every input."""
 
-    def __init__(self, stream, topics, by_key=True):
+    def __init__(self, stream, topics, by_key=True, isolation="read_committed"):
         self.stream = stream
-        self.results = e.Reader(topics.result)
-        self.dlq = e.Reader(topics.dlq)
+        # read_committed (librdkafka's default, stated): what a downstream
+        # consumer of an exactly-once worker must use.
+        conf = {"isolation.level": isolation}
+        self.results = e.Reader(topics.result, conf)
+        self.dlq = e.Reader(topics.dlq, conf)
         self.by_key = by_key
         self._rid = []
 
@@ -179,16 +182,31 @@ class Outcomes:
         ids = [i for i in self.result_ids() if i in self.stream.events]
         return len(ids) - len(set(ids))
 
+    def dead_letter_duplicates(self):
+        """Dead letters beyond one per input (events due one, and poison)."""
+        seen = {}
+        for m in self.dlq.messages:
+            ident = m.key
+            if not self.by_key:
+                try:
+                    ident = json.loads(m.value).get("id")
+                except ValueError:
+                    pass
+            seen[ident] = seen.get(ident, 0) + 1
+        return sum(n - 1 for n in seen.values() if n > 1)
+
     def report(self, name):
         nr, nd, npz = self.missing()
         inputs = len(self.stream.events) + len(self.stream.poison)
         outcomes = len(set(self.result_ids()) & self.stream.events.keys()) + \
             (len(self.stream.poison) - len(npz))
         line = ("%s: inputs=%d outcomes=%d missing=%d duplicates=%d dead_letters=%d "
+                "dead_letter_duplicates=%d "
                 "(events=%d, poison=%d, missing results=%d, missing dead letters=%d, "
                 "missing poison dead letters=%d)"
                 % (name, inputs, outcomes, len(nr) + len(npz), self.duplicates(),
-                   len(self.dlq.messages), len(self.stream.events), len(self.stream.poison),
+                   len(self.dlq.messages), self.dead_letter_duplicates(),
+                   len(self.stream.events), len(self.stream.poison),
                    len(nr), len(nd), len(npz)))
         print(line, flush=True)
         return nr, nd, npz
@@ -196,6 +214,21 @@ class Outcomes:
     def close(self):
         self.results.close()
         self.dlq.close()
+
+
+def check_exactly_once(out):
+    """The exactly-once judge: every input's outcome once, read committed."""
+    dups, dl_dups = out.duplicates(), out.dead_letter_duplicates()
+    e.check(dups == 0 and dl_dups == 0, "exactly_once: %d duplicate results, %d duplicate dead letters"
+            % (dups, dl_dups))
+
+
+def exactly_once_kafka(extra=None):
+    """[kafka] keys of a worker in exactly_once mode (tests keep the
+    transaction timeout of a killed worker short)."""
+    k = {"delivery": "exactly_once", "producer.rdkafka.transaction.timeout.ms": 10000}
+    k.update(extra or {})
+    return k
 
 
 def check_committed_all(topics):

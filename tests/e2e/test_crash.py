@@ -9,10 +9,16 @@ be missing; duplicates (redone after a kill) are counted and printed.
 The kill moments are random (seeded; the seed is printed and can be set
 with HOOKD_E2E_SEED): each kill waits until a random number of events has
 been completed, so every kill lands mid-stream.
+
+scenario("exactly_once") is the same crash with [kafka] delivery =
+exactly_once (test_crash_eos.py): a read_committed reader must then find
+every outcome exactly once, results and dead letters alike.
 """
 import os
 import random
 import time
+
+from confluent_kafka import KafkaException
 
 import faults
 import hookd_e2e as e
@@ -29,19 +35,25 @@ def current_results(out, incarnation):
     return sum(1 for m in out.results.messages if (m.headers.get("ce_source") or "").endswith(":" + tag))
 
 
-def main(events=EVENTS, keyed="id", worker=None):
+def scenario(delivery="at_least_once", events=EVENTS, keyed="id", worker=None):
     """keyed and worker (extra [worker] keys) let test_crash_keyed.py run
     the same judge with shared keys and key ordering."""
     seed = int(os.environ.get("HOOKD_E2E_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
-    e.log("seed %d" % seed)
-    topics = e.Topics("crash", partitions=8, dlq_partitions=2)
-    stream = faults.Stream(topics.input, events, RATE, "crash", partitions=8, poison=POISON,
+    e.log("seed %d, delivery %s" % (seed, delivery))
+    eos = delivery == "exactly_once"
+    name = "crash-eos" if eos else "crash"
+    topics = e.Topics(name, partitions=8, dlq_partitions=2)
+    stream = faults.Stream(topics.input, events, RATE, name, partitions=8, poison=POISON,
                            keyed=keyed)
     out = faults.Outcomes(stream, topics, by_key=keyed == "id")
+    # exactly_once: one transactional.id for every incarnation, as a pod
+    # restarted under its name keeps it: each start fences its killed
+    # predecessor and aborts its open transaction at once.
+    kafka = faults.exactly_once_kafka({"transactional_id": name + "-slot"}) if eos else None
     wconf = {"threads": 4}
     wconf.update(worker or {})
-    w = e.Worker("crash", topics, faults.FAULT_HOOKS, worker=wconf)
+    w = e.Worker(name, topics, faults.FAULT_HOOKS, kafka=kafka, worker=wconf)
 
     # Kill when this many distinct events are done: random, increasing, all
     # before the end so that each kill interrupts work.
@@ -81,7 +93,13 @@ def main(events=EVENTS, keyed="id", worker=None):
         e.check(w.alive(), "the worker died by itself before kill %d" % (kills + 1))
         w.kill()
         kills += 1
-        committed = sum(max(0, o) for o in e.committed(topics.group, topics.input).values())
+        try:
+            committed = sum(max(0, o) for o in e.committed(topics.group, topics.input).values())
+        except KafkaException:
+            # exactly_once: the killed worker may have sent its offsets to a
+            # transaction it did not end; the group answers for them only
+            # once that is aborted (by the next start, same transactional.id).
+            committed = -1
         e.log("kill %d (SIGKILL) of incarnation %d after %d of its results: %d events done, %d produced, "
               "%d offsets committed" % (kills, incarnation, current_results(out, incarnation),
                                         out.done_count(), stream.produced, committed))
@@ -93,10 +111,12 @@ def main(events=EVENTS, keyed="id", worker=None):
     try:
         out.wait_complete(300, "an outcome for every input")
     finally:
-        nr, nd, npz = out.report("crash (%d kills)" % kills)
+        nr, nd, npz = out.report("crash %s (%d kills)" % (delivery, kills))
     e.check(kills >= 5, "only %d kills" % kills)
     e.check(not nr and not nd and not npz, "inputs without outcome: %d results, %d dead letters, %d poison; "
             "first: %r" % (len(nr), len(nd), len(npz), (nr + nd + npz)[:5]))
+    if eos:
+        faults.check_exactly_once(out)
     # The last incarnation redoes what was not committed, then commits all.
     ends = e.end_offsets(topics.input)
     e.wait_until(lambda: e.committed(topics.group, topics.input) == ends, 120,
@@ -105,6 +125,10 @@ def main(events=EVENTS, keyed="id", worker=None):
     e.check(rc == 0, "worker exited with %s after SIGTERM" % rc)
     faults.check_committed_all(topics)
     out.close()
+
+
+def main():
+    scenario("at_least_once")
 
 
 if __name__ == "__main__":

@@ -11,5 +11,5 @@ import hookd_e2e as e
 import test_crash
 
 if __name__ == "__main__":
-    e.run(lambda: test_crash.main(keyed=40,
-                                  worker={"threads": 8, "ordering": "key"}))
+    e.run(lambda: test_crash.scenario(keyed=40,
+                                      worker={"threads": 8, "ordering": "key"}))

@@ -13,6 +13,10 @@ as duplicates, never as disorder).
 Membership changes are driven by progress (the number of events done), not
 by timers: A starts; B joins; C joins; A leaves (SIGTERM); A comes back;
 B leaves; C leaves; A finishes.
+
+scenario("exactly_once") runs the same with [kafka] delivery =
+exactly_once (test_rebalance_eos.py): a read_committed reader must then
+find no duplicate either.
 """
 import faults
 import hookd_e2e as e
@@ -50,16 +54,19 @@ def check_order(out, stream):
     return problems, per_key
 
 
-def main():
-    topics = e.Topics("rebal", partitions=PARTITIONS, dlq_partitions=1)
-    stream = faults.Stream(topics.input, EVENTS, RATE, "rebal", partitions=PARTITIONS, keyed="partition")
+def scenario(delivery="at_least_once"):
+    eos = delivery == "exactly_once"
+    prefix = "rebal-eos" if eos else "rebal"
+    topics = e.Topics(prefix, partitions=PARTITIONS, dlq_partitions=1)
+    stream = faults.Stream(topics.input, EVENTS, RATE, prefix, partitions=PARTITIONS, keyed="partition")
     out = faults.Outcomes(stream, topics, by_key=False)
 
     def worker(name):
-        return e.Worker(name, topics, faults.FAULT_HOOKS, worker={"threads": 2})
+        return e.Worker(name, topics, faults.FAULT_HOOKS, worker={"threads": 2},
+                        kafka=faults.exactly_once_kafka() if eos else None)
 
-    a, b, c = worker("rebal-a"), worker("rebal-b"), worker("rebal-c")
-    a2 = worker("rebal-a2")
+    a, b, c = worker(prefix + "-a"), worker(prefix + "-b"), worker(prefix + "-c")
+    a2 = worker(prefix + "-a2")
     plan = [(0.05, "join", b), (0.15, "join", c), (0.30, "leave", a), (0.45, "join", a2),
             (0.60, "leave", b), (0.75, "leave", c)]
     stream.start()
@@ -79,8 +86,10 @@ def main():
     try:
         out.wait_complete(300, "an outcome for every input")
     finally:
-        nr, nd, npz = out.report("rebalance")
+        nr, nd, npz = out.report("rebalance %s" % delivery)
     e.check(not nr and not nd, "lost: %d results, %d dead letters; first %r" % (len(nr), len(nd), (nr + nd)[:5]))
+    if eos:
+        faults.check_exactly_once(out)
     problems, per_key = check_order(out, stream)
     for k, seqs in sorted(per_key.items()):
         print("  %s: %d results, %d distinct" % (k, len(seqs), len(set(seqs))))
@@ -98,6 +107,10 @@ def main():
     e.check(rc == 0, "worker a2 exited with %s after SIGTERM" % rc)
     faults.check_committed_all(topics)
     out.close()
+
+
+def main():
+    scenario("at_least_once")
 
 
 if __name__ == "__main__":

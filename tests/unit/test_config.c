@@ -102,6 +102,10 @@ Test(config, defaults)
     cr_assert_str_eq(cfg->result_topic, "acme.enrollment.result");
     cr_assert_str_eq(cfg->dead_letter_topic, "acme.enrollment.dlq");
     cr_assert_eq(cfg->rdkafka.count + cfg->rdkafka_consumer.count + cfg->rdkafka_producer.count, 0);
+    cr_assert_eq(cfg->delivery, HOOKD_DELIVERY_AT_LEAST_ONCE);
+    cr_assert_eq(cfg->transaction_interval_ms, 100);
+    cr_assert_eq(cfg->transaction_max_events, 10000);
+    cr_assert_null(cfg->transactional_id);
 
     snprintf(pid, sizeof(pid), "-%ld", (long)getpid());
     cr_assert_not_null(cfg->worker_id);
@@ -854,4 +858,32 @@ Test(config, errors_do_not_echo_secrets)
     must_fail("[kafka]\nrdkafka.sasl.oauthbearer.method = leaky-value-3e\n", NULL,
               "key 'rdkafka.sasl.oauthbearer.method': invalid value (secret, not shown)");
     cr_assert_null(strstr(errbuf, "leaky-value-3e"), "%s", errbuf);
+}
+
+/* ---- delivery ------------------------------------------------------------ */
+
+Test(config, exactly_once_keys)
+{
+    hookd_config_t *cfg = load_text("[kafka]\nbootstrap_servers = k:9092\ndelivery = Exactly_Once\n"
+                                    "transaction_interval_ms = 1000\ntransaction_max_events = 50\n"
+                                    "transactional_id = tx-a\n",
+                                    NULL);
+    cr_assert_not_null(cfg, "%s", errbuf);
+    cr_assert_eq(cfg->delivery, HOOKD_DELIVERY_EXACTLY_ONCE);
+    cr_assert_eq(cfg->transaction_interval_ms, 1000);
+    cr_assert_eq(cfg->transaction_max_events, 50);
+    cr_assert_str_eq(cfg->transactional_id, "tx-a");
+    hookd_config_destroy(cfg);
+}
+
+Test(config, exactly_once_refusals)
+{
+    must_fail("[kafka]\ndelivery = exactly_once\n", NULL,
+              "delivery = exactly_once needs bootstrap_servers");
+    must_fail("[kafka]\nbootstrap_servers = k:9092\ndelivery = twice\n", NULL,
+              "is not one of at_least_once, exactly_once");
+    must_fail("[kafka]\nbootstrap_servers = k:9092\ntransaction_interval_ms = 5\n", NULL,
+              "transaction_interval_ms");
+    must_fail("[kafka]\nbootstrap_servers = k:9092\ntransaction_max_events = 0\n", NULL,
+              "transaction_max_events");
 }
