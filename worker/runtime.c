@@ -403,8 +403,10 @@ static void commit_sync(hookd_runtime_t *rt, const rd_kafka_topic_partition_list
  * is below the watermark only when all the records of its outcome were
  * acknowledged, and so are in this transaction or an earlier committed
  * one. Within a partition a handler thread finishes one message before the
- * next starts, so no outcome above the watermark can be in the
- * transaction either: records and offsets commit together or not at all.
+ * next starts (exactly_once runs with ordering = partition: config.c
+ * refuses key ordering with it), so no outcome above the watermark can be
+ * in the transaction either: records and offsets commit together or not
+ * at all.
  *
  * When the transaction aborts (a failed delivery, a coordinator error, a
  * fenced or fatal producer), every partition is rewound: queued messages

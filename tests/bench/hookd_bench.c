@@ -1153,7 +1153,7 @@ static int run_keys(bench_opts_t *o)
                      o->slow_handler);
             snprintf(wextra, sizeof(wextra), "threads = %ld\nordering = %s\n", o->threads,
                      orders[oi]);
-            hookd_config(&b, cfg, who, hooks, wextra);
+            hookd_config(&b, cfg, who, hooks, "", wextra);
             {
                 char *argv[] = {(char *)o->worker, "-c", cfg, NULL};
                 measure(&b, &f[pi][oi], who, argv, in, to, n, 0, 0);

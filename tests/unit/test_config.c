@@ -887,3 +887,24 @@ Test(config, exactly_once_refusals)
     must_fail("[kafka]\nbootstrap_servers = k:9092\ntransaction_max_events = 0\n", NULL,
               "transaction_max_events");
 }
+
+/* Exactly-once keeps partition order: key ordering would let a transaction
+ * carry outcomes past the offsets it commits (see cross_check()). */
+Test(config, exactly_once_ordering)
+{
+    char *env[] = {"ACME_HOOKD_WORKER_ORDERING=key", NULL};
+    hookd_config_t *cfg =
+        load_text("[kafka]\nbootstrap_servers = k:9092\ndelivery = exactly_once\n", NULL);
+    cr_assert_not_null(cfg, "%s", errbuf);
+    cr_assert_eq(cfg->ordering, HOOKD_ORDERING_PARTITION, "the default follows exactly_once");
+    hookd_config_destroy(cfg);
+    cfg = load_text("[kafka]\nbootstrap_servers = k:9092\n", NULL);
+    cr_assert_not_null(cfg, "%s", errbuf);
+    cr_assert_eq(cfg->ordering, HOOKD_ORDERING_KEY, "at_least_once keeps the key default");
+    hookd_config_destroy(cfg);
+    must_fail("[kafka]\nbootstrap_servers = k:9092\ndelivery = exactly_once\n"
+              "[worker]\nordering = key\n",
+              NULL, "delivery = exactly_once needs [worker] ordering = partition");
+    must_fail("[kafka]\nbootstrap_servers = k:9092\ndelivery = exactly_once\n", env,
+              "delivery = exactly_once needs [worker] ordering = partition");
+}
