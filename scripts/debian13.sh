@@ -4,7 +4,11 @@
 # tested against Debian 13's librdkafka (2.8), cJSON and OpenSSL, the base
 # of the container image (deploy/Containerfile).
 #
-#   scripts/debian13.sh
+#   scripts/debian13.sh             make the root if needed, build and test in it
+#   scripts/debian13.sh --prepare   only make the root if needed (test.sh runs
+#                                   this in the background while other stages
+#                                   run: downloading and unpacking wait on the
+#                                   network and the disk, not on the CPU)
 #
 # No container engine is needed (or used): a Debian 13 root is made with
 # debootstrap and cached on the machine, in ~/.cache/acme-hookd/debian13
@@ -46,6 +50,12 @@
 # (the host venv tests/kafka/broker.sh uses).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+prepare_only=0
+case "${1:-}" in
+  --prepare) prepare_only=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--prepare]" >&2; exit 2 ;;
+esac
 build=${HOOKD_BUILD_DIR:-$here/build}
 mkdir -p "$build"
 build=$(cd "$build" && pwd)
@@ -216,6 +226,11 @@ fi
 
 in_root dpkg-query -W -f='${Package} ${Version}\n' librdkafka1 libcjson1 libssl3t64 python3-confluent-kafka \
   | sed 's/^/debian13: /' >&2
+
+if [ $prepare_only = 1 ]; then
+  say "root ready"
+  exit 0
+fi
 
 # The runtime image's package names for trixie exist.
 mapfile -t runtime_pkgs < <(awk -v r="$suite" '!/^#/ && NF == 3 && ($2 == "any" || $2 == r) { print $1 }' \
