@@ -21,6 +21,7 @@
 #include "auth.h"
 #include "config.h"
 #include "result.h"
+#include "test_keys.h"
 
 static char tmpdir[64];
 
@@ -688,8 +689,7 @@ Test(auth, a_second_valid_signature_rescues_an_unknown_one)
 
 static EVP_PKEY *gen_key(bool rsa)
 {
-    EVP_PKEY *k = rsa ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048)
-                      : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    EVP_PKEY *k = rsa ? hookd_test_rsa_key() : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     cr_assert_not_null(k);
     return k;
 }

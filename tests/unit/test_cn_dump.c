@@ -25,6 +25,7 @@
 #include "config.h"
 #include "fake_host.h"
 #include "registry.h"
+#include "test_keys.h"
 
 static hookd_registry_t *reg;
 static const hookd_handler_t *h;
@@ -63,7 +64,7 @@ TestSuite(cn_dump, .init = setup, .fini = teardown);
 
 static EVP_PKEY *rsa_key(void)
 {
-    EVP_PKEY *k = EVP_RSA_gen(2048);
+    EVP_PKEY *k = hookd_test_rsa_key();
     cr_assert_not_null(k);
     return k;
 }
