@@ -190,6 +190,7 @@ static const char *kind_name(const hookd_publish_job_t *job)
 {
     return job->kind == HOOKD_RECORD_RESULT  ? "result"
            : job->kind == HOOKD_RECORD_REPLY ? "reply"
+           : job->kind == HOOKD_RECORD_RETRY ? "retry"
                                              : "dead letter";
 }
 
@@ -432,6 +433,18 @@ static const char *job_fallback(hookd_publisher_t *pub, hookd_publish_job_t *job
     bool signed_result = false;
     size_t i;
 
+    if (job->kind == HOOKD_RECORD_RETRY) {
+        /* The tier topic refuses the event for good (its max.message.bytes
+         * is lower than the input's): it cannot wait there, so it ends as
+         * it would without tiers, dead-lettered; its retry headers stay. */
+        job->kind = HOOKD_RECORD_DEAD_LETTER;
+        job->topic = pub->cfg->dead_letter_topic;
+        job->partition = RD_KAFKA_PARTITION_UA;
+        snprintf(job->label, sizeof(job->label), "retries_exhausted");
+        return dead_letter_cut(pub, job, dead_letter_cap(pub), LEVEL_REDUCED) == 0
+                   ? "retry_dead_lettered"
+                   : NULL;
+    }
     if (job->kind == HOOKD_RECORD_DEAD_LETTER) {
         if (job->level < LEVEL_REDUCED && job->value_len > 0) {
             size_t cap = dead_letter_cap(pub), rest = job_wire_rest(job, TRUNCATION_HEADER_BYTES);
@@ -607,6 +620,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
         pub->counts.results++;
     else if (job->kind == HOOKD_RECORD_REPLY)
         pub->counts.replies++;
+    else if (job->kind == HOOKD_RECORD_RETRY)
+        pub->counts.retries++;
     else
         pub->counts.dead_letters++;
     pthread_mutex_unlock(&pub->lock);
@@ -615,6 +630,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
         hookd_metrics_result_published(job->label);
     else if (job->kind == HOOKD_RECORD_REPLY)
         hookd_metrics_reply("sent");
+    else if (job->kind == HOOKD_RECORD_RETRY)
+        hookd_metrics_retry_published(job->label);
     else
         hookd_metrics_dead_letter(job->label);
     if (pub->ack != NULL)
@@ -1265,6 +1282,15 @@ int hookd_publisher_publish(hookd_publisher_t *pub, hookd_record_kind_t kind, co
 {
     return publish_job(pub, kind, topic, false, RD_KAFKA_PARTITION_UA, key, key_len, value,
                        value_len, headers, origin, label);
+}
+
+int hookd_publisher_publish_to(hookd_publisher_t *pub, hookd_record_kind_t kind, const char *topic,
+                               int32_t partition, const void *key, size_t key_len,
+                               const void *value, size_t value_len, const hookd_headers_t *headers,
+                               const hookd_record_origin_t *origin, const char *label)
+{
+    return publish_job(pub, kind, topic, false, partition < 0 ? RD_KAFKA_PARTITION_UA : partition,
+                       key, key_len, value, value_len, headers, origin, label);
 }
 
 int hookd_publisher_reply(hookd_publisher_t *pub, const char *topic, int32_t partition,
