@@ -20,18 +20,38 @@ keeps asking for a retry is a retries_exhausted dead letter without tiers.
   - the resume runs post only: every event's success hook ran once;
   - dead-a (key "dead") always asks for a retry: after the three tiers it
     is dead-lettered as retries_exhausted, its dead letter carrying
-    hookd.retry.attempt 3.
-Runtime about 15-25 s on an idle machine (the tiers' 7 s of delay, topic
-creation, the worker's join).
+    hookd.retry.attempt 3;
+  - under [auth] require (a second worker, one 1s tier): the tier record
+    is signed anew by the worker and verified when consumed (the event
+    completes, its success hook ran once); a record written to the tier
+    topic with a hookd.phases.done its signature does not cover is
+    auth_failed, and no hook runs for it.
+Runtime about 20-30 s on a loaded machine (the tiers' delays, topic
+creation, two workers' joins).
 """
 import os
 import time
 
 import hookd_e2e as e
+from test_replay import sign
 
 TIERS = ["1s", "2s", "4s"]
 FAIL_FOR_S = 3.0
 OTHER_KEYS = 20
+
+
+def post_script(wd, name, deadline, trace):
+    """The post command: "-a" events ask for a retry until the time in
+    `deadline` (dead-* ones for ever), the others pass."""
+    path = os.path.join(wd, name)
+    with open(path, "w") as f:
+        f.write('case "$HOOKD_EVENT_ID" in\n'
+                '*-a) if [ "$(date +%%s%%N)" -lt "$(cat %s)" ] || '
+                '[ "${HOOKD_EVENT_ID#dead}" != "$HOOKD_EVENT_ID" ]; then\n'
+                '  echo "F $HOOKD_EVENT_ID" >> %s; echo "not yet" >&2; exit 75; fi;;\n'
+                'esac\n'
+                'echo "P $HOOKD_EVENT_ID" >> %s\n' % (deadline, trace, trace))
+    return path
 
 
 def main():
@@ -45,14 +65,7 @@ def main():
     with open(deadline, "w") as f:
         f.write("99999999999999999999\n")  # failing until the test sets the time
     open(trace, "w").close()
-    post = os.path.join(wd, "post.sh")
-    with open(post, "w") as f:
-        f.write('case "$HOOKD_EVENT_ID" in\n'
-                '*-a) if [ "$(date +%%s%%N)" -lt "$(cat %s)" ] || '
-                '[ "${HOOKD_EVENT_ID#dead}" != "$HOOKD_EVENT_ID" ]; then\n'
-                '  echo "F $HOOKD_EVENT_ID" >> %s; echo "not yet" >&2; exit 75; fi;;\n'
-                'esac\n'
-                'echo "P $HOOKD_EVENT_ID" >> %s\n' % (deadline, trace, trace))
+    post = post_script(wd, "post.sh", deadline, trace)
     hooks = {"hooks_file": "exec",
              "exec_success_command": 'echo "S $HOOKD_EVENT_ID" >> %s' % trace,
              "exec_post_command": "sh " + post,
@@ -161,6 +174,74 @@ def main():
             % (dfails, 2 * (len(TIERS) + 1)))
     e.check(("retry: to %s" % tier_topics[0]) in w.log_text(), "no retry logged")
     e.log("all checked in %.1f s after producing" % elapsed)
+    results.close()
+    dlq.close()
+    signed(wd, pki, prod)
+
+
+def signed(wd, pki, prod):
+    """Under [auth] require: the worker signs the tier records it writes
+    (the original signature does not cover the hookd.phases.done it adds),
+    verifies them when it consumes them, and a record written to the tier
+    topic with a hookd.phases.done its signature does not cover is
+    auth_failed, no handler run."""
+    t0 = time.monotonic()
+    topics = e.Topics("retrytiers-auth", partitions=1)
+    tier = topics.input + ".retry.1s"
+    e.create_topics({tier: 1})
+    keyfile = os.path.join(wd, "k1.key")
+    secret = os.urandom(32)
+    with open(keyfile, "w") as f:
+        f.write("hex:%s\n" % secret.hex())
+    os.chmod(keyfile, 0o600)
+    trace = os.path.join(wd, "trace-auth.txt")
+    deadline = os.path.join(wd, "deadline-auth")
+    open(trace, "w").close()
+    with open(deadline, "w") as f:
+        f.write("%d\n" % int((time.time() + 60) * 1e9))
+    hooks = {"hooks_file": "exec",
+             "exec_success_command": 'echo "S $HOOKD_EVENT_ID" >> %s' % trace,
+             "exec_post_command": "sh " + post_script(wd, "post-auth.sh", deadline, trace),
+             "allow_post_hook_failure": False}
+    w = e.Worker("retrytiers-auth", topics, hooks,
+                 worker={"ordering": "key", "retry_topics": "1s", "retry_max_attempts": 1},
+                 extra={"auth": {"require": True, "keys": "k1:%s" % keyfile}})
+    w.start()
+    w.wait_log(r"assigned \d+ partition", 60)
+    v, h = e.encode(e.ISSUED, "auth-a", e.fields(e.ISSUED, "auth", pki), "binary")
+    orig_sig = sign(secret, b"auth", v, h)
+    prod.send(topics.input, v, key=b"auth", headers=h + [orig_sig])
+    prod.flush()
+    tr = e.Reader(tier)
+    rec = tr.until(lambda ms: ms, 60, "auth-a in the tier")[0]
+    sig = e.header(rec, "hookd-signature")
+    e.check(sig is not None and sig.startswith("v1;kid=k1;") and sig != orig_sig[1].decode(),
+            "the tier record is signed anew: %r" % sig)
+    e.check(e.header(rec, "hookd.phases.done") == "success", repr(rec))
+    with open(deadline, "w") as f:
+        f.write("0\n")  # from now on it passes
+    # A forgery: the event with a hookd.phases.done its signature does not cover.
+    fv, fh = e.encode(e.ISSUED, "forged-a", e.fields(e.ISSUED, "forged", pki), "binary")
+    prod.send(tier, fv, key=b"forged", partition=0,
+              headers=fh + [sign(secret, b"forged", fv, fh), ("hookd.phases.done", b"success"),
+                            ("hookd.retry.attempt", b"1")])
+    prod.flush()
+    results = e.Reader(topics.result)
+    dlq = e.Reader(topics.dlq)
+    got = results.until(lambda ms: {"auth-a", "forged-a"} <= {e.result_input_id(m) for m in ms},
+                        60, "results of auth-a and forged-a")
+    by_id = {e.result_input_id(m): m for m in got}
+    e.check(e.result_type(by_id["auth-a"]) == e.RESULT_COMPLETED, repr(by_id["auth-a"]))
+    e.check(e.result_type(by_id["forged-a"]) == e.RESULT_FAILED, repr(by_id["forged-a"]))
+    dl = dlq.until(lambda ms: ms, 30, "the forgery's dead letter")[0]
+    e.check(e.header(dl, "hookd.dlq.error.class") == "auth_failed", repr(dl))
+    e.check(w.stop() == 0, "worker exit status")
+    calls = [l.split() for l in open(trace).read().splitlines() if l.strip()]
+    e.check(calls.count(["S", "auth-a"]) == 1, "success hooks of auth-a: %r" % calls)
+    e.check(not [c for c in calls if c[1] == "forged-a"], "a hook ran for the forgery: %r" % calls)
+    e.check(calls[-1] == ["P", "auth-a"], "auth-a's last call: %r" % calls)
+    e.log("signed tier records: checked in %.1f s" % (time.monotonic() - t0))
+    tr.close()
     results.close()
     dlq.close()
 
