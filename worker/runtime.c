@@ -295,16 +295,24 @@ static void on_tier_release(void *opaque, int32_t partition, const void *key, si
 
 /* ---- consumer side (consumer thread) ------------------------------------ */
 
-static void log_partitions(hookd_log_level_t level, const char *what,
+/* "assigned 3 partition(s) [0,1,2]"; a partition of another topic than
+ * the input (a retry tier) as "<topic>:<partition>". */
+static void log_partitions(const hookd_runtime_t *rt, hookd_log_level_t level, const char *what,
                            const rd_kafka_topic_partition_list_t *parts)
 {
     char buf[1024];
     size_t off = 0;
     int i;
     buf[0] = '\0';
-    for (i = 0; i < parts->cnt && off < sizeof(buf) - 16; i++)
-        off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%d", i ? "," : "",
-                                parts->elems[i].partition);
+    for (i = 0; i < parts->cnt && off < sizeof(buf) - 16; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        bool input = strcmp(p->topic, rt->cfg->input_topic) == 0;
+        int n = snprintf(buf + off, sizeof(buf) - off, "%s%s%s%d", i ? "," : "",
+                         input ? "" : p->topic, input ? "" : ":", p->partition);
+        if (n < 0 || (size_t)n >= sizeof(buf) - off)
+            break;
+        off += (size_t)n;
+    }
     hookd_logf(level, NULL, "kafka: %s %d partition(s) [%s]", what, parts->cnt, buf);
 }
 
@@ -689,7 +697,7 @@ static void assign_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list
     }
     /* A partition paused under an earlier assignment must not stay so. */
     rd_kafka_resume_partitions(rt->rk, parts);
-    log_partitions(HOOKD_LOG_INFO, "assigned", parts);
+    log_partitions(rt, HOOKD_LOG_INFO, "assigned", parts);
     hookd_status_set(HOOKD_STATUS_GROUP_JOINED, true);
     set_broker_up(rt, true); /* the coordinator answered */
     pthread_mutex_lock(&rt->lock);
@@ -718,7 +726,8 @@ static void revoke_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list
 
     if (rt->shutdown_deadline != 0 && rt->shutdown_deadline < deadline)
         deadline = rt->shutdown_deadline;
-    log_partitions(lost ? HOOKD_LOG_WARNING : HOOKD_LOG_INFO, lost ? "lost" : "revoking", parts);
+    log_partitions(rt, lost ? HOOKD_LOG_WARNING : HOOKD_LOG_INFO, lost ? "lost" : "revoking",
+                   parts);
     for (i = 0; i < parts->cnt; i++) {
         int32_t p = slot_of(rt, parts->elems[i].topic, parts->elems[i].partition);
         if (p < 0)
