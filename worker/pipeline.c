@@ -230,7 +230,7 @@ static unsigned publish_outcome(const hookd_pipeline_t *pl, const hookd_msg_t *m
                           cfg->input_topic);
     hookd_origin_t origin = {topic, m->partition, m->offset, m->timestamp_ms, cfg->group_id};
     hookd_result_info_t info = {ev, &origin, cfg->worker_id, pl->source, cfg->max_error_bytes};
-    hookd_record_origin_t ro = {m->slot, epoch, m->offset};
+    hookd_record_origin_t ro = {m->slot, epoch, m->offset, topic, m->partition};
     hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
     hookd_headers_t *rh = NULL, *dh = NULL, *ph = NULL;
     char *value = NULL, *pvalue = NULL;
@@ -434,7 +434,9 @@ static unsigned publish_tier(const hookd_pipeline_t *pl, const hookd_msg_t *m, u
     const hookd_config_t *cfg = pl->cfg;
     const char *topic = hookd_tiers_topic(cfg->retry_tiers, next, NULL);
     const hookd_run_t *run = d->failed_run >= 0 ? &d->runs[d->failed_run] : NULL;
-    hookd_record_origin_t ro = {m->slot, epoch, m->offset};
+    hookd_record_origin_t ro = {m->slot, epoch, m->offset,
+                                hookd_tiers_topic(cfg->retry_tiers, next - 1, cfg->input_topic),
+                                m->partition};
     hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
     hookd_tiers_record_t rec;
     hookd_headers_t *h = NULL;

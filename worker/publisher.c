@@ -186,6 +186,17 @@ static void wake_sleepers(hookd_publisher_t *pub)
     }
 }
 
+/* Where the record's input was consumed (hookd_record_origin_t). */
+static int32_t origin_partition(const hookd_record_origin_t *o)
+{
+    return o->topic != NULL ? o->topic_partition : o->partition;
+}
+
+static const char *origin_topic(const hookd_publisher_t *pub, const hookd_record_origin_t *o)
+{
+    return o->topic != NULL ? o->topic : pub->cfg->input_topic;
+}
+
 static const char *kind_name(const hookd_publish_job_t *job)
 {
     return job->kind == HOOKD_RECORD_RESULT  ? "result"
@@ -242,7 +253,7 @@ static void reply_given_up(hookd_publisher_t *pub, hookd_publish_job_t *job, con
 {
     hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
 
-    f.partition = job->origin.partition;
+    f.partition = origin_partition(&job->origin);
     f.offset = job->origin.offset;
     pthread_mutex_lock(&pub->lock);
     pub->counts.failures++;
@@ -402,8 +413,8 @@ static int result_to_dead_letter(hookd_publisher_t *pub, hookd_publish_job_t *jo
                                  const char *reason)
 {
     const hookd_config_t *cfg = pub->cfg;
-    hookd_origin_t o = {cfg->input_topic, job->origin.partition, job->origin.offset, -1,
-                        cfg->group_id};
+    hookd_origin_t o = {origin_topic(pub, &job->origin), origin_partition(&job->origin),
+                        job->origin.offset, -1, cfg->group_id};
     hookd_headers_t *h = hookd_headers_new();
     int rc = -1;
 
@@ -511,7 +522,7 @@ static void txn_record_failed(hookd_publisher_t *pub, hookd_publish_job_t *job,
                               rd_kafka_resp_err_t err)
 {
     hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
-    f.partition = job->origin.partition;
+    f.partition = origin_partition(&job->origin);
     f.offset = job->origin.offset;
     if (atomic_exchange(&pub->txn_doomed, 1) == 0)
         hookd_logf(HOOKD_LOG_WARNING, &f,
@@ -546,7 +557,7 @@ static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, rd_kafk
         reply_given_up(pub, job, reason);
         return;
     }
-    f.partition = job->origin.partition;
+    f.partition = origin_partition(&job->origin);
     f.offset = job->origin.offset;
     drop = pub->owned != NULL && !pub->owned(pub->opaque, job->origin.partition, job->origin.epoch);
     if (!drop && hookd_publisher_classify(err) == HOOKD_PRODUCE_ERR_PERMANENT &&
@@ -559,6 +570,8 @@ static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, rd_kafk
                    strcmp(form, "result_compacted") == 0 ? "publishing it compacted"
                    : strcmp(form, "result_dead_lettered") == 0
                        ? "dead-lettering it as publish_refused"
+                   : strcmp(form, "retry_dead_lettered") == 0
+                       ? "dead-lettering it as retries_exhausted"
                        : "publishing it with its value cut",
                    job->value_len, before, job->topic);
         pthread_mutex_lock(&pub->lock);
@@ -1131,7 +1144,7 @@ static void txn_produce_result(hookd_publisher_t *pub, hookd_publish_job_t *job,
         hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
         if (form == NULL)
             break;
-        f.partition = job->origin.partition;
+        f.partition = origin_partition(&job->origin);
         f.offset = job->origin.offset;
         hookd_metrics_publish_fallback(kind, form);
         hookd_logf(HOOKD_LOG_WARNING, &f, "%s refused by the producer (%s); publishing it as %s",
@@ -1224,7 +1237,7 @@ static int publish_job(hookd_publisher_t *pub, hookd_record_kind_t kind, const c
          * configured cut). Cut now instead of waiting for the refusal. */
         size_t before = job->value_len;
         hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
-        f.partition = origin->partition;
+        f.partition = origin_partition(origin);
         f.offset = origin->offset;
         if (dead_letter_cut(pub, job, dead_letter_cap(pub), LEVEL_REDUCED) == 0) {
             hookd_metrics_publish_fallback(kind_name(job), "value_truncated");

@@ -77,9 +77,13 @@ typedef enum hookd_record_kind {
 
 /* The input message a record is the outcome of. */
 typedef struct hookd_record_origin {
-    int32_t partition;
+    int32_t partition; /* the runtime's index: with retry tiers a slot (tiers.h) */
     uint64_t epoch;
     int64_t offset;
+    /* Where it was consumed, for logs and dead-letter headers: NULL means
+     * the input topic and `partition` (no retry tiers). */
+    const char *topic; /* borrowed: the configuration's, outlives the publisher */
+    int32_t topic_partition;
 } hookd_record_origin_t;
 
 /* A record was acknowledged by the broker (publisher thread). */

@@ -67,6 +67,7 @@ typedef enum rt_hot {
     HOT_RESULTS,
     HOT_DEAD_LETTERS,
     HOT_REPLIES,
+    HOT_RETRIES,
     HOT_COUNT
 } rt_hot_t;
 
@@ -243,6 +244,7 @@ static void on_record_acked(void *opaque, const hookd_record_origin_t *o, hookd_
     stats_bump(rt,
                kind == HOOKD_RECORD_RESULT  ? HOT_RESULTS
                : kind == HOOKD_RECORD_REPLY ? HOT_REPLIES
+               : kind == HOOKD_RECORD_RETRY ? HOT_RETRIES
                                             : HOT_DEAD_LETTERS,
                1);
 }
@@ -1345,6 +1347,7 @@ void hookd_runtime_get_stats(hookd_runtime_t *rt, hookd_runtime_stats_t *out)
     out->results_acked = atomic_load(&rt->hot[HOT_RESULTS]);
     out->dead_letters_acked = atomic_load(&rt->hot[HOT_DEAD_LETTERS]);
     out->replies_acked = atomic_load(&rt->hot[HOT_REPLIES]);
+    out->retries_acked = atomic_load(&rt->hot[HOT_RETRIES]);
     out->publish_failures = pc.failures;
     out->producers_recreated = pc.recreated;
     {

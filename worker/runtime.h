@@ -64,7 +64,9 @@ typedef struct hookd_runtime_stats {
     uint64_t transactions_committed; /* exactly-once: transactions committed */
     uint64_t transactions_aborted;   /* exactly-once: transactions aborted (events redone) */
     int assigned_partitions;         /* partitions owned now (input and retry tier topics) */
-    int paused_partitions;           /* of which paused (backpressure or blocked publish) */
+    int paused_partitions;           /* of which paused (backpressure, blocked publish, or a
+                                        retry tier's head not due) */
+    uint64_t retries_acked;          /* retry tier records acknowledged (tiers.h) */
 } hookd_runtime_stats_t;
 
 /* A consistent snapshot of the counters. Thread-safe. */
