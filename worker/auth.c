@@ -377,7 +377,9 @@ hookd_auth_t *hookd_auth_create(const hookd_config_t *cfg, char *errstr, size_t 
                 a->verify ? "auth_require" : "auth_sign_results");
         goto error;
     }
-    if (a->sign) {
+    /* Verifying workers sign too: the records they write to their retry
+     * tier topics carry a new hookd.phases.done (tiers.h). */
+    if (a->sign || a->verify) {
         const char *want = cfg->auth_signing_key_id;
         if (want == NULL || want[0] == '\0') {
             a->signing = &a->keys[0]; /* the first key listed */

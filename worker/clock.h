@@ -30,6 +30,15 @@ static inline uint64_t hookd_now_ms(void)
     return hookd_now_us() / 1000u;
 }
 
+/* Milliseconds since the epoch (wall clock): retry tiers' due times, which
+ * travel between workers in record headers. */
+static inline int64_t hookd_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + (int64_t)ts.tv_nsec / 1000000;
+}
+
 /* The monotonic time `timeout_ms` (>= 0) from now, as an absolute timespec
  * for pthread_cond_timedwait on a CLOCK_MONOTONIC condition variable. */
 static inline void hookd_deadline_after(struct timespec *ts, int timeout_ms)

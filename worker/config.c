@@ -33,6 +33,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "log.h"
+#include "tiers.h"
 
 #define ENV_PREFIX "ACME_HOOKD_"
 #define ENV_FILE_SUFFIX "__FILE"
@@ -143,6 +144,9 @@ static const cfg_key_t cfg_keys[] = {
     {SEC_WORKER, "max_in_flight", T_INT, OFF(max_in_flight), 1, 10000000, 0, "20000"},
     {SEC_WORKER, "max_in_flight_per_partition", T_INT, OFF(max_in_flight_per_partition), 1,
      10000000, 0, "5000"},
+    {SEC_WORKER, "retry_topics", T_STR, OFF(retry_topics), 0, 0, KF_OPTIONAL | KF_COMMAS, NULL},
+    {SEC_WORKER, "retry_topic_names", T_STR, OFF(retry_topic_names), 0, 0, KF_OPTIONAL | KF_COMMAS,
+     NULL},
     {SEC_WORKER, "retry_max_attempts", T_U32, OFF(policy.retry_max_attempts), 1, 100, 0, "3"},
     {SEC_WORKER, "retry_initial_backoff_ms", T_U32, OFF(policy.retry_initial_ms), 0, 3600000, 0,
      "200"},
@@ -1382,6 +1386,55 @@ static void resolve_chain(loader_t *ld, hookd_config_t *cfg)
     cfg->hooks_file = copy;
 }
 
+/*
+ * [worker] retry_topics / retry_topic_names: parsed into cfg->retry_tiers.
+ * A tier topic must differ from every other topic the worker writes or
+ * reads. Exactly-once is refused with tiers: a tier partition is paused
+ * until its head record is due, and the transactional commit of the
+ * pipelined flow has not been shown (on the real broker) to keep a tier
+ * record and the input offset that it replaces in one transaction across
+ * those pauses and its abort rewinds; until it is, the combination is an
+ * error rather than a guess.
+ */
+static void tiers_check(loader_t *ld, hookd_config_t *cfg, const char *src)
+{
+    hookd_tiers_t *t;
+    char why[512];
+    size_t i;
+
+    if (cfg->retry_topics == NULL) {
+        if (cfg->retry_topic_names != NULL)
+            err_add(ld->err, "%s: [worker] retry_topic_names is set without retry_topics", src);
+        return;
+    }
+    if ((t = calloc(1, sizeof(*t))) == NULL) {
+        err_add(ld->err, "%s: out of memory", src);
+        return;
+    }
+    if (hookd_tiers_parse(cfg->retry_topics, cfg->retry_topic_names, cfg->input_topic, t, why,
+                          sizeof(why)) != 0) {
+        err_add(ld->err, "%s: [worker] %s", src, why);
+        free(t);
+        return;
+    }
+    if (t->count == 0) {
+        free(t);
+        return;
+    }
+    for (i = 0; i < t->count; i++)
+        if (strcmp(t->topics[i], cfg->result_topic) == 0 ||
+            strcmp(t->topics[i], cfg->dead_letter_topic) == 0)
+            err_add(ld->err, "%s: [worker] retry topic '%s' is the result or the dead-letter topic",
+                    src, t->topics[i]);
+    if (cfg->delivery == HOOKD_DELIVERY_EXACTLY_ONCE)
+        err_add(ld->err,
+                "%s: [worker] retry_topics is not supported with [kafka] delivery = exactly_once "
+                "(retried events would leave the transaction's all-or-nothing outcome); use "
+                "in-line retries (retry_max_attempts) there",
+                src);
+    cfg->retry_tiers = t;
+}
+
 /* Rules between keys. */
 static void cross_check(loader_t *ld, hookd_config_t *cfg)
 {
@@ -1434,6 +1487,7 @@ static void cross_check(loader_t *ld, hookd_config_t *cfg)
         else
             cfg->ordering = HOOKD_ORDERING_PARTITION;
     }
+    tiers_check(ld, cfg, src);
 }
 
 hookd_config_t *hookd_config_load(const char *path, char *const *envp, char *errstr,
@@ -1499,6 +1553,10 @@ void hookd_config_destroy(hookd_config_t *cfg)
             free(*s);
             *s = NULL;
         }
+    if (cfg->retry_tiers != NULL) {
+        hookd_tiers_clear(cfg->retry_tiers);
+        free(cfg->retry_tiers);
+    }
     kv_free(&cfg->hook_keys);
     kv_free(&cfg->ignored);
     kv_free(&cfg->rdkafka);

@@ -32,6 +32,9 @@ struct hookd_keygate_lane {
     bool running;
     bool runnable; /* linked in the runnable FIFO */
     bool keyed;    /* false: the keyless lane (or the partition's only lane) */
+    bool held;     /* hookd_keygate_hold(): runs nothing until released */
+    int hold_tag;
+    int64_t hold_token;
     uint64_t hash;
     size_t key_len;
     unsigned char key[]; /* key_len bytes */
@@ -41,7 +44,7 @@ typedef struct hookd_keygate_lane kg_lane_t;
 typedef struct kg_part {
     bool assigned;
     uint64_t epoch;
-    size_t queued, running;
+    size_t queued, running, held;
     kg_lane_t **buckets; /* NULL until the first lane */
     size_t nbuckets, nlanes;
 } kg_part_t;
@@ -51,7 +54,7 @@ struct hookd_keygate {
     kg_part_t *parts;
     size_t nparts;
     kg_lane_t *rhead, *rtail; /* runnable lanes, oldest first */
-    size_t queued, running;
+    size_t queued, running, held;
     kg_node_t *spare;
     size_t nspare;
 };
@@ -156,6 +159,24 @@ static int buckets_grow(kg_part_t *p)
     return 0;
 }
 
+/* The lane of (partition, key) if it exists. */
+static kg_lane_t *lane_find(hookd_keygate_t *g, int32_t partition, bool keyed, const void *key,
+                            size_t key_len)
+{
+    kg_part_t *p = &g->parts[partition];
+    uint64_t h = key_hash(keyed, key, key_len);
+    kg_lane_t *l;
+    if (!keyed)
+        key_len = 0;
+    if (p->buckets == NULL)
+        return NULL;
+    for (l = p->buckets[h & (p->nbuckets - 1)]; l != NULL; l = l->hnext)
+        if (l->hash == h && l->keyed == keyed && l->key_len == key_len &&
+            (key_len == 0 || memcmp(l->key, key, key_len) == 0))
+            return l;
+    return NULL;
+}
+
 /* The lane of (partition, key), created when missing; NULL when out of memory. */
 static kg_lane_t *lane_get(hookd_keygate_t *g, int32_t partition, bool keyed, const void *key,
                            size_t key_len)
@@ -244,7 +265,7 @@ int hookd_keygate_push(hookd_keygate_t *g, int32_t partition, uint64_t epoch, co
     l->tail = n;
     p->queued++;
     g->queued++;
-    if (!l->running)
+    if (!l->running && !l->held)
         runnable_append(g, l);
     return 0;
 }
@@ -286,12 +307,92 @@ bool hookd_keygate_finish(hookd_keygate_t *g, hookd_keygate_lane_t *l)
     l->running = false;
     p->running--;
     g->running--;
+    if (l->held)
+        return false;
     if (l->head != NULL) {
         runnable_append(g, l);
         return true;
     }
     lane_free(g, l);
     return false;
+}
+
+/* Drop the hold of `l`; true when it became runnable. Frees it when idle and empty. */
+static bool unhold(hookd_keygate_t *g, kg_lane_t *l)
+{
+    kg_part_t *p = &g->parts[l->partition];
+    if (!l->held)
+        return false;
+    l->held = false;
+    p->held--;
+    g->held--;
+    if (l->running)
+        return false;
+    if (l->head != NULL) {
+        runnable_append(g, l);
+        return true;
+    }
+    lane_free(g, l);
+    return false;
+}
+
+int hookd_keygate_hold(hookd_keygate_t *g, int32_t partition, const void *key, size_t key_len,
+                       int64_t token, int tag)
+{
+    kg_lane_t *l;
+    if (!g->by_key || key == NULL || partition < 0 || (size_t)partition >= g->nparts ||
+        !g->parts[partition].assigned)
+        return -1;
+    if ((l = lane_get(g, partition, true, key, key_len)) == NULL)
+        return -1;
+    if (!l->held) {
+        l->held = true;
+        g->parts[partition].held++;
+        g->held++;
+    }
+    l->hold_token = token;
+    l->hold_tag = tag;
+    runnable_remove(g, l);
+    return 0;
+}
+
+bool hookd_keygate_release(hookd_keygate_t *g, int32_t partition, const void *key, size_t key_len,
+                           int64_t token)
+{
+    kg_lane_t *l;
+    if (!g->by_key || key == NULL || partition < 0 || (size_t)partition >= g->nparts)
+        return false;
+    if ((l = lane_find(g, partition, true, key, key_len)) == NULL || !l->held ||
+        l->hold_token != token)
+        return false;
+    return unhold(g, l);
+}
+
+bool hookd_keygate_release_tag(hookd_keygate_t *g, int32_t partition, int tag)
+{
+    kg_part_t *p;
+    bool any = false;
+    size_t i;
+    if (partition < 0 || (size_t)partition >= g->nparts)
+        return false;
+    p = &g->parts[partition];
+    for (i = 0; i < p->nbuckets && p->held > 0; i++) {
+        kg_lane_t *l = p->buckets[i];
+        while (l != NULL) {
+            kg_lane_t *next = l->hnext; /* unhold may free l */
+            if (l->held && (tag < 0 || l->hold_tag == tag) && unhold(g, l))
+                any = true;
+            l = next;
+        }
+    }
+    return any;
+}
+
+size_t hookd_keygate_held(const hookd_keygate_t *g, int32_t partition)
+{
+    if (partition < 0)
+        return g->held;
+    return (size_t)partition < g->nparts ? g->parts[partition].held : 0;
 }
 
 bool hookd_keygate_runnable(const hookd_keygate_t *g)
@@ -324,6 +425,11 @@ static kg_node_t *detach(hookd_keygate_t *g, int32_t partition, size_t *count)
                 tailp = &l->tail->next;
             }
             l->head = l->tail = NULL;
+            if (l->held) {
+                l->held = false;
+                p->held--;
+                g->held--;
+            }
             if (!l->running)
                 lane_free(g, l);
             l = next;

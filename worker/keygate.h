@@ -21,6 +21,12 @@
  * pushed under the next epoch waits behind it, so a key never runs twice at
  * once even across a reassignment. An idle, empty lane is freed.
  *
+ * A keyed lane can be held (retry tiers: its event waits in a tier topic):
+ * a held lane runs nothing until released, and is not freed while held.
+ * A hold carries a token (which event holds it) and a tag (which tier it
+ * waits in): release needs the token, so a stale release cannot free a
+ * later hold; revoke and clear drop the holds of their partition.
+ *
  * Items are opaque (`void *`), owned by the caller except while queued;
  * revoke and clear hand the queued ones back as a chain, so the caller can
  * dispose of them outside its lock.
@@ -86,6 +92,29 @@ hookd_keygate_chain_t *hookd_keygate_clear(hookd_keygate_t *g, int32_t partition
 
 /* Pop one item off a chain (NULL at its end); frees the chain as it goes. */
 void *hookd_keygate_chain_pop(hookd_keygate_chain_t **chain);
+
+/*
+ * Hold the lane of (`partition`, `key`) with `token` and `tag`: nothing of
+ * it runs until hookd_keygate_release() with that token. Holding a held
+ * lane replaces its token and tag. Only keyed lanes of a gate ordering by
+ * key can be held: -1 (nothing held) for a NULL key, a gate by partition,
+ * a partition not assigned, or out of memory.
+ */
+int hookd_keygate_hold(hookd_keygate_t *g, int32_t partition, const void *key, size_t key_len,
+                       int64_t token, int tag);
+
+/*
+ * Release the hold of (`partition`, `key`) when its token is `token`.
+ * True when something became runnable.
+ */
+bool hookd_keygate_release(hookd_keygate_t *g, int32_t partition, const void *key, size_t key_len,
+                           int64_t token);
+
+/* Release every hold of `partition` tagged `tag` (-1: every hold). True when something became runnable. */
+bool hookd_keygate_release_tag(hookd_keygate_t *g, int32_t partition, int tag);
+
+/* Lanes held in `partition`; -1: all partitions. */
+size_t hookd_keygate_held(const hookd_keygate_t *g, int32_t partition);
 
 /* Items queued (not running) for `partition`; -1: all partitions. */
 size_t hookd_keygate_queued(const hookd_keygate_t *g, int32_t partition);

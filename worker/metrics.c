@@ -195,6 +195,14 @@ static hookd_family_t hookd_fam_duration =
 static hookd_family_t hookd_fam_dead_letters =
     HOOKD_FAMILY("hookd_dead_letters_total", "Events dead-lettered, by error class.",
                  HOOKD_FAM_COUNTER, 1, "error_class");
+static hookd_family_t hookd_fam_retry_published = HOOKD_FAMILY(
+    "hookd_retry_published_total",
+    "Events published to a retry tier topic and acknowledged, by tier number (1 = first).",
+    HOOKD_FAM_COUNTER, 1, "tier");
+static hookd_family_t hookd_fam_retry_consumed =
+    HOOKD_FAMILY("hookd_retry_consumed_total",
+                 "Events consumed from a retry tier topic once due and run again, by tier number.",
+                 HOOKD_FAM_COUNTER, 1, "tier");
 static hookd_family_t hookd_fam_results =
     HOOKD_FAMILY("hookd_results_published_total",
                  "Result events acknowledged by the broker, by verdict.", HOOKD_FAM_COUNTER, 1,
@@ -214,8 +222,9 @@ static hookd_family_t hookd_fam_fallbacks = HOOKD_FAMILY(
     HOOKD_FAM_COUNTER, 2, "record", "form");
 
 static hookd_family_t *const hookd_families[] = {
-    &hookd_fam_consumed,     &hookd_fam_invocations, &hookd_fam_retries, &hookd_fam_duration,
-    &hookd_fam_dead_letters, &hookd_fam_results,     &hookd_fam_replies, &hookd_fam_fallbacks,
+    &hookd_fam_consumed,        &hookd_fam_invocations,    &hookd_fam_retries, &hookd_fam_duration,
+    &hookd_fam_dead_letters,    &hookd_fam_results,        &hookd_fam_replies, &hookd_fam_fallbacks,
+    &hookd_fam_retry_published, &hookd_fam_retry_consumed,
 };
 #define HOOKD_NFAMILIES (sizeof(hookd_families) / sizeof(hookd_families[0]))
 
@@ -679,6 +688,18 @@ void hookd_metrics_dead_letter(const char *error_class)
 {
     const char *v[] = {error_class};
     hookd_family_add(&hookd_fam_dead_letters, v, 1);
+}
+
+void hookd_metrics_retry_published(const char *tier)
+{
+    const char *v[] = {tier};
+    hookd_family_add(&hookd_fam_retry_published, v, 1);
+}
+
+void hookd_metrics_retry_consumed(const char *tier)
+{
+    const char *v[] = {tier};
+    hookd_family_add(&hookd_fam_retry_consumed, v, 1);
 }
 
 void hookd_metrics_result_published(const char *verdict)

@@ -24,6 +24,10 @@ void hookd_metrics_event_consumed(const char *type);
 void hookd_metrics_invocation(const char *phase, const char *handler, const char *outcome,
                               double seconds);
 void hookd_metrics_dead_letter(const char *error_class);
+/* A record was acknowledged on retry tier `tier` ("1" = the first, tiers.h). */
+void hookd_metrics_retry_published(const char *tier);
+/* An event consumed from retry tier `tier` runs again. */
+void hookd_metrics_retry_consumed(const char *tier);
 /* verdict "completed|failed" */
 void hookd_metrics_result_published(const char *verdict);
 /* Delivery of a result/dead letter failed and will be retried. */

@@ -13,6 +13,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "engine.h"
 #include "event.h"
 #include "invoke.h"
@@ -23,6 +24,7 @@
 #include "registry.h"
 #include "request.h"
 #include "result.h"
+#include "tiers.h"
 
 static void record_invocations(const hookd_decision_t *d)
 {
@@ -52,6 +54,7 @@ static void record_invocations(const hookd_decision_t *d)
  */
 struct hookd_msg {
     int32_t partition;
+    int32_t slot; /* the pool's partition: == partition without retry tiers */
     int64_t offset;
     int64_t timestamp_ms; /* -1: none */
     const void *key;      /* NULL: no key */
@@ -86,6 +89,7 @@ hookd_msg_t *hookd_msg_from(const rd_kafka_message_t *rkm)
     if ((m = malloc(size)) == NULL)
         return NULL;
     m->partition = rkm->partition;
+    m->slot = rkm->partition;
     m->offset = rkm->offset;
     m->timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype);
     if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE)
@@ -221,10 +225,12 @@ static unsigned publish_outcome(const hookd_pipeline_t *pl, const hookd_msg_t *m
                                 const pl_reply_t *reply, hookd_decision_t *scratch)
 {
     const hookd_config_t *cfg = pl->cfg;
-    hookd_origin_t origin = {cfg->input_topic, m->partition, m->offset, m->timestamp_ms,
-                             cfg->group_id};
+    const char *topic =
+        hookd_tiers_topic(cfg->retry_tiers, hookd_tiers_slot_tier(cfg->retry_tiers, m->slot),
+                          cfg->input_topic);
+    hookd_origin_t origin = {topic, m->partition, m->offset, m->timestamp_ms, cfg->group_id};
     hookd_result_info_t info = {ev, &origin, cfg->worker_id, pl->source, cfg->max_error_bytes};
-    hookd_record_origin_t ro = {m->partition, epoch, m->offset};
+    hookd_record_origin_t ro = {m->slot, epoch, m->offset, topic, m->partition};
     hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
     hookd_headers_t *rh = NULL, *dh = NULL, *ph = NULL;
     char *value = NULL, *pvalue = NULL;
@@ -237,7 +243,7 @@ static unsigned publish_outcome(const hookd_pipeline_t *pl, const hookd_msg_t *m
     bool in_outcome = false;
 
     f.event_id = ev->id;
-    f.topic = cfg->input_topic;
+    f.topic = topic;
     f.partition = m->partition;
     f.offset = m->offset;
 
@@ -299,7 +305,7 @@ static unsigned publish_outcome(const hookd_pipeline_t *pl, const hookd_msg_t *m
      * while no outcome is in progress). A no-op in at-least-once mode. */
     hookd_publisher_outcome_begin(pl->pub);
     in_outcome = true;
-    if ((oerr = hookd_offsets_expect(pl->offsets, m->partition, epoch, m->offset, acks)) !=
+    if ((oerr = hookd_offsets_expect(pl->offsets, m->slot, epoch, m->offset, acks)) !=
         HOOKD_OFFSETS_OK) {
         /* Revoked while we worked (past revoke_timeout_ms): the new owner
          * redoes this message; publishing now would only add a duplicate. */
@@ -360,14 +366,16 @@ done:
  * ignoring it would run again a success chain that already ran. 0, or -1
  * with the reason for the dead letter.
  */
-static int phases_done_read(const hookd_pipeline_t *pl, const hookd_msg_t *m, unsigned *done,
-                            char *why, size_t why_size)
+static int phases_done_read(const hookd_pipeline_t *pl, const hookd_msg_t *m, bool own_tier,
+                            unsigned *done, char *why, size_t why_size)
 {
     bool present;
     if (hookd_request_phases_done(m->headers, m->header_count, &present, done, why, why_size) !=
         HOOKD_REQUEST_OK)
         return -1;
-    if (present && !pl->cfg->trust_event_flags &&
+    /* A record of the worker's own retry tier topics was written by a
+     * worker (docs/security.md: only the workers may write there). */
+    if (present && !own_tier && !pl->cfg->trust_event_flags &&
         !(pl->auth != NULL && hookd_auth_verify_enabled(pl->auth))) {
         snprintf(why, why_size,
                  "header %s is not trusted: honoured only with [auth] require = true (signed) "
@@ -377,6 +385,120 @@ static int phases_done_read(const hookd_pipeline_t *pl, const hookd_msg_t *m, un
         return -1;
     }
     return 0;
+}
+
+/* ---- retry tiers (tiers.h) ------------------------------------------------ */
+
+/*
+ * What the retry headers of a message say; for an input message, the state
+ * its first tier record starts from. Unreadable retry headers of a tier
+ * record are logged and read as unknown: the event still runs (its
+ * hookd.phases.done is read apart, and refused when unreadable).
+ */
+static void tier_state(const hookd_pipeline_t *pl, const hookd_msg_t *m, size_t tier,
+                       const hookd_log_fields_t *f, hookd_tiers_state_t *ts)
+{
+    char why[256];
+    if (tier == 0) {
+        memset(ts, 0, sizeof(*ts));
+        ts->due_ms = -1;
+        ts->first_failure_ms = -1;
+        ts->origin_partition = m->partition;
+        ts->origin_offset = m->offset;
+        return;
+    }
+    snprintf(why, sizeof(why), "%zu", tier);
+    hookd_metrics_retry_consumed(why);
+    if (hookd_tiers_headers_decode(m->headers, m->header_count, ts, why, sizeof(why)) != 0) {
+        hookd_logf(HOOKD_LOG_WARNING, f, "retry headers unreadable (%s); run as tier %zu", why,
+                   tier);
+        memset(ts, 0, sizeof(*ts));
+        ts->due_ms = ts->first_failure_ms = ts->origin_offset = -1;
+        ts->origin_partition = -1;
+    }
+}
+
+/*
+ * Publish the event to retry tier `next`: its key, value and headers, with
+ * the retry headers and the phases done anew (signed when [auth] verifies
+ * input, so the worker that consumes it can verify it like any event), to
+ * the tier topic's partition of the same number as its input partition.
+ * The tier record is the event's outcome: the offset is done when it is
+ * acknowledged. Returns 1 when published, 0 when not (revoked meanwhile,
+ * or out of memory: left uncommitted and redone).
+ */
+static unsigned publish_tier(const hookd_pipeline_t *pl, const hookd_msg_t *m, uint64_t epoch,
+                             const hookd_event_t *ev, const hookd_decision_t *d, size_t next,
+                             const hookd_tiers_state_t *ts, unsigned phases_done)
+{
+    const hookd_config_t *cfg = pl->cfg;
+    const char *topic = hookd_tiers_topic(cfg->retry_tiers, next, NULL);
+    const hookd_run_t *run = d->failed_run >= 0 ? &d->runs[d->failed_run] : NULL;
+    hookd_record_origin_t ro = {m->slot, epoch, m->offset,
+                                hookd_tiers_topic(cfg->retry_tiers, next - 1, cfg->input_topic),
+                                m->partition};
+    hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+    hookd_tiers_record_t rec;
+    hookd_headers_t *h = NULL;
+    int64_t now = hookd_wall_ms();
+    unsigned acks = 0;
+    char label[24];
+    size_t i;
+
+    f.event_id = ev->id;
+    f.topic = hookd_tiers_topic(cfg->retry_tiers, next - 1, cfg->input_topic);
+    f.partition = m->partition;
+    f.offset = m->offset;
+    memset(&rec, 0, sizeof(rec));
+    rec.attempt = (uint32_t)next;
+    rec.due_ms = hookd_tiers_due(cfg->retry_tiers, next, now);
+    rec.first_failure_ms = ts->first_failure_ms >= 0 ? ts->first_failure_ms : now;
+    rec.phase = hookd_phase_name(d->failed_phase);
+    rec.handler = run != NULL ? run->handler_name : NULL;
+    rec.error = d->error;
+    rec.max_error_bytes = cfg->max_error_bytes;
+    rec.origin_partition = ts->origin_partition >= 0 ? ts->origin_partition : m->partition;
+    rec.origin_offset = ts->origin_offset;
+    rec.phases_done = hookd_tiers_phases_done(ev->type, phases_done, d->failed_phase);
+
+    if ((h = hookd_headers_new()) == NULL)
+        goto nomem;
+    for (i = 0; i < m->header_count; i++)
+        if (hookd_tiers_header_carried(m->headers[i].name) &&
+            hookd_headers_add(h, m->headers[i].name, m->headers[i].value, m->headers[i].len) != 0)
+            goto nomem;
+    if (hookd_tiers_headers_encode(&rec, h) != 0)
+        goto nomem;
+    if (pl->auth != NULL && hookd_auth_verify_enabled(pl->auth)) {
+        char why[256];
+        if (hookd_auth_sign(pl->auth, m->key, m->key_len, m->value, m->len, h, why, sizeof(why)) !=
+            0) {
+            hookd_logf(HOOKD_LOG_ERROR, &f, "cannot sign the retry record: %s", why);
+            goto done;
+        }
+    }
+    hookd_publisher_outcome_begin(pl->pub);
+    if (hookd_offsets_expect(pl->offsets, m->slot, epoch, m->offset, 1) != HOOKD_OFFSETS_OK) {
+        hookd_logf(HOOKD_LOG_INFO, &f,
+                   "partition revoked during processing; retry record not published");
+    } else {
+        snprintf(label, sizeof(label), "%zu", next);
+        if (hookd_publisher_publish_to(pl->pub, HOOKD_RECORD_RETRY, topic, m->partition, m->key,
+                                       m->key_len, m->value, m->len, h, &ro, label) != 0)
+            hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory publishing the retry; offset held");
+        else
+            acks = 1;
+    }
+    hookd_publisher_outcome_end(pl->pub, acks > 0);
+    if (acks > 0)
+        hookd_logf(HOOKD_LOG_INFO, &f, "retry: to %s (tier %zu, %s of %s: %s)", topic, next,
+                   rec.phase, rec.handler ? rec.handler : "?", d->error);
+    goto done;
+nomem:
+    hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory encoding the retry record; offset held");
+done:
+    hookd_headers_destroy(h);
+    return acks;
 }
 
 void hookd_pipeline_process(void *opaque, size_t thread_index, int32_t partition, uint64_t epoch,
@@ -394,11 +516,16 @@ void hookd_pipeline_process(void *opaque, size_t thread_index, int32_t partition
     hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
     pl_reply_t reply;
     hookd_policy_t policy;
+    size_t tier = hookd_tiers_slot_tier(cfg->retry_tiers, partition), next = 0;
+    hookd_tiers_state_t ts;
+    unsigned phases_done = 0;
 
     memset(&ev, 0, sizeof(ev));
-    f.topic = cfg->input_topic;
-    f.partition = partition;
+    m->slot = partition;
+    f.topic = hookd_tiers_topic(cfg->retry_tiers, tier, cfg->input_topic);
+    f.partition = m->partition;
     f.offset = m->offset;
+    tier_state(pl, m, tier, &f, &ts);
 
     if (pl->auth != NULL && hookd_auth_verify_enabled(pl->auth) &&
         hookd_auth_verify(pl->auth, m->key, m->key_len, m->value, m->len, m->headers,
@@ -420,7 +547,6 @@ void hookd_pipeline_process(void *opaque, size_t thread_index, int32_t partition
     } else {
         hookd_request_flags_t rflags;
         bool bad_flags = false;
-        unsigned phases_done = 0;
         hookd_metrics_event_consumed(hookd_event_type_name(ev.type));
         policy = cfg->policy;
         if (cfg->trust_event_flags) {
@@ -431,7 +557,7 @@ void hookd_pipeline_process(void *opaque, size_t thread_index, int32_t partition
             else
                 bad_flags = true;
         }
-        if (!bad_flags && phases_done_read(pl, m, &phases_done, why, sizeof(why)) != 0)
+        if (!bad_flags && phases_done_read(pl, m, tier > 0, &phases_done, why, sizeof(why)) != 0)
             bad_flags = true;
         if (bad_flags) {
             /* a trusted producer sent flags nobody can read: deciding under
@@ -454,8 +580,15 @@ void hookd_pipeline_process(void *opaque, size_t thread_index, int32_t partition
          * the next owner runs it again. */
         hookd_logf(HOOKD_LOG_INFO, &f, "processing interrupted by shutdown; left uncommitted");
         pl->done(pl->opaque, true);
+    } else if ((next = hookd_tiers_next(cfg->retry_tiers, tier, d)) > 0) {
+        unsigned acks = publish_tier(pl, m, epoch, &ev, d, next, &ts, phases_done);
+        if (acks > 0 && pl->tier_hold != NULL)
+            pl->tier_hold(pl->opaque, m->partition, next, m->key, m->key_len, ts.origin_offset);
+        pl->done(pl->opaque, false);
     } else {
         unsigned acks = publish_outcome(pl, m, epoch, &ev, d, &reply, &t->masked);
+        if (tier > 0 && pl->tier_release != NULL)
+            pl->tier_release(pl->opaque, m->partition, m->key, m->key_len, ts.origin_offset);
         if (d->dead_letter)
             hookd_logf(HOOKD_LOG_WARNING, &f, "%s: dead-lettered (%s%s%s)",
                        hookd_verdict_name(d->verdict), hookd_error_class_name(d->error_class),

@@ -9,12 +9,16 @@
  *   3. flags   read the reply headers and check them against
  *              [kafka] reply_topics, and, with trust_event_flags, the
  *              request's control flags; hookd.phases.done, believed only
- *              under [auth] require or trust_event_flags (request.c);
+ *              under [auth] require or trust_event_flags, or on a record
+ *              of the worker's own retry tier topics (request.c);
  *   4. engine  the handler chain under the policy, after the phases
  *              already done (engine.c, invoke.c);
  *   5. publish the result, the dead letter and the reply (result.c,
  *              publisher.c), after telling the offset tracker how many
- *              acknowledgements to wait for (offsets.c).
+ *              acknowledgements to wait for (offsets.c); or, with
+ *              [worker] retry_topics, when the handlers still ask for a
+ *              retry and a next tier exists, the event to that tier
+ *              (tiers.h), which is then its durable outcome.
  *
  * Contract:
  *   - hookd_pipeline_process() is a hookd_pool_work_cb: it runs on handler
@@ -73,6 +77,16 @@ typedef struct hookd_pipeline {
     hookd_publisher_t *pub;
     hookd_pipeline_thread_t *threads; /* one per handler thread */
     void (*done)(void *opaque, bool aborted);
+    /* Retry tiers (tiers.h; NULL without tiers). The pool's `partition`
+     * is then a slot (hookd_tiers_slot). tier_hold: an event of input
+     * `partition` with `key` now waits in `tier`: hold the key (token: its
+     * input offset) while this worker owns that tier partition; false when
+     * nothing is held (any earlier hold of the token is released).
+     * tier_release: its final outcome is published; release the hold. */
+    bool (*tier_hold)(void *opaque, int32_t partition, size_t tier, const void *key, size_t key_len,
+                      int64_t token);
+    void (*tier_release)(void *opaque, int32_t partition, const void *key, size_t key_len,
+                         int64_t token);
     void *opaque;
 } hookd_pipeline_t;
 

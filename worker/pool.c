@@ -170,6 +170,42 @@ int hookd_pool_push(hookd_pool_t *pool, int32_t partition, uint64_t epoch, const
     return 0;
 }
 
+int hookd_pool_hold(hookd_pool_t *pool, int32_t partition, const void *key, size_t key_len,
+                    int64_t token, int tag)
+{
+    int rc;
+    pthread_mutex_lock(&pool->lock);
+    rc = hookd_keygate_hold(pool->gate, partition, key, key_len, token, tag);
+    pthread_mutex_unlock(&pool->lock);
+    return rc;
+}
+
+void hookd_pool_release(hookd_pool_t *pool, int32_t partition, const void *key, size_t key_len,
+                        int64_t token)
+{
+    pthread_mutex_lock(&pool->lock);
+    if (hookd_keygate_release(pool->gate, partition, key, key_len, token))
+        pthread_cond_signal(&pool->work_cond);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+void hookd_pool_release_tag(hookd_pool_t *pool, int32_t partition, int tag)
+{
+    pthread_mutex_lock(&pool->lock);
+    if (hookd_keygate_release_tag(pool->gate, partition, tag))
+        pthread_cond_broadcast(&pool->work_cond);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+size_t hookd_pool_held(hookd_pool_t *pool, int32_t partition)
+{
+    size_t n;
+    pthread_mutex_lock(&pool->lock);
+    n = hookd_keygate_held(pool->gate, partition);
+    pthread_mutex_unlock(&pool->lock);
+    return n;
+}
+
 size_t hookd_pool_queued(hookd_pool_t *pool, int32_t partition)
 {
     size_t n;

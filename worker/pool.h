@@ -57,6 +57,20 @@ size_t hookd_pool_revoke(hookd_pool_t *pool, int32_t partition);
 int hookd_pool_push(hookd_pool_t *pool, int32_t partition, uint64_t epoch, const void *key,
                     size_t key_len, void *item, size_t *queued);
 
+/*
+ * Retry tiers: hold the key `key` of `partition` (its event waits in a tier
+ * topic; later events of the key wait behind it), and release it (see
+ * hookd_keygate_hold/_release/_release_tag). hold: 0, or -1 when nothing
+ * was held (ordering by partition, no key, not assigned, ENOMEM).
+ */
+int hookd_pool_hold(hookd_pool_t *pool, int32_t partition, const void *key, size_t key_len,
+                    int64_t token, int tag);
+void hookd_pool_release(hookd_pool_t *pool, int32_t partition, const void *key, size_t key_len,
+                        int64_t token);
+void hookd_pool_release_tag(hookd_pool_t *pool, int32_t partition, int tag);
+/* Keys held in `partition` (-1: all). */
+size_t hookd_pool_held(hookd_pool_t *pool, int32_t partition);
+
 /* Items waiting in `partition`'s queues (not counting those being processed); -1: all. */
 size_t hookd_pool_queued(hookd_pool_t *pool, int32_t partition);
 

@@ -186,10 +186,22 @@ static void wake_sleepers(hookd_publisher_t *pub)
     }
 }
 
+/* Where the record's input was consumed (hookd_record_origin_t). */
+static int32_t origin_partition(const hookd_record_origin_t *o)
+{
+    return o->topic != NULL ? o->topic_partition : o->partition;
+}
+
+static const char *origin_topic(const hookd_publisher_t *pub, const hookd_record_origin_t *o)
+{
+    return o->topic != NULL ? o->topic : pub->cfg->input_topic;
+}
+
 static const char *kind_name(const hookd_publish_job_t *job)
 {
     return job->kind == HOOKD_RECORD_RESULT  ? "result"
            : job->kind == HOOKD_RECORD_REPLY ? "reply"
+           : job->kind == HOOKD_RECORD_RETRY ? "retry"
                                              : "dead letter";
 }
 
@@ -241,7 +253,7 @@ static void reply_given_up(hookd_publisher_t *pub, hookd_publish_job_t *job, con
 {
     hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
 
-    f.partition = job->origin.partition;
+    f.partition = origin_partition(&job->origin);
     f.offset = job->origin.offset;
     pthread_mutex_lock(&pub->lock);
     pub->counts.failures++;
@@ -401,8 +413,8 @@ static int result_to_dead_letter(hookd_publisher_t *pub, hookd_publish_job_t *jo
                                  const char *reason)
 {
     const hookd_config_t *cfg = pub->cfg;
-    hookd_origin_t o = {cfg->input_topic, job->origin.partition, job->origin.offset, -1,
-                        cfg->group_id};
+    hookd_origin_t o = {origin_topic(pub, &job->origin), origin_partition(&job->origin),
+                        job->origin.offset, -1, cfg->group_id};
     hookd_headers_t *h = hookd_headers_new();
     int rc = -1;
 
@@ -432,6 +444,18 @@ static const char *job_fallback(hookd_publisher_t *pub, hookd_publish_job_t *job
     bool signed_result = false;
     size_t i;
 
+    if (job->kind == HOOKD_RECORD_RETRY) {
+        /* The tier topic refuses the event for good (its max.message.bytes
+         * is lower than the input's): it cannot wait there, so it ends as
+         * it would without tiers, dead-lettered; its retry headers stay. */
+        job->kind = HOOKD_RECORD_DEAD_LETTER;
+        job->topic = pub->cfg->dead_letter_topic;
+        job->partition = RD_KAFKA_PARTITION_UA;
+        snprintf(job->label, sizeof(job->label), "retries_exhausted");
+        return dead_letter_cut(pub, job, dead_letter_cap(pub), LEVEL_REDUCED) == 0
+                   ? "retry_dead_lettered"
+                   : NULL;
+    }
     if (job->kind == HOOKD_RECORD_DEAD_LETTER) {
         if (job->level < LEVEL_REDUCED && job->value_len > 0) {
             size_t cap = dead_letter_cap(pub), rest = job_wire_rest(job, TRUNCATION_HEADER_BYTES);
@@ -498,7 +522,7 @@ static void txn_record_failed(hookd_publisher_t *pub, hookd_publish_job_t *job,
                               rd_kafka_resp_err_t err)
 {
     hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
-    f.partition = job->origin.partition;
+    f.partition = origin_partition(&job->origin);
     f.offset = job->origin.offset;
     if (atomic_exchange(&pub->txn_doomed, 1) == 0)
         hookd_logf(HOOKD_LOG_WARNING, &f,
@@ -533,7 +557,7 @@ static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, rd_kafk
         reply_given_up(pub, job, reason);
         return;
     }
-    f.partition = job->origin.partition;
+    f.partition = origin_partition(&job->origin);
     f.offset = job->origin.offset;
     drop = pub->owned != NULL && !pub->owned(pub->opaque, job->origin.partition, job->origin.epoch);
     if (!drop && hookd_publisher_classify(err) == HOOKD_PRODUCE_ERR_PERMANENT &&
@@ -546,6 +570,8 @@ static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, rd_kafk
                    strcmp(form, "result_compacted") == 0 ? "publishing it compacted"
                    : strcmp(form, "result_dead_lettered") == 0
                        ? "dead-lettering it as publish_refused"
+                   : strcmp(form, "retry_dead_lettered") == 0
+                       ? "dead-lettering it as retries_exhausted"
                        : "publishing it with its value cut",
                    job->value_len, before, job->topic);
         pthread_mutex_lock(&pub->lock);
@@ -607,6 +633,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
         pub->counts.results++;
     else if (job->kind == HOOKD_RECORD_REPLY)
         pub->counts.replies++;
+    else if (job->kind == HOOKD_RECORD_RETRY)
+        pub->counts.retries++;
     else
         pub->counts.dead_letters++;
     pthread_mutex_unlock(&pub->lock);
@@ -615,6 +643,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
         hookd_metrics_result_published(job->label);
     else if (job->kind == HOOKD_RECORD_REPLY)
         hookd_metrics_reply("sent");
+    else if (job->kind == HOOKD_RECORD_RETRY)
+        hookd_metrics_retry_published(job->label);
     else
         hookd_metrics_dead_letter(job->label);
     if (pub->ack != NULL)
@@ -1114,7 +1144,7 @@ static void txn_produce_result(hookd_publisher_t *pub, hookd_publish_job_t *job,
         hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
         if (form == NULL)
             break;
-        f.partition = job->origin.partition;
+        f.partition = origin_partition(&job->origin);
         f.offset = job->origin.offset;
         hookd_metrics_publish_fallback(kind, form);
         hookd_logf(HOOKD_LOG_WARNING, &f, "%s refused by the producer (%s); publishing it as %s",
@@ -1207,7 +1237,7 @@ static int publish_job(hookd_publisher_t *pub, hookd_record_kind_t kind, const c
          * configured cut). Cut now instead of waiting for the refusal. */
         size_t before = job->value_len;
         hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
-        f.partition = origin->partition;
+        f.partition = origin_partition(origin);
         f.offset = origin->offset;
         if (dead_letter_cut(pub, job, dead_letter_cap(pub), LEVEL_REDUCED) == 0) {
             hookd_metrics_publish_fallback(kind_name(job), "value_truncated");
@@ -1265,6 +1295,15 @@ int hookd_publisher_publish(hookd_publisher_t *pub, hookd_record_kind_t kind, co
 {
     return publish_job(pub, kind, topic, false, RD_KAFKA_PARTITION_UA, key, key_len, value,
                        value_len, headers, origin, label);
+}
+
+int hookd_publisher_publish_to(hookd_publisher_t *pub, hookd_record_kind_t kind, const char *topic,
+                               int32_t partition, const void *key, size_t key_len,
+                               const void *value, size_t value_len, const hookd_headers_t *headers,
+                               const hookd_record_origin_t *origin, const char *label)
+{
+    return publish_job(pub, kind, topic, false, partition < 0 ? RD_KAFKA_PARTITION_UA : partition,
+                       key, key_len, value, value_len, headers, origin, label);
 }
 
 int hookd_publisher_reply(hookd_publisher_t *pub, const char *topic, int32_t partition,

@@ -71,14 +71,19 @@ hookd_produce_err_class_t hookd_publisher_classify(int err);
 typedef enum hookd_record_kind {
     HOOKD_RECORD_RESULT = 0,
     HOOKD_RECORD_DEAD_LETTER = 1,
-    HOOKD_RECORD_REPLY = 2 /* a copy of the result for a requester: see hookd_publisher_reply */
+    HOOKD_RECORD_REPLY = 2, /* a copy of the result for a requester: see hookd_publisher_reply */
+    HOOKD_RECORD_RETRY = 3  /* the event, to a retry tier topic (tiers.h): its durable outcome */
 } hookd_record_kind_t;
 
 /* The input message a record is the outcome of. */
 typedef struct hookd_record_origin {
-    int32_t partition;
+    int32_t partition; /* the runtime's index: with retry tiers a slot (tiers.h) */
     uint64_t epoch;
     int64_t offset;
+    /* Where it was consumed, for logs and dead-letter headers: NULL means
+     * the input topic and `partition` (no retry tiers). */
+    const char *topic; /* borrowed: the configuration's, outlives the publisher */
+    int32_t topic_partition;
 } hookd_record_origin_t;
 
 /* A record was acknowledged by the broker (publisher thread). */
@@ -92,6 +97,7 @@ typedef struct hookd_publisher_counts {
     uint64_t results;      /* acknowledged result records */
     uint64_t dead_letters; /* acknowledged dead-letter records */
     uint64_t replies;      /* acknowledged replies */
+    uint64_t retries;      /* acknowledged tier records */
     uint64_t failures;     /* failed deliveries (each retried) */
     uint64_t recreated;    /* producers replaced after a fatal error */
     uint64_t fallbacks;    /* records cut, compacted or redirected (permanent errors) */
@@ -124,6 +130,16 @@ int hookd_publisher_publish(hookd_publisher_t *pub, hookd_record_kind_t kind, co
                             const void *key, size_t key_len, const void *value, size_t value_len,
                             const hookd_headers_t *headers, const hookd_record_origin_t *origin,
                             const char *label);
+
+/*
+ * The same to an explicit `partition` (retry tiers: a tier record goes to
+ * its input partition's number). A tier record refused for good becomes a
+ * dead letter (label retries_exhausted) cut like one.
+ */
+int hookd_publisher_publish_to(hookd_publisher_t *pub, hookd_record_kind_t kind, const char *topic,
+                               int32_t partition, const void *key, size_t key_len,
+                               const void *value, size_t value_len, const hookd_headers_t *headers,
+                               const hookd_record_origin_t *origin, const char *label);
 
 /*
  * Publish a reply: `topic` and `partition` (-1: by key) come from the

@@ -16,6 +16,14 @@
  * The partition table (`parts`, under `lock`) is the runtime's view of its
  * assignment: which partitions are owned under which epoch, and which are
  * paused. Only the consumer thread changes it.
+ *
+ * With retry tiers ([worker] retry_topics) the consumer reads the input
+ * topic and the tier topics; every (topic, partition) is then a slot
+ * (tiers.h: partition * (tiers + 1) + tier), and the partition table, the
+ * offset tracker, the pool and the publisher index slots. Without tiers a
+ * slot is the input partition. A tier partition is paused until its head
+ * record is due (update_pauses), and a key whose event waits in a tier
+ * this worker consumes is held in the pool (on_tier_hold).
  */
 #include "runtime.h"
 
@@ -43,6 +51,7 @@
 #include "pipeline.h"
 #include "pool.h"
 #include "publisher.h"
+#include "tiers.h"
 
 #define CONSUME_BATCH 1000     /* messages per rd_kafka_consume_batch_queue call */
 #define CONSUME_TIMEOUT_MS 100 /* also the main loop's turn when idle */
@@ -58,6 +67,7 @@ typedef enum rt_hot {
     HOT_RESULTS,
     HOT_DEAD_LETTERS,
     HOT_REPLIES,
+    HOT_RETRIES,
     HOT_COUNT
 } rt_hot_t;
 
@@ -71,6 +81,10 @@ typedef struct rt_part {
      * one consumed under this assignment); valid when eos_known. */
     bool eos_known;
     int64_t eos_rewind;
+    /* Retry tier partitions: the head record is due at this wall-clock
+     * time (epoch ms), the partition stays paused until then, and
+     * next_offset is the head's offset, fetched again on resume. 0: none. */
+    int64_t due_ms;
 } rt_part_t;
 
 struct hookd_runtime {
@@ -177,6 +191,34 @@ static uint64_t part_epoch(hookd_runtime_t *rt, int32_t partition)
     return e;
 }
 
+/* ---- slots (tiers.h) ------------------------------------------------------ */
+
+/* The slot of a consumed (topic, partition), -1 when it is none of ours. */
+static int32_t slot_of(const hookd_runtime_t *rt, const char *topic, int32_t partition)
+{
+    int tier = hookd_tiers_find(rt->cfg->retry_tiers, topic, rt->cfg->input_topic);
+    return tier < 0 ? -1 : hookd_tiers_slot(rt->cfg->retry_tiers, (size_t)tier, partition);
+}
+
+static const char *slot_topic(const hookd_runtime_t *rt, int32_t slot)
+{
+    return hookd_tiers_topic(rt->cfg->retry_tiers,
+                             hookd_tiers_slot_tier(rt->cfg->retry_tiers, slot),
+                             rt->cfg->input_topic);
+}
+
+static int32_t slot_partition(const hookd_runtime_t *rt, int32_t slot)
+{
+    return hookd_tiers_slot_partition(rt->cfg->retry_tiers, slot);
+}
+
+/* Add the (topic, partition) of `slot` to `list`. */
+static rd_kafka_topic_partition_t *
+list_add_slot(const hookd_runtime_t *rt, rd_kafka_topic_partition_list_t *list, int32_t slot)
+{
+    return rd_kafka_topic_partition_list_add(list, slot_topic(rt, slot), slot_partition(rt, slot));
+}
+
 static int remaining_ms(uint64_t deadline)
 {
     uint64_t now = hookd_now_ms();
@@ -202,6 +244,7 @@ static void on_record_acked(void *opaque, const hookd_record_origin_t *o, hookd_
     stats_bump(rt,
                kind == HOOKD_RECORD_RESULT  ? HOT_RESULTS
                : kind == HOOKD_RECORD_REPLY ? HOT_REPLIES
+               : kind == HOOKD_RECORD_RETRY ? HOT_RETRIES
                                             : HOT_DEAD_LETTERS,
                1);
 }
@@ -218,18 +261,60 @@ static void on_processed(void *opaque, bool aborted)
     stats_bump(opaque, aborted ? HOT_ABORTED : HOT_DECIDED, 1);
 }
 
+/*
+ * Retry tiers (handler threads): an event of input `partition` now waits
+ * in `tier`. While this worker owns that tier partition it will run the
+ * event again itself, so the key is held in the input partition's lanes
+ * until then: a later event of the key does not overtake it here. When it
+ * does not own it (another worker will run it), nothing can release a hold,
+ * so none is taken and an earlier one of the event is released. The check
+ * and the hold are one step under the lock: revoke_partitions marks a tier
+ * partition unowned under it before releasing its holds.
+ */
+static bool on_tier_hold(void *opaque, int32_t partition, size_t tier, const void *key,
+                         size_t key_len, int64_t token)
+{
+    hookd_runtime_t *rt = opaque;
+    const hookd_tiers_t *t = rt->cfg->retry_tiers;
+    int32_t in = hookd_tiers_slot(t, 0, partition), ts = hookd_tiers_slot(t, tier, partition);
+    bool held = false;
+    pthread_mutex_lock(&rt->lock);
+    if (ts >= 0 && (size_t)ts < rt->nparts && rt->parts[ts].assigned)
+        held = hookd_pool_hold(rt->pool, in, key, key_len, token, (int)tier) == 0;
+    else
+        hookd_pool_release(rt->pool, in, key, key_len, token);
+    pthread_mutex_unlock(&rt->lock);
+    return held;
+}
+
+static void on_tier_release(void *opaque, int32_t partition, const void *key, size_t key_len,
+                            int64_t token)
+{
+    hookd_runtime_t *rt = opaque;
+    hookd_pool_release(rt->pool, hookd_tiers_slot(rt->cfg->retry_tiers, 0, partition), key, key_len,
+                       token);
+}
+
 /* ---- consumer side (consumer thread) ------------------------------------ */
 
-static void log_partitions(hookd_log_level_t level, const char *what,
+/* "assigned 3 partition(s) [0,1,2]"; a partition of another topic than
+ * the input (a retry tier) as "<topic>:<partition>". */
+static void log_partitions(const hookd_runtime_t *rt, hookd_log_level_t level, const char *what,
                            const rd_kafka_topic_partition_list_t *parts)
 {
     char buf[1024];
     size_t off = 0;
     int i;
     buf[0] = '\0';
-    for (i = 0; i < parts->cnt && off < sizeof(buf) - 16; i++)
-        off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%d", i ? "," : "",
-                                parts->elems[i].partition);
+    for (i = 0; i < parts->cnt && off < sizeof(buf) - 16; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        bool input = strcmp(p->topic, rt->cfg->input_topic) == 0;
+        int n = snprintf(buf + off, sizeof(buf) - off, "%s%s%s%d", i ? "," : "",
+                         input ? "" : p->topic, input ? "" : ":", p->partition);
+        if (n < 0 || (size_t)n >= sizeof(buf) - off)
+            break;
+        off += (size_t)n;
+    }
     hookd_logf(level, NULL, "kafka: %s %d partition(s) [%s]", what, parts->cnt, buf);
 }
 
@@ -240,10 +325,11 @@ static void record_committed(hookd_runtime_t *rt, const rd_kafka_topic_partition
     pthread_mutex_lock(&rt->lock);
     for (i = 0; i < offsets->cnt; i++) {
         const rd_kafka_topic_partition_t *p = &offsets->elems[i];
-        if (p->err != RD_KAFKA_RESP_ERR_NO_ERROR || p->offset < 0 ||
-            part_get(rt, p->partition) == NULL)
+        int32_t slot = slot_of(rt, p->topic, p->partition);
+        if (p->err != RD_KAFKA_RESP_ERR_NO_ERROR || p->offset < 0 || slot < 0 ||
+            part_get(rt, slot) == NULL)
             continue;
-        rt->committed[p->partition] = p->offset;
+        rt->committed[slot] = p->offset;
         any = true;
     }
     if (any) {
@@ -326,8 +412,7 @@ static size_t store_offsets(hookd_runtime_t *rt, bool all)
         rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
         rd_kafka_resp_err_t err;
         for (i = 0; i < n; i++)
-            rd_kafka_topic_partition_list_add(list, rt->cfg->input_topic, pos[i].partition)
-                ->offset = pos[i].offset;
+            list_add_slot(rt, list, pos[i].partition)->offset = pos[i].offset;
         if ((err = rd_kafka_offsets_store(rt->rk, list)) != RD_KAFKA_RESP_ERR_NO_ERROR)
             hookd_logf(HOOKD_LOG_DEBUG, NULL, "kafka: offsets_store: %s", rd_kafka_err2str(err));
         rd_kafka_topic_partition_list_destroy(list);
@@ -355,14 +440,14 @@ static void commit_sync(hookd_runtime_t *rt, const rd_kafka_topic_partition_list
         if (max > 0 && (pos = calloc(max, sizeof(*pos))) != NULL) {
             n = hookd_offsets_collect(rt->offsets, pos, max, 1);
             for (k = 0; k < n; k++)
-                rd_kafka_topic_partition_list_add(list, rt->cfg->input_topic, pos[k].partition)
-                    ->offset = pos[k].offset;
+                list_add_slot(rt, list, pos[k].partition)->offset = pos[k].offset;
             free(pos);
         }
     } else {
         list = rd_kafka_topic_partition_list_new(parts->cnt);
         for (i = 0; i < parts->cnt; i++) {
-            int64_t o = hookd_offsets_committable(rt->offsets, parts->elems[i].partition);
+            int32_t slot = slot_of(rt, parts->elems[i].topic, parts->elems[i].partition);
+            int64_t o = slot < 0 ? -1 : hookd_offsets_committable(rt->offsets, slot);
             if (o >= 0)
                 rd_kafka_topic_partition_list_add(list, parts->elems[i].topic,
                                                   parts->elems[i].partition)
@@ -467,7 +552,7 @@ static void eos_rewind(hookd_runtime_t *rt)
         if (to >= 0) {
             rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
             rd_kafka_error_t *e;
-            rd_kafka_topic_partition_list_add(l, rt->cfg->input_topic, p)->offset = to;
+            list_add_slot(rt, l, p)->offset = to;
             /* A seek discards what was fetched from the old position. */
             if ((e = rd_kafka_seek_partitions(rt->rk, l, 0)) != NULL) {
                 hookd_logf(HOOKD_LOG_ERROR, NULL, "kafka: seek partition %d to %" PRId64 ": %s", p,
@@ -512,8 +597,7 @@ static bool eos_txn_end(hookd_runtime_t *rt, bool commit, int timeout_ms)
         n = hookd_offsets_collect(rt->offsets, pos, max, 1);
         pthread_mutex_lock(&rt->lock);
         for (k = 0; k < n; k++) {
-            rd_kafka_topic_partition_list_add(list, rt->cfg->input_topic, pos[k].partition)
-                ->offset = pos[k].offset;
+            list_add_slot(rt, list, pos[k].partition)->offset = pos[k].offset;
             if (rt->committed[pos[k].partition] != pos[k].offset)
                 moved = true;
         }
@@ -541,7 +625,8 @@ static bool eos_txn_end(hookd_runtime_t *rt, bool commit, int timeout_ms)
         record_committed(rt, list);
         pthread_mutex_lock(&rt->lock);
         for (i = 0; i < list->cnt; i++) {
-            rt_part_t *rp = part_get(rt, list->elems[i].partition);
+            int32_t slot = slot_of(rt, list->elems[i].topic, list->elems[i].partition);
+            rt_part_t *rp = slot < 0 ? NULL : part_get(rt, slot);
             if (rp != NULL && rp->assigned) {
                 rp->eos_known = true;
                 rp->eos_rewind = list->elems[i].offset;
@@ -583,17 +668,18 @@ static void assign_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list
     RT_ASSERT_CONSUMER_THREAD(rt);
 
     for (i = 0; i < parts->cnt; i++) {
-        int32_t p = parts->elems[i].partition;
+        int32_t p = slot_of(rt, parts->elems[i].topic, parts->elems[i].partition);
         uint64_t epoch;
-        rt_part_t *rp;
+        rt_part_t *rp = NULL;
         pthread_mutex_lock(&rt->lock);
         epoch = ++rt->next_epoch;
-        if ((rp = part_get(rt, p)) != NULL) {
+        if (p >= 0 && (rp = part_get(rt, p)) != NULL) {
             rp->assigned = true;
             rp->paused = false;
             rp->next_offset = -1;
             rp->epoch = epoch;
             rp->eos_known = false;
+            rp->due_ms = 0;
         }
         pthread_mutex_unlock(&rt->lock);
         if (rp == NULL || hookd_offsets_assign(rt->offsets, p, epoch) != HOOKD_OFFSETS_OK ||
@@ -613,7 +699,7 @@ static void assign_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list
     }
     /* A partition paused under an earlier assignment must not stay so. */
     rd_kafka_resume_partitions(rt->rk, parts);
-    log_partitions(HOOKD_LOG_INFO, "assigned", parts);
+    log_partitions(rt, HOOKD_LOG_INFO, "assigned", parts);
     hookd_status_set(HOOKD_STATUS_GROUP_JOINED, true);
     set_broker_up(rt, true); /* the coordinator answered */
     pthread_mutex_lock(&rt->lock);
@@ -642,16 +728,21 @@ static void revoke_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list
 
     if (rt->shutdown_deadline != 0 && rt->shutdown_deadline < deadline)
         deadline = rt->shutdown_deadline;
-    log_partitions(lost ? HOOKD_LOG_WARNING : HOOKD_LOG_INFO, lost ? "lost" : "revoking", parts);
+    log_partitions(rt, lost ? HOOKD_LOG_WARNING : HOOKD_LOG_INFO, lost ? "lost" : "revoking",
+                   parts);
     for (i = 0; i < parts->cnt; i++) {
-        int32_t p = parts->elems[i].partition;
+        int32_t p = slot_of(rt, parts->elems[i].topic, parts->elems[i].partition);
+        if (p < 0)
+            continue;
         if (epochs != NULL)
             epochs[i] = part_epoch(rt, p);
         dropped += hookd_pool_revoke(rt->pool, p);
     }
     if (!lost && epochs != NULL) {
         for (i = 0; i < parts->cnt; i++) {
-            int32_t p = parts->elems[i].partition;
+            int32_t p = slot_of(rt, parts->elems[i].topic, parts->elems[i].partition);
+            if (p < 0)
+                continue;
             while (!hookd_pool_wait_idle(rt->pool, p, 100) && remaining_ms(deadline) > 0)
                 hookd_status_heartbeat();
             while (!hookd_publisher_wait(rt->pub, p, epochs[i], 100) && remaining_ms(deadline) > 0)
@@ -667,8 +758,11 @@ static void revoke_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list
         eos_txn_end(rt, false, rt->cfg->revoke_timeout_ms);
     }
     for (i = 0; i < parts->cnt; i++) {
-        int32_t p = parts->elems[i].partition;
+        int32_t p = slot_of(rt, parts->elems[i].topic, parts->elems[i].partition);
+        size_t tier = hookd_tiers_slot_tier(rt->cfg->retry_tiers, p);
         rt_part_t *rp;
+        if (p < 0)
+            continue;
         abandoned += hookd_offsets_outstanding(rt->offsets, p);
         hookd_offsets_revoke(rt->offsets, p);
         pthread_mutex_lock(&rt->lock);
@@ -680,6 +774,12 @@ static void revoke_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list
             rt->stats.assigned_partitions--;
         }
         pthread_mutex_unlock(&rt->lock);
+        /* Keys held for events of this tier partition: the tier event is
+         * no longer ours to run, so nothing would release them. */
+        if (tier > 0)
+            hookd_pool_release_tag(rt->pool,
+                                   hookd_tiers_slot(rt->cfg->retry_tiers, 0, slot_partition(rt, p)),
+                                   (int)tier);
         if (epochs != NULL)
             hookd_publisher_forget(rt->pub, p, epochs[i]);
     }
@@ -778,6 +878,7 @@ static void update_pauses(hookd_runtime_t *rt)
                       ? (size_t)rt->cfg->max_in_flight_per_partition
                       : 5000;
     size_t wmax = rt->cfg->max_in_flight > 0 ? (size_t)rt->cfg->max_in_flight : 20000;
+    int64_t now = rt->cfg->retry_tiers != NULL ? hookd_wall_ms() : 0;
     RT_ASSERT_CONSUMER_THREAD(rt);
 
     pthread_mutex_lock(&rt->lock);
@@ -791,22 +892,25 @@ static void update_pauses(hookd_runtime_t *rt)
         rt->worker_full = false;
     for (i = 0; i < n; i++) {
         int32_t p = (int32_t)i;
-        bool assigned, paused, want;
+        bool assigned, paused, want, waiting;
         size_t q, inf;
         pthread_mutex_lock(&rt->lock);
         assigned = rt->parts[i].assigned;
         paused = rt->parts[i].paused;
+        waiting = rt->parts[i].due_ms > now;
+        if (!waiting)
+            rt->parts[i].due_ms = 0;
         pthread_mutex_unlock(&rt->lock);
         if (!assigned)
             continue;
         q = hookd_pool_queued(rt->pool, p);
         inf = hookd_offsets_outstanding(rt->offsets, p);
-        want = hookd_publisher_blocked(rt->pub, p) || rt->worker_full || q >= max ||
+        want = waiting || hookd_publisher_blocked(rt->pub, p) || rt->worker_full || q >= max ||
                (paused && q > max / 2) || inf >= pmax || (paused && inf > pmax / 2);
         if (want != paused) {
             rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
             rd_kafka_resp_err_t err;
-            rd_kafka_topic_partition_list_add(l, rt->cfg->input_topic, p);
+            list_add_slot(rt, l, p);
             err =
                 want ? rd_kafka_pause_partitions(rt->rk, l) : rd_kafka_resume_partitions(rt->rk, l);
             /* librdkafka 2.0.2 fetches a resumed partition again only about
@@ -835,14 +939,80 @@ static void update_pauses(hookd_runtime_t *rt)
             rt->stats.paused_partitions += want ? 1 : -1;
             pthread_cond_broadcast(&rt->cond);
             pthread_mutex_unlock(&rt->lock);
-            hookd_logf(HOOKD_LOG_DEBUG, NULL, "kafka: partition %d %s (queue %zu, in flight %zu)",
-                       p, want ? "paused" : "resumed", q, inf);
+            if (hookd_tiers_slot_tier(rt->cfg->retry_tiers, p) == 0)
+                hookd_logf(HOOKD_LOG_DEBUG, NULL,
+                           "kafka: partition %d %s (queue %zu, in flight %zu)",
+                           slot_partition(rt, p), want ? "paused" : "resumed", q, inf);
+            else
+                hookd_logf(HOOKD_LOG_DEBUG, NULL,
+                           "kafka: retry tier %s partition %d %s (queue %zu, in flight %zu%s)",
+                           slot_topic(rt, p), slot_partition(rt, p), want ? "paused" : "resumed", q,
+                           inf, waiting ? ", head not due" : "");
         }
     }
 }
 
+/*
+ * A record of a tier partition: is its head not due yet? Then the
+ * partition is paused until it is (update_pauses resumes it and seeks back
+ * to the head), and this record and those fetched after it are left
+ * unconsumed. Spring's back-off by pausing: no thread waits, the other
+ * partitions go on. The due time is the record's hookd.retry.due, else its
+ * timestamp plus the tier's delay.
+ */
+static bool tier_not_due(hookd_runtime_t *rt, int32_t slot, const rd_kafka_message_t *rkm)
+{
+    const hookd_tiers_t *t = rt->cfg->retry_tiers;
+    int64_t now = hookd_wall_ms(), due = -1;
+    rt_part_t *rp;
+    bool waiting;
+    rd_kafka_headers_t *hdrs = NULL;
+
+    pthread_mutex_lock(&rt->lock);
+    waiting = rt->parts[slot].due_ms > now;
+    pthread_mutex_unlock(&rt->lock);
+    if (waiting)
+        return true; /* fetched behind a head that is not due */
+    if (rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != NULL) {
+        const void *v;
+        size_t len;
+        if (rd_kafka_header_get_last(hdrs, HOOKD_HDR_RETRY_DUE, &v, &len) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            v != NULL && len > 0 && len < 24) {
+            char buf[24];
+            char *end;
+            memcpy(buf, v, len);
+            buf[len] = '\0';
+            due = strtoll(buf, &end, 10);
+            if (*end != '\0')
+                due = -1;
+        }
+    }
+    if (due < 0) {
+        rd_kafka_timestamp_type_t tstype;
+        int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
+        due = tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+                  ? now
+                  : hookd_tiers_due(t, hookd_tiers_slot_tier(t, slot), ts);
+    }
+    if (due <= now)
+        return false;
+    pthread_mutex_lock(&rt->lock);
+    rp = &rt->parts[slot];
+    rp->due_ms = due;
+    rp->next_offset = rkm->offset; /* the head, fetched again on resume */
+    pthread_mutex_unlock(&rt->lock);
+    if (hookd_log_enabled(HOOKD_LOG_DEBUG))
+        hookd_logf(HOOKD_LOG_DEBUG, NULL,
+                   "kafka: %s partition %d: head at offset %" PRId64 " due in %" PRId64 " ms",
+                   slot_topic(rt, slot), slot_partition(rt, slot), rkm->offset, due - now);
+    update_pauses(rt); /* pause it now, before the rest of the batch */
+    return true;
+}
+
 static void on_message(hookd_runtime_t *rt, rd_kafka_message_t *rkm)
 {
+    int32_t slot;
     uint64_t epoch;
     size_t queued;
     hookd_offsets_err_t oerr;
@@ -855,9 +1025,17 @@ static void on_message(hookd_runtime_t *rt, rd_kafka_message_t *rkm)
         rd_kafka_message_destroy(rkm);
         return;
     }
-    epoch = part_epoch(rt, rkm->partition);
-    if (epoch == 0 || (oerr = hookd_offsets_track(rt->offsets, rkm->partition, epoch,
-                                                  rkm->offset)) != HOOKD_OFFSETS_OK) {
+    slot = rt->cfg->retry_tiers == NULL
+               ? rkm->partition
+               : slot_of(rt, rd_kafka_topic_name(rkm->rkt), rkm->partition);
+    epoch = slot < 0 ? 0 : part_epoch(rt, slot);
+    if (epoch != 0 && hookd_tiers_slot_tier(rt->cfg->retry_tiers, slot) > 0 &&
+        tier_not_due(rt, slot, rkm)) {
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    if (epoch == 0 ||
+        (oerr = hookd_offsets_track(rt->offsets, slot, epoch, rkm->offset)) != HOOKD_OFFSETS_OK) {
         /* Not ours any more, or a message already tracked: ignoring it
          * loses nothing (the earlier copy or the new owner covers it). */
         rd_kafka_message_destroy(rkm);
@@ -865,7 +1043,7 @@ static void on_message(hookd_runtime_t *rt, rd_kafka_message_t *rkm)
     }
     m = hookd_msg_from(rkm);
     if (m == NULL ||
-        hookd_pool_push(rt->pool, rkm->partition, epoch, rkm->key, rkm->key_len, m, &queued) != 0) {
+        hookd_pool_push(rt->pool, slot, epoch, rkm->key, rkm->key_len, m, &queued) != 0) {
         hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
         f.partition = rkm->partition;
         f.offset = rkm->offset;
@@ -876,8 +1054,8 @@ static void on_message(hookd_runtime_t *rt, rd_kafka_message_t *rkm)
     }
     (void)queued;
     pthread_mutex_lock(&rt->lock);
-    rt->parts[rkm->partition].next_offset = rkm->offset + 1;
-    eos_note_consumed(&rt->parts[rkm->partition], rkm->offset);
+    rt->parts[slot].next_offset = rkm->offset + 1;
+    eos_note_consumed(&rt->parts[slot], rkm->offset);
     pthread_mutex_unlock(&rt->lock);
     rd_kafka_message_destroy(rkm); /* its fetch buffer can go */
     stats_bump(rt, HOT_CONSUMED, 1);
@@ -926,10 +1104,14 @@ hookd_runtime_t *hookd_runtime_create(const hookd_config_t *cfg, const hookd_reg
              cfg->worker_id ? cfg->worker_id : "worker");
 
     if (cfg->bootstrap_servers == NULL || cfg->bootstrap_servers[0] == '\0') {
-        const char *topics_v[] = {cfg->input_topic, cfg->result_topic, cfg->dead_letter_topic};
+        const char *topics_v[3 + HOOKD_TIERS_MAX] = {cfg->input_topic, cfg->result_topic,
+                                                     cfg->dead_letter_topic};
+        size_t nt = 3;
+        for (i = 0; cfg->retry_tiers != NULL && i < cfg->retry_tiers->count; i++)
+            topics_v[nt++] = cfg->retry_tiers->topics[i];
         if (hookd_embedded_check(cfg, errstr, errstr_size) != 0)
             goto error;
-        if ((rt->embedded = hookd_embedded_new(1, topics_v, 3, HOOKD_EMBEDDED_PARTITIONS, errstr,
+        if ((rt->embedded = hookd_embedded_new(1, topics_v, nt, HOOKD_EMBEDDED_PARTITIONS, errstr,
                                                errstr_size)) == NULL)
             goto error;
         rt->bootstraps = strdup(hookd_embedded_bootstraps(rt->embedded));
@@ -994,6 +1176,10 @@ hookd_runtime_t *hookd_runtime_create(const hookd_config_t *cfg, const hookd_reg
     rt->pipeline.pub = rt->pub;
     rt->pipeline.threads = rt->threads;
     rt->pipeline.done = on_processed;
+    if (cfg->retry_tiers != NULL && cfg->retry_tiers->count > 0) {
+        rt->pipeline.tier_hold = on_tier_hold;
+        rt->pipeline.tier_release = on_tier_release;
+    }
     rt->pipeline.opaque = rt;
     if ((rt->pool = hookd_pool_new(rt->nthreads, cfg->ordering == HOOKD_ORDERING_KEY,
                                    hookd_pipeline_process, hookd_pipeline_drop, &rt->pipeline,
@@ -1002,6 +1188,9 @@ hookd_runtime_t *hookd_runtime_create(const hookd_config_t *cfg, const hookd_reg
 
     topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, cfg->input_topic, RD_KAFKA_PARTITION_UA);
+    for (i = 0; cfg->retry_tiers != NULL && i < cfg->retry_tiers->count; i++)
+        rd_kafka_topic_partition_list_add(topics, cfg->retry_tiers->topics[i],
+                                          RD_KAFKA_PARTITION_UA);
     err = rd_kafka_subscribe(rt->rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -1158,6 +1347,7 @@ void hookd_runtime_get_stats(hookd_runtime_t *rt, hookd_runtime_stats_t *out)
     out->results_acked = atomic_load(&rt->hot[HOT_RESULTS]);
     out->dead_letters_acked = atomic_load(&rt->hot[HOT_DEAD_LETTERS]);
     out->replies_acked = atomic_load(&rt->hot[HOT_REPLIES]);
+    out->retries_acked = atomic_load(&rt->hot[HOT_RETRIES]);
     out->publish_failures = pc.failures;
     out->producers_recreated = pc.recreated;
     {
@@ -1198,6 +1388,7 @@ bool hookd_runtime_wait(hookd_runtime_t *rt,
 int64_t hookd_runtime_committed(hookd_runtime_t *rt, int32_t partition)
 {
     int64_t o = -1;
+    partition = hookd_tiers_slot(rt->cfg->retry_tiers, 0, partition);
     pthread_mutex_lock(&rt->lock);
     if (partition >= 0 && (size_t)partition < rt->nparts)
         o = rt->committed[partition];

@@ -2,7 +2,9 @@
 /*
  * The Kafka runtime: consumer group member, per-partition queues feeding a
  * pool of handler threads, publisher of results and dead letters, and the
- * offset tracker that commits only what is durable.
+ * offset tracker that commits only what is durable. With retry tiers
+ * ([worker] retry_topics) it consumes the tier topics too, each tier
+ * partition paused until its head record is due.
  */
 #ifndef HOOKD_RUNTIME_H
 #define HOOKD_RUNTIME_H
@@ -61,8 +63,10 @@ typedef struct hookd_runtime_stats {
     uint64_t rebalances;             /* assignment changes seen */
     uint64_t transactions_committed; /* exactly-once: transactions committed */
     uint64_t transactions_aborted;   /* exactly-once: transactions aborted (events redone) */
-    int assigned_partitions;         /* input partitions owned now */
-    int paused_partitions;           /* of which paused (backpressure or blocked publish) */
+    int assigned_partitions;         /* partitions owned now (input and retry tier topics) */
+    int paused_partitions;           /* of which paused (backpressure, blocked publish, or a
+                                        retry tier's head not due) */
+    uint64_t retries_acked;          /* retry tier records acknowledged (tiers.h) */
 } hookd_runtime_stats_t;
 
 /* A consistent snapshot of the counters. Thread-safe. */
@@ -80,6 +84,7 @@ bool hookd_runtime_wait(hookd_runtime_t *rt,
 /*
  * The last offset this worker committed successfully for an input
  * partition (the next offset to consume), -1 if none. Thread-safe.
+ * (Retry tier partitions are committed by the same rules; see tiers.h.)
  */
 int64_t hookd_runtime_committed(hookd_runtime_t *rt, int32_t partition);
 

@@ -100,6 +100,9 @@ typedef struct hookd_config {
     hookd_ordering_t ordering; /* ordering = key | partition, default key */
     int max_in_flight; /* events consumed and not yet committable, whole worker, default 20000 */
     int max_in_flight_per_partition; /* the same per partition, default 5000 */
+    char *retry_topics;              /* retry tier delays ("10s,1m,10m"), NULL: no tiers */
+    char *retry_topic_names;         /* their topics, NULL: <input_topic>.retry.<delay> */
+    struct hookd_tiers *retry_tiers; /* parsed from the two (tiers.h), NULL: no tiers */
     hookd_limits_t limits;           /* max_event_bytes, max_field_bytes */
     size_t max_error_bytes;          /* error text in results and dead letters, default 1024 */
     bool trust_event_flags;          /* an event's hookd.flags header overrides the policy */

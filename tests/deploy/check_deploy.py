@@ -163,6 +163,24 @@ def parse_config(text):
     return cp
 
 
+def input_topic(cfg):
+    if cfg.has_section("kafka"):
+        return cfg["kafka"].get("input_topic", "acme.enrollment")
+    return "acme.enrollment"
+
+
+def tier_topics(cfg):
+    """The retry tier topics of [worker] retry_topics / retry_topic_names
+    (worker/tiers.c: <input_topic>.retry.<delay as written> by default)."""
+    w = cfg["worker"] if cfg.has_section("worker") else {}
+    delays = re.split(r"[,\s]+", w.get("retry_topics", "").strip())
+    delays = [d for d in delays if d]
+    names = [n for n in re.split(r"[,\s]+", w.get("retry_topic_names", "").strip()) if n]
+    if names:
+        return names
+    return [f"{input_topic(cfg)}.retry.{d}" for d in delays]
+
+
 def listen_port(listen):
     m = re.fullmatch(r"(?:\[[^\]]*\]|[^:\[\]]*):(\d+)", listen or "")
     return int(m.group(1)) if m else None
@@ -433,21 +451,26 @@ def check_strimzi_wiring(docs, cfg):
 
     # KEDA's lag reader logs in as the same user, the same way.
     so = find(docs, "ScaledObject", "keda.sh/")
-    md = so[0]["spec"]["triggers"][0].get("metadata", {}) if so else {}
-    if md.get("tls") != "enable":
-        problems.append("KEDA: tls is not enabled")
+    mds = [t.get("metadata", {}) for t in so[0]["spec"]["triggers"]] if so else [{}]
+    for n, md in enumerate(mds):
+        if md.get("tls") != "enable":
+            problems.append(f"KEDA trigger {n}: tls is not enabled")
+        if not all(b.startswith(f"{cluster}-kafka-bootstrap")
+                   for b in md.get("bootstrapServers", "").split(",")):
+            problems.append(f"KEDA trigger {n}: bootstrapServers {md.get('bootstrapServers')!r} "
+                            f"is not the {cluster}-kafka-bootstrap service")
+        if auth == "scram-sha-512" and md.get("sasl") != "scram_sha512":
+            problems.append(f"KEDA trigger {n}: sasl {md.get('sasl')!r}, want scram_sha512")
+        if auth != "scram-sha-512" and md.get("sasl") not in (None, "none"):
+            problems.append(f"KEDA trigger {n}: sasl {md.get('sasl')!r} for a tls user")
     if params.get("ca") != (ca_secret, "ca.crt"):
         problems.append(f"KEDA ca: {params.get('ca')}, want {ca_secret}/ca.crt")
     if auth == "scram-sha-512":
-        if md.get("sasl") != "scram_sha512":
-            problems.append(f"KEDA: sasl {md.get('sasl')!r}, want scram_sha512")
         if params.get("username") not in (("env", name),):
             problems.append(f"KEDA username: {params.get('username')}, want {name}")
         if params.get("password") != (name, "password"):
             problems.append(f"KEDA password: {params.get('password')}, want {name}/password")
     else:
-        if md.get("sasl") not in (None, "none"):
-            problems.append(f"KEDA: sasl {md.get('sasl')!r} for a tls user")
         if params.get("cert") != (name, "user.crt") or params.get("key") != (name, "user.key"):
             problems.append(f"KEDA cert/key: {params.get('cert')}, {params.get('key')}, "
                             f"want {name}/user.crt, {name}/user.key")
@@ -514,8 +537,16 @@ def check_keda_structure(docs, cfg):
 
     triggers = spec.get("triggers") or []
     kafka = [t for t in triggers if t.get("type") == "kafka"]
-    if len(kafka) != 1:
-        problems.append("ScaledObject: expected exactly one kafka trigger")
+    if cfg is not None:
+        # One kafka trigger per topic the group consumes: the input and
+        # every retry tier ([worker] retry_topics).
+        want = [input_topic(cfg)] + tier_topics(cfg)
+        got = [t.get("metadata", {}).get("topic") for t in kafka]
+        if sorted(got, key=str) != sorted(want):
+            problems.append(f"ScaledObject: kafka triggers on {got}, want one per topic the "
+                            f"group consumes {want} ([kafka] input_topic, [worker] retry_topics)")
+    elif len(kafka) < 1:
+        problems.append("ScaledObject: expected a kafka trigger")
     for t in kafka:
         md = t.get("metadata", {})
         for key in ("bootstrapServers", "consumerGroup", "topic", "lagThreshold"):
@@ -528,8 +559,6 @@ def check_keda_structure(docs, cfg):
             k = cfg["kafka"]
             if md.get("consumerGroup") != k.get("group_id", "acme-hookd"):
                 problems.append("ScaledObject: consumerGroup differs from [kafka] group_id")
-            if md.get("topic") != k.get("input_topic", "acme.enrollment"):
-                problems.append("ScaledObject: topic differs from [kafka] input_topic")
             if md.get("bootstrapServers") != k.get("bootstrap_servers"):
                 problems.append("ScaledObject: bootstrapServers differs from "
                                 "[kafka] bootstrap_servers")
@@ -965,6 +994,19 @@ class TestCrossReferences(Base):
             "acme-hookd.example.com/input-partitions"] = "6"
         problems = check_keda_structure(docs, self.cfg)
         self.assertTrue(any("different partition counts" in p for p in problems), problems)
+
+    def test_every_retry_tier_has_a_trigger(self):
+        docs = self.mutated()
+        triggers = find(docs, "ScaledObject")[0]["spec"]["triggers"]
+        self.assertIn("acme.enrollment.retry.10m", [t["metadata"]["topic"] for t in triggers])
+        del triggers[-1]
+        problems = check_keda_structure(docs, self.cfg)
+        self.assertTrue(any("one per topic" in p for p in problems), problems)
+        # a configuration without tiers wants the input's trigger only
+        cfg = parse_config(self.config_text.replace("retry_topics = 10s,1m,10m", ""))
+        problems = check_keda_structure(self.docs, cfg)
+        self.assertTrue(any("one per topic" in p for p in problems), problems)
+        self.assertEqual(tier_topics(cfg), [])
 
     def test_trigger_group_must_match_config(self):
         docs = self.mutated()

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "tiers.h"
 #include "engine.h"
 
 #define CONFIG_DIR HOOKD_SOURCE_DIR "/tests/config"
@@ -907,4 +908,34 @@ Test(config, exactly_once_ordering)
               NULL, "delivery = exactly_once needs [worker] ordering = partition");
     must_fail("[kafka]\nbootstrap_servers = k:9092\ndelivery = exactly_once\n", env,
               "delivery = exactly_once needs [worker] ordering = partition");
+}
+
+/* [worker] retry_topics / retry_topic_names: parsed into the tier table,
+ * from the file or the environment; unset is no tiers. */
+Test(config, retry_tiers)
+{
+    hookd_config_t *cfg = load_text("[kafka]\ninput_topic = in\n", NULL);
+    cr_assert_not_null(cfg, "%s", errbuf);
+    cr_assert_null(cfg->retry_tiers, "no retry_topics, no tiers");
+    hookd_config_destroy(cfg);
+
+    cfg = load_text("[kafka]\ninput_topic = in\n[worker]\nretry_topics = 10s, 1m,10m\n", NULL);
+    cr_assert_not_null(cfg, "%s", errbuf);
+    cr_assert_not_null(cfg->retry_tiers);
+    cr_assert_eq(cfg->retry_tiers->count, 3);
+    cr_assert_str_eq(cfg->retry_tiers->topics[0], "in.retry.10s");
+    cr_assert_str_eq(cfg->retry_tiers->topics[2], "in.retry.10m");
+    cr_assert_eq(cfg->retry_tiers->delays_ms[1], 60000);
+    hookd_config_destroy(cfg);
+
+    {
+        char *env[] = {"ACME_HOOKD_WORKER_RETRY_TOPICS=5s",
+                       "ACME_HOOKD_WORKER_RETRY_TOPIC_NAMES=r5", NULL};
+        cfg = load_text("[worker]\nretry_topics = 10s,1m\n", env);
+        cr_assert_not_null(cfg, "%s", errbuf);
+        cr_assert_eq(cfg->retry_tiers->count, 1, "the environment wins");
+        cr_assert_str_eq(cfg->retry_tiers->topics[0], "r5");
+        cr_assert_eq(cfg->retry_tiers->delays_ms[0], 5000);
+        hookd_config_destroy(cfg);
+    }
 }

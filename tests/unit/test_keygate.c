@@ -9,7 +9,10 @@
  *   - the gate is work-conserving: it returns NULL only when no lane with
  *     queued items is idle;
  *   - every item is taken or handed back exactly once, and the counters
- *     agree with the model.
+ *     agree with the model;
+ *   - a held lane (retry tiers) runs nothing until released with its
+ *     token or its tag, or until its partition is revoked or cleared; only
+ *     keyed lanes of a gate by key can be held.
  * Plus a few hand-made cases (a truth table of who may run next).
  */
 #include <criterion/criterion.h>
@@ -35,6 +38,8 @@ typedef struct model_item {
 static model_item_t items[MAX_ITEMS];
 static long nitems;
 static uint64_t epochs[NPART];
+static int64_t held_token[NPART * (NKEYS + 1)]; /* 0: not held */
+static int held_tag[NPART * (NKEYS + 1)];
 static int assigned[NPART];
 static unsigned rng;
 
@@ -81,6 +86,20 @@ static bool lane_running(bool by_key, int lane)
     return false;
 }
 
+static bool lane_held(bool by_key, int lane)
+{
+    return by_key && held_token[lane] != 0;
+}
+
+static void unhold_partition(int32_t p, int tag)
+{
+    for (int k = 0; k <= NKEYS; k++) {
+        int l = p * (NKEYS + 1) + k;
+        if (held_token[l] != 0 && (tag < 0 || held_tag[l] == tag))
+            held_token[l] = 0;
+    }
+}
+
 static void check_counts(hookd_keygate_t *g)
 {
     size_t q[NPART] = {0}, r[NPART] = {0}, qa = 0, ra = 0;
@@ -100,6 +119,17 @@ static void check_counts(hookd_keygate_t *g)
     }
     cr_assert_eq(hookd_keygate_queued(g, -1), qa);
     cr_assert_eq(hookd_keygate_running(g, -1), ra);
+    {
+        size_t h[NPART] = {0}, ha = 0;
+        for (int l = 0; l < NPART * (NKEYS + 1); l++)
+            if (held_token[l] != 0) {
+                h[l / (NKEYS + 1)]++;
+                ha++;
+            }
+        for (int p = 0; p < NPART; p++)
+            cr_assert_eq(hookd_keygate_held(g, p), h[p], "held count of partition %d", p);
+        cr_assert_eq(hookd_keygate_held(g, -1), ha);
+    }
 }
 
 static void hand_back(hookd_keygate_chain_t *chain, size_t count, int32_t partition)
@@ -124,6 +154,7 @@ static void run_model(bool by_key, unsigned seed, int steps)
     cr_assert_not_null(g);
     rng = seed;
     nitems = 0;
+    memset(held_token, 0, sizeof(held_token));
     for (int p = 0; p < NPART; p++) {
         epochs[p] = 1;
         assigned[p] = 1;
@@ -159,7 +190,8 @@ static void run_model(bool by_key, unsigned seed, int steps)
                 /* Work-conserving: no idle lane may have queued items. */
                 for (i = 0; i < nitems; i++)
                     if (items[i].state == M_QUEUED)
-                        cr_assert(lane_running(by_key, lane_of(by_key, &items[i])),
+                        cr_assert(lane_running(by_key, lane_of(by_key, &items[i])) ||
+                                      lane_held(by_key, lane_of(by_key, &items[i])),
                                   "item %ld is runnable but the gate returned none", i);
                 continue;
             }
@@ -168,13 +200,15 @@ static void run_model(bool by_key, unsigned seed, int steps)
             cr_assert_eq(ep, epochs[m->partition]);
             cr_assert_not(lane_running(by_key, lane_of(by_key, m)),
                           "two items of one lane run at once (item %ld)", m->seq);
+            cr_assert_not(lane_held(by_key, lane_of(by_key, m)),
+                          "item %ld of a held lane was taken", m->seq);
             cr_assert_eq(lane_head(by_key, lane_of(by_key, m)), m->seq,
                          "item %ld taken before an older one of its lane", m->seq);
             m->state = M_RUNNING;
             m->lane = lane;
             running[nrunning++] = m->seq;
             taken++;
-        } else if (op < 95) { /* finish one of the running items */
+        } else if (op < 92) { /* finish one of the running items */
             long j;
             model_item_t *m;
             if (nrunning == 0)
@@ -184,11 +218,39 @@ static void run_model(bool by_key, unsigned seed, int steps)
             running[j] = running[--nrunning];
             m->state = M_DONE;
             hookd_keygate_finish(g, m->lane);
+        } else if (op < 95) { /* hold, release by token, release by tag */
+            int32_t p = (int32_t)(next_rand() % NPART);
+            int key = (int)(next_rand() % (NKEYS + 1)), l = p * (NKEYS + 1) + key;
+            int64_t token = (int64_t)(next_rand() % 3) + 1;
+            int tag = (int)(next_rand() % 3), what = (int)(next_rand() % 3);
+            char buf[16];
+            const void *k;
+            size_t klen;
+            key_bytes(key, buf, &k, &klen);
+            if (what == 0) {
+                bool ok = by_key && key != NKEYS && assigned[p];
+                cr_assert_eq(hookd_keygate_hold(g, p, k, klen, token, tag), ok ? 0 : -1,
+                             "hold of partition %d key %d (by_key %d, assigned %d)", p, key, by_key,
+                             assigned[p]);
+                if (ok) {
+                    held_token[l] = token;
+                    held_tag[l] = tag;
+                }
+            } else if (what == 1) {
+                hookd_keygate_release(g, p, k, klen, token);
+                if (held_token[l] == token)
+                    held_token[l] = 0;
+            } else {
+                tag = (int)(next_rand() % 4) - 1; /* -1: all */
+                hookd_keygate_release_tag(g, p, tag);
+                unhold_partition(p, tag);
+            }
         } else if (op < 98) { /* revoke, and maybe reassign at once under a new epoch */
             int32_t p = (int32_t)(next_rand() % NPART);
             size_t count;
             hookd_keygate_chain_t *chain = hookd_keygate_revoke(g, p, &count);
             hand_back(chain, count, p);
+            unhold_partition(p, -1);
             assigned[p] = 0;
             if (next_rand() % 2) {
                 epochs[p]++;
@@ -207,8 +269,14 @@ static void run_model(bool by_key, unsigned seed, int steps)
             size_t count;
             hookd_keygate_chain_t *chain = hookd_keygate_clear(g, p, &count);
             hand_back(chain, count, p);
+            unhold_partition(p, -1);
         }
         check_counts(g);
+    }
+    /* Holds end with their tier events: release them all before draining. */
+    for (int p = 0; p < NPART; p++) {
+        hookd_keygate_release_tag(g, p, -1);
+        unhold_partition(p, -1);
     }
     /* Drain: finish everything, take everything left, in a loop. */
     for (;;) {
@@ -328,4 +396,53 @@ Test(keygate, many_keys_grow_the_table_and_are_freed)
             left++;
         cr_assert_eq(left, 4000, "destroy hands back what was queued");
     }
+}
+
+/* A hold by hand: the held key waits, other keys go on, a wrong token
+ * releases nothing, the right one lets the waiting item run. */
+Test(keygate, hold_blocks_the_key_not_the_partition)
+{
+    hookd_keygate_t *g = hookd_keygate_new(true);
+    int tags[3] = {0, 1, 2};
+    hookd_keygate_lane_t *lane;
+    int *it;
+    cr_assert_eq(hookd_keygate_assign(g, 0, 1), 0);
+    /* "a" is held while its lane is idle and empty: the lane must survive */
+    cr_assert_eq(hookd_keygate_hold(g, 0, "a", 1, 42, 1), 0);
+    cr_assert_eq(hookd_keygate_push(g, 0, 1, "a", 1, &tags[0]), 0);
+    cr_assert_eq(hookd_keygate_push(g, 0, 1, "b", 1, &tags[1]), 0);
+    it = hookd_keygate_take(g, NULL, NULL, &lane);
+    cr_assert_not_null(it);
+    cr_assert_eq(*it, 1, "the other key runs");
+    cr_assert_not(hookd_keygate_finish(g, lane));
+    cr_assert_null(hookd_keygate_take(g, NULL, NULL, &lane), "the held key waits");
+    cr_assert_not(hookd_keygate_release(g, 0, "a", 1, 41), "a stale token releases nothing");
+    cr_assert_not(hookd_keygate_release_tag(g, 0, 2), "another tier's tag releases nothing");
+    cr_assert_null(hookd_keygate_take(g, NULL, NULL, &lane));
+    cr_assert(hookd_keygate_release(g, 0, "a", 1, 42));
+    it = hookd_keygate_take(g, NULL, NULL, &lane);
+    cr_assert_not_null(it);
+    cr_assert_eq(*it, 0);
+    /* a hold taken while the item runs (the pipeline's case) outlives its finish */
+    cr_assert_eq(hookd_keygate_hold(g, 0, "a", 1, 43, 1), 0);
+    cr_assert_eq(hookd_keygate_push(g, 0, 1, "a", 1, &tags[2]), 0);
+    cr_assert_not(hookd_keygate_finish(g, lane));
+    cr_assert_null(hookd_keygate_take(g, NULL, NULL, &lane));
+    cr_assert(hookd_keygate_release_tag(g, 0, 1));
+    it = hookd_keygate_take(g, NULL, NULL, &lane);
+    cr_assert_not_null(it);
+    cr_assert_eq(*it, 2);
+    hookd_keygate_finish(g, lane);
+    cr_assert_eq(hookd_keygate_held(g, -1), 0);
+    cr_assert_null(hookd_keygate_destroy(g));
+    /* by partition, or without a key, nothing can be held */
+    g = hookd_keygate_new(false);
+    cr_assert_eq(hookd_keygate_assign(g, 0, 1), 0);
+    cr_assert_eq(hookd_keygate_hold(g, 0, "a", 1, 1, 1), -1);
+    hookd_keygate_destroy(g);
+    g = hookd_keygate_new(true);
+    cr_assert_eq(hookd_keygate_assign(g, 0, 1), 0);
+    cr_assert_eq(hookd_keygate_hold(g, 0, NULL, 0, 1, 1), -1);
+    cr_assert_eq(hookd_keygate_hold(g, 1, "a", 1, 1, 1), -1, "not assigned");
+    hookd_keygate_destroy(g);
 }
