@@ -29,6 +29,8 @@
 #include <cjson/cJSON.h>
 #include <openssl/rand.h>
 
+#include "json.h"
+
 #define RESULT_DEFAULT_MAX_ERROR_BYTES 1024
 #define RESULT_TYPE_COMPLETED "acme.hookd.result.completed"
 #define RESULT_TYPE_FAILED "acme.hookd.result.failed"
@@ -419,7 +421,15 @@ static void jb_str(jbuf_t *b, const char *s)
     o = b->p + b->len;
     *o++ = '"';
     for (i = 0; i < n; i++) {
-        unsigned char c = u[i];
+        unsigned char c;
+        /* eight ordinary bytes at a time: they are copied as one run */
+        while (i + 8 <= n && !hookd_json_word_special(u + i)) {
+            i += 8;
+            run += 8;
+        }
+        if (i >= n)
+            break;
+        c = u[i];
         if (c >= 0x20 && c != '"' && c != '\\') {
             run++;
             continue;
