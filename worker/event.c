@@ -1021,7 +1021,9 @@ static hookd_event_err_t decode(const void *value, size_t len, const hookd_heade
     } else if (!has_nul) {
         salvage_event(ev, root, &lim);
     }
-    cJSON_Delete(root);
+    /* fill_event and salvage_event copied what the event keeps */
+    if (!hookd_json_arena_holds_all())
+        cJSON_Delete(root);
     return err;
 }
 

@@ -75,6 +75,14 @@ void hookd_json_global_init(void);
 bool hookd_json_arena_begin(void);
 void hookd_json_arena_end(void);
 
+/*
+ * True while this thread's arena is in use and every cJSON allocation since
+ * hookd_json_arena_begin() came from it: a tree built meanwhile needs no
+ * cJSON_Delete (its nodes go with the arena; walking it to free nothing
+ * cost about as much as a tenth of the decode).
+ */
+bool hookd_json_arena_holds_all(void);
+
 #ifdef __cplusplus
 }
 #endif
