@@ -397,9 +397,16 @@ static bool jb_reserve(jbuf_t *b, size_t extra)
     return true;
 }
 
-static void jb_raw(jbuf_t *b, const char *s, size_t n)
+/*
+ * Inlined: most calls append a literal of a few bytes to a buffer with
+ * room (JB_LIT), where a call and the reserve check cost more than the
+ * copy (about 1,200 instructions per result, before).
+ */
+static inline __attribute__((always_inline)) void jb_raw(jbuf_t *b, const char *s, size_t n)
 {
-    if (!jb_reserve(b, n))
+    if (b->len + n + 1 > b->cap && !jb_reserve(b, n))
+        return;
+    if (b->failed)
         return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
