@@ -22,6 +22,7 @@ Only user-space instructions are counted: system calls cost kernel time
 that callgrind does not see.
 """
 import glob
+import os
 import re
 import subprocess
 import sys
@@ -30,10 +31,14 @@ LINE = re.compile(r"^\s*([0-9,]+) \(\s*[0-9.]+%\)\s+(.*?)(?: \[(.*)\])?$")
 
 
 def inclusive(path):
-    """function name -> inclusive Ir, and the thread total, of one thread file."""
+    """function name -> inclusive Ir, and the thread total, of one thread file.
+
+    Run from /: inside a source tree callgrind_annotate also lists a
+    function under its relative file name, and the two would add up."""
     out = subprocess.run(
-        ["callgrind_annotate", "--inclusive=yes", "--threshold=100", path],
-        check=True, capture_output=True, text=True).stdout
+        ["callgrind_annotate", "--inclusive=yes", "--auto=no", "--threshold=100",
+         os.path.abspath(path)],
+        check=True, capture_output=True, text=True, cwd="/").stdout
     fns, total = {}, 0
     for line in out.splitlines():
         m = LINE.match(line)
