@@ -440,8 +440,8 @@ static void jb_str(jbuf_t *b, const char *s)
     size_t n = strlen(s), i, run = 0;
     char *o;
 
-    /* worst case: every byte as \u00XX */
-    if (!jb_reserve(b, n * 6 + 2))
+    /* worst case: every byte as \u00XX (the room check inline, as in jb_raw) */
+    if (b->failed || (b->len + n * 6 + 3 > b->cap && !jb_reserve(b, n * 6 + 2)))
         return;
     o = b->p + b->len;
     *o++ = '"';
