@@ -13,6 +13,9 @@
  *   hookd_bench passthrough --bootstrap B --group G --input T --output T
  *   hookd_bench keys --worker PATH --slow-handler SO [--events N] [--keys K]
  *                   [--threads T] [--bootstrap B]
+ *   hookd_bench profile --contender hookd|raw [--worker PATH] [--events N]
+ *                   [--wrap 'CMD ARGS'] [--kafka-set 'k=v;...'] [--worker-set 'k=v;...']
+ *       one contender alone, behind a profiler (see run_profile)
  *
  * Method, per contender, each alone on the machine in turn:
  *   1. throughput: N events are waiting in its input topic (P partitions)

@@ -46,7 +46,7 @@ while [ $# -gt 0 ]; do
     --callgrind) callgrind=1; shift ;;
     --out) cg_out=$2; shift 2 ;;
     --worker) cg_worker=$2; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
