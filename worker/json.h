@@ -15,6 +15,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -45,12 +47,41 @@ bool hookd_json_utf8_valid(const unsigned char *s, size_t len, size_t *bad_at);
 /* Characters (code points) of a valid UTF-8 string, as maxLength counts. */
 size_t hookd_json_utf8_chars(const char *s);
 
+/*
+ * Does any of the eight bytes at p (no alignment needed) need a JSON string
+ * scan's or writer's attention: '"', '\\' or a control character (below
+ * 0x20)? Bytes from 0x80 up (UTF-8) are ordinary. Word-at-a-time: a byte
+ * below 0x20 borrows in w - 0x20..20, and '"' or '\\' leaves a zero byte in
+ * w ^ 0x22..22 or w ^ 0x5c..5c that borrows in the "- 0x01..01"; each shows
+ * as the byte's top bit, which `~w` keeps only for bytes below 0x80. A
+ * borrow only ever starts at a byte that matches, so the answer is exact;
+ * which byte it is, a byte loop finds out.
+ */
+static inline bool hookd_json_word_special(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t w, q, b;
+
+    memcpy(&w, p, 8);
+    q = w ^ (ones * '"');
+    b = w ^ (ones * '\\');
+    return (((w - ones * 0x20) | (q - ones) | (b - ones)) & ~w & high) != 0;
+}
+
 /* Install the cJSON allocation hooks, once per process. */
 void hookd_json_global_init(void);
 
 /* Start using this thread's arena (false: plain malloc this time), and stop. */
 bool hookd_json_arena_begin(void);
 void hookd_json_arena_end(void);
+
+/*
+ * True while this thread's arena is in use and every cJSON allocation since
+ * hookd_json_arena_begin() came from it: a tree built meanwhile needs no
+ * cJSON_Delete (its nodes go with the arena; walking it to free nothing
+ * cost about as much as a tenth of the decode).
+ */
+bool hookd_json_arena_holds_all(void);
 
 #ifdef __cplusplus
 }

@@ -334,13 +334,87 @@ static void hookd_bound_values(const char *const *in, int n,
     }
 }
 
-static void hookd_family_add(hookd_family_t *f, const char *const *values, uint64_t n)
+/*
+ * The series a thread recorded into last, per family and label pointers.
+ * The hot path records the same few label sets (event type, phase, handler
+ * and outcome, verdict) for every message, mostly from string constants:
+ * copying the values into bounded buffers, hashing them and comparing
+ * them with every series cost more than the rest of the recording. A hit
+ * is only a hint: under the family lock the series at that index must
+ * still exist and hold exactly these values (a reset, or a label string
+ * freed and its address reused, makes it a miss), so the series found is
+ * the one the full lookup would find.
+ */
+#define HOOKD_SERIES_CACHE 8
+
+typedef struct hookd_series_hint {
+    const hookd_family_t *family; /* NULL: empty slot */
+    const char *ptrs[HOOKD_METRICS_MAX_LABELS];
+    size_t index;
+} hookd_series_hint_t;
+
+static _Thread_local hookd_series_hint_t hookd_hints[HOOKD_SERIES_CACHE];
+static _Thread_local unsigned hookd_hint_next;
+
+static hookd_series_hint_t *hookd_hint_find(const hookd_family_t *f, const char *const *values)
+{
+    for (int i = 0; i < HOOKD_SERIES_CACHE; i++) {
+        hookd_series_hint_t *h = &hookd_hints[i];
+        int same = h->family == f;
+        for (int j = 0; j < f->nlabels && same; j++)
+            same = h->ptrs[j] == values[j];
+        if (same)
+            return h;
+    }
+    return NULL;
+}
+
+/* The hinted series, if it still holds `values`. Family locked. */
+static hookd_series_t *hookd_hint_series(const hookd_family_t *f, const hookd_series_hint_t *h,
+                                         const char *const *values)
+{
+    hookd_series_t *s;
+    if (h == NULL || h->index >= f->count)
+        return NULL;
+    s = &f->series[h->index];
+    for (int j = 0; j < f->nlabels; j++)
+        if (strcmp(s->values[j], values[j] ? values[j] : "") != 0)
+            return NULL;
+    return s;
+}
+
+/* Remember where `values` were recorded (a miss just found or made it). */
+static void hookd_hint_store(const hookd_family_t *f, hookd_series_hint_t *h,
+                             const char *const *values, size_t index)
+{
+    if (h == NULL)
+        h = &hookd_hints[hookd_hint_next++ % HOOKD_SERIES_CACHE];
+    h->family = f;
+    for (int j = 0; j < f->nlabels; j++)
+        h->ptrs[j] = values[j];
+    h->index = index;
+}
+
+/* The series of `values`: by the thread's hint, else by the full lookup. Family locked. */
+static hookd_series_t *hookd_family_find(hookd_family_t *f, const char *const *values,
+                                         hookd_series_hint_t *hint)
 {
     char store[HOOKD_METRICS_MAX_LABELS][HOOKD_METRICS_MAX_VALUE + 1];
     const char *v[HOOKD_METRICS_MAX_LABELS];
+    hookd_series_t *s = hookd_hint_series(f, hint, values);
+    if (s != NULL)
+        return s;
     hookd_bound_values(values, f->nlabels, store, v);
+    if ((s = hookd_family_series(f, v)) != NULL)
+        hookd_hint_store(f, hint, values, (size_t)(s - f->series));
+    return s;
+}
+
+static void hookd_family_add(hookd_family_t *f, const char *const *values, uint64_t n)
+{
+    hookd_series_hint_t *hint = hookd_hint_find(f, values);
     pthread_mutex_lock(&f->lock);
-    hookd_series_t *s = hookd_family_series(f, v);
+    hookd_series_t *s = hookd_family_find(f, values, hint);
     if (s)
         s->count += n;
     pthread_mutex_unlock(&f->lock);
@@ -348,13 +422,11 @@ static void hookd_family_add(hookd_family_t *f, const char *const *values, uint6
 
 static void hookd_family_observe(hookd_family_t *f, const char *const *values, double x)
 {
-    char store[HOOKD_METRICS_MAX_LABELS][HOOKD_METRICS_MAX_VALUE + 1];
-    const char *v[HOOKD_METRICS_MAX_LABELS];
-    hookd_bound_values(values, f->nlabels, store, v);
+    hookd_series_hint_t *hint = hookd_hint_find(f, values);
     if (isnan(x) || x < 0)
         x = 0; /* a clock step must not poison the sum */
     pthread_mutex_lock(&f->lock);
-    hookd_series_t *s = hookd_family_series(f, v);
+    hookd_series_t *s = hookd_family_find(f, values, hint);
     if (s) {
         s->count++;
         s->sum += x;

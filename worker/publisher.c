@@ -640,7 +640,11 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
     pthread_mutex_unlock(&pub->lock);
 
     if (job->kind == HOOKD_RECORD_RESULT)
-        hookd_metrics_result_published(job->label);
+        /* the verdict as a constant: the metrics keep a per-thread hint of
+         * the series by label pointer, and job->label differs per job */
+        hookd_metrics_result_published(strcmp(job->label, "completed") == 0 ? "completed"
+                                       : strcmp(job->label, "failed") == 0  ? "failed"
+                                                                            : job->label);
     else if (job->kind == HOOKD_RECORD_REPLY)
         hookd_metrics_reply("sent");
     else if (job->kind == HOOKD_RECORD_RETRY)

@@ -29,6 +29,8 @@
 #include <cjson/cJSON.h>
 #include <openssl/rand.h>
 
+#include "json.h"
+
 #define RESULT_DEFAULT_MAX_ERROR_BYTES 1024
 #define RESULT_TYPE_COMPLETED "acme.hookd.result.completed"
 #define RESULT_TYPE_FAILED "acme.hookd.result.failed"
@@ -122,25 +124,36 @@ static char *headers_alloc(hookd_headers_t *h, size_t n)
     return p;
 }
 
-int hookd_headers_add(hookd_headers_t *h, const char *name, const void *value, size_t len)
+/* Double the item array (the list outgrew its inline items). 0, or -1 on ENOMEM. */
+static int headers_grow(hookd_headers_t *h)
 {
-    size_t nl = strlen(name) + 1;
+    size_t cap = h->cap * 2;
+    hookd_header_t *items;
+    if (h->items == h->inline_items) {
+        if ((items = malloc(cap * sizeof(*items))) != NULL)
+            memcpy(items, h->inline_items, h->count * sizeof(*items));
+    } else {
+        items = realloc(h->items, cap * sizeof(*items));
+    }
+    if (items == NULL)
+        return -1;
+    h->items = items;
+    h->cap = cap;
+    return 0;
+}
+
+/*
+ * hookd_headers_add with the name's size (NUL included) known: inlined, so
+ * the result's eight headers, whose names are literals, cost no strlen and
+ * no call each (HEADERS_ADD_LIT).
+ */
+static inline __attribute__((always_inline)) int
+headers_add_n(hookd_headers_t *h, const char *name, size_t nl, const void *value, size_t len)
+{
     char *n, *v = NULL;
 
-    if (h->count == h->cap) {
-        size_t cap = h->cap * 2;
-        hookd_header_t *items;
-        if (h->items == h->inline_items) {
-            if ((items = malloc(cap * sizeof(*items))) != NULL)
-                memcpy(items, h->inline_items, h->count * sizeof(*items));
-        } else {
-            items = realloc(h->items, cap * sizeof(*items));
-        }
-        if (items == NULL)
-            return -1;
-        h->items = items;
-        h->cap = cap;
-    }
+    if (h->count == h->cap && headers_grow(h) != 0)
+        return -1;
     /* name and value (NUL-terminated for convenience; len is what counts) together */
     if ((n = headers_alloc(h, nl + (value != NULL ? len + 1 : 0))) == NULL)
         return -1;
@@ -155,6 +168,13 @@ int hookd_headers_add(hookd_headers_t *h, const char *name, const void *value, s
     h->items[h->count].len = value != NULL ? len : 0;
     h->count++;
     return 0;
+}
+
+#define HEADERS_ADD_LIT(h, lit, value, len) headers_add_n((h), lit, sizeof(lit), (value), (len))
+
+int hookd_headers_add(hookd_headers_t *h, const char *name, const void *value, size_t len)
+{
+    return headers_add_n(h, name, strlen(name) + 1, value, len);
 }
 
 int hookd_headers_add_str(hookd_headers_t *h, const char *name, const char *value)
@@ -395,9 +415,16 @@ static bool jb_reserve(jbuf_t *b, size_t extra)
     return true;
 }
 
-static void jb_raw(jbuf_t *b, const char *s, size_t n)
+/*
+ * Inlined: most calls append a literal of a few bytes to a buffer with
+ * room (JB_LIT), where a call and the reserve check cost more than the
+ * copy (about 1,200 instructions per result, before).
+ */
+static inline __attribute__((always_inline)) void jb_raw(jbuf_t *b, const char *s, size_t n)
 {
-    if (!jb_reserve(b, n))
+    if (b->len + n + 1 > b->cap && !jb_reserve(b, n))
+        return;
+    if (b->failed)
         return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
@@ -413,13 +440,21 @@ static void jb_str(jbuf_t *b, const char *s)
     size_t n = strlen(s), i, run = 0;
     char *o;
 
-    /* worst case: every byte as \u00XX */
-    if (!jb_reserve(b, n * 6 + 2))
+    /* worst case: every byte as \u00XX (the room check inline, as in jb_raw) */
+    if (b->failed || (b->len + n * 6 + 3 > b->cap && !jb_reserve(b, n * 6 + 2)))
         return;
     o = b->p + b->len;
     *o++ = '"';
     for (i = 0; i < n; i++) {
-        unsigned char c = u[i];
+        unsigned char c;
+        /* eight ordinary bytes at a time: they are copied as one run */
+        while (i + 8 <= n && !hookd_json_word_special(u + i)) {
+            i += 8;
+            run += 8;
+        }
+        if (i >= n)
+            break;
+        c = u[i];
         if (c >= 0x20 && c != '"' && c != '\\') {
             run++;
             continue;
@@ -554,6 +589,7 @@ char *hookd_result_encode(const hookd_result_info_t *info, const hookd_decision_
     size_t cap = info_cap(info), mark = hookd_headers_count(headers);
     bool failed = d->verdict != HOOKD_VERDICT_COMPLETED;
     char now[40], ce_id[37], *scratch, *scratch_heap = NULL, *source = NULL;
+    const char *src;
     char scratch_buf[RESULT_DEFAULT_MAX_ERROR_BYTES + 1];
     jbuf_t b = {NULL, 0, 0, false};
 
@@ -636,15 +672,19 @@ char *hookd_result_encode(const hookd_result_info_t *info, const hookd_decision_
             goto error;
         snprintf(source, n, "urn:acme-hookd:%s", info->worker_id ? info->worker_id : "");
     }
-    if (hookd_headers_add(headers, "ce_specversion", "1.0", 3) ||
-        hookd_headers_add(headers, "ce_id", ce_id, 36) ||
-        hookd_headers_add_str(headers, "ce_source", info->source ? info->source : source) ||
-        hookd_headers_add_str(headers, "ce_type",
-                              failed ? RESULT_TYPE_FAILED : RESULT_TYPE_COMPLETED) ||
-        (ev && ev->order_name && hookd_headers_add_str(headers, "ce_subject", ev->order_name)) ||
-        hookd_headers_add_str(headers, "ce_time", now) ||
-        hookd_headers_add(headers, "content-type", "application/json", 16) ||
-        (ev && ev->id && hookd_headers_add_str(headers, "ce_inputeventid", ev->id)))
+    src = info->source ? info->source : source;
+    if (HEADERS_ADD_LIT(headers, "ce_specversion", "1.0", 3) ||
+        HEADERS_ADD_LIT(headers, "ce_id", ce_id, 36) ||
+        HEADERS_ADD_LIT(headers, "ce_source", src, strlen(src)) ||
+        (failed ? HEADERS_ADD_LIT(headers, "ce_type", RESULT_TYPE_FAILED,
+                                  sizeof(RESULT_TYPE_FAILED) - 1)
+                : HEADERS_ADD_LIT(headers, "ce_type", RESULT_TYPE_COMPLETED,
+                                  sizeof(RESULT_TYPE_COMPLETED) - 1)) ||
+        (ev && ev->order_name &&
+         HEADERS_ADD_LIT(headers, "ce_subject", ev->order_name, strlen(ev->order_name))) ||
+        HEADERS_ADD_LIT(headers, "ce_time", now, strlen(now)) ||
+        HEADERS_ADD_LIT(headers, "content-type", "application/json", 16) ||
+        (ev && ev->id && HEADERS_ADD_LIT(headers, "ce_inputeventid", ev->id, strlen(ev->id))))
         goto error;
 
     *len = b.len;

@@ -13,6 +13,9 @@
  *   hookd_bench passthrough --bootstrap B --group G --input T --output T
  *   hookd_bench keys --worker PATH --slow-handler SO [--events N] [--keys K]
  *                   [--threads T] [--bootstrap B]
+ *   hookd_bench profile --contender hookd|raw [--worker PATH] [--events N]
+ *                   [--wrap 'CMD ARGS'] [--kafka-set 'k=v;...'] [--worker-set 'k=v;...']
+ *       one contender alone, behind a profiler (see run_profile)
  *
  * Method, per contender, each alone on the machine in turn:
  *   1. throughput: N events are waiting in its input topic (P partitions)
@@ -230,7 +233,9 @@ static int passthrough(const char *bootstrap, const char *group, const char *in,
 typedef struct bench_opts {
     const char *worker, *python, *py_worker, *slow_handler, *bootstrap, *python_path;
     long events, partitions, latency_rate, latency_seconds, sleep_events, rounds, warmup_events;
-    long keys, threads; /* the keys subcommand */
+    long keys, threads;                                    /* the keys subcommand */
+    const char *contender, *wrap, *kafka_set, *worker_set; /* the profile subcommand */
+    long timeout_s; /* > 0: the results deadline of measure() */
 } bench_opts_t;
 
 typedef struct figures {
@@ -513,7 +518,7 @@ static void measure(bench_t *b, figures_t *f, const char *who, char *const argv[
             (int)proc.pid, n);
 
     /* Throughput: generous deadline, the slowest contender sets it. */
-    deadline = t_start + 60000 + n / 50;
+    deadline = b->o.timeout_s > 0 ? t_start + b->o.timeout_s * 1000 : t_start + 60000 + n / 50;
     while (got < n && itk_now_ms() < deadline && !itk_proc_poll(&proc) && !stop_flag) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(b->reader, 100);
         for (; m; m = rd_kafka_consumer_poll(b->reader, 0)) {
@@ -594,7 +599,7 @@ static void measure(bench_t *b, figures_t *f, const char *who, char *const argv[
 
     f->rss_mb = proc.exited ? -1 : read_hwm_mb(proc.pid);
     itk_proc_signal(&proc, SIGTERM);
-    if (!itk_proc_wait(&proc, 30000)) {
+    if (!itk_proc_wait(&proc, b->o.timeout_s > 30 ? (int)b->o.timeout_s * 1000 : 30000)) {
         itk_proc_signal(&proc, SIGKILL);
         itk_proc_wait(&proc, 5000);
     }
@@ -1197,6 +1202,103 @@ static int run_keys(bench_opts_t *o)
     return all_ran ? 0 : 1;
 }
 
+/*
+ * One contender alone, for a profiler: `profile --contender hookd|raw
+ * --events N [--wrap "CMD ARGS"]` produces N events, starts the contender
+ * (acme-hookd with its defaults and the no-op handler, or the raw
+ * passthrough) behind the wrapper command (e.g. valgrind --tool=callgrind
+ * ...), waits for its N results, stops it with SIGTERM and prints one line
+ * of figures. No latency phase, no rounds. tests/bench/run.sh --callgrind
+ * drives it at two backlog sizes and takes the difference, so start-up and
+ * shutdown cancel out of the per-event counts.
+ */
+static int run_profile(bench_opts_t *o)
+{
+    bench_t b;
+    char errstr[512], cfg[600], grp[160], ti[160], to[160], wrap[1024];
+    char *argv[64];
+    int argc = 0;
+    figures_t f = {.name = NULL};
+    const char *pkv[] = {
+        "enable.idempotence",           "true",    "linger.ms", "5", "batch.num.messages", "10000",
+        "queue.buffering.max.messages", "1000000", NULL};
+    const char *tmp = getenv("TMPDIR");
+    bool raw = !strcmp(o->contender, "raw");
+
+    memset(&b, 0, sizeof(b));
+    b.o = *o;
+    snprintf(b.workdir, sizeof(b.workdir), "%s/hookd-bench.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(b.workdir))
+        die("mkdtemp: %s", strerror(errno));
+    if (readlink("/proc/self/exe", b.self, sizeof(b.self) - 1) < 0)
+        die("readlink /proc/self/exe: %s", strerror(errno));
+    if (itk_pki_create(&b.pki, "bench.example.org", errstr, sizeof(errstr)))
+        die("%s", errstr);
+    if (o->bootstrap) {
+        snprintf(b.bootstraps, sizeof(b.bootstraps), "%s", o->bootstrap);
+    } else {
+        if (!(b.cl = itk_cluster_create(1, errstr, sizeof(errstr))))
+            die("mock cluster: %s", errstr);
+        snprintf(b.bootstraps, sizeof(b.bootstraps), "%s", b.cl->bootstraps);
+    }
+    b.producer = client(&b, RD_KAFKA_PRODUCER, pkv);
+    snprintf(b.prefix, sizeof(b.prefix), "prof-%ld", (long)getpid());
+    prepare(&b, raw ? "raw" : "hookd", o->events);
+
+    /* the wrapper's words, split on blanks (no quoting) */
+    snprintf(wrap, sizeof(wrap), "%s", o->wrap ? o->wrap : "");
+    for (char *save = NULL, *w = strtok_r(wrap, " \t", &save); w && argc < 40;
+         w = strtok_r(NULL, " \t", &save))
+        argv[argc++] = w;
+    snprintf(ti, sizeof(ti), "%s-%s.in", b.prefix, raw ? "raw" : "hookd");
+    snprintf(to, sizeof(to), "%s-%s.out", b.prefix, raw ? "raw" : "hookd");
+    snprintf(grp, sizeof(grp), "%s-%s", b.prefix, raw ? "raw" : "hookd");
+    if (raw) {
+        char *pa[] = {b.self,        "passthrough",
+                      "--bootstrap", b.bootstraps,
+                      "--group",     grp,
+                      "--input",     ti,
+                      "--output",    to,
+                      NULL};
+        for (int i = 0; pa[i]; i++)
+            argv[argc++] = pa[i];
+    } else {
+        /* --kafka-set / --worker-set 'k=v;k=v': [kafka] / [worker] lines,
+         * for trying settings */
+        char extra[1024], wextra[1024];
+        snprintf(extra, sizeof(extra), "%s%s", o->kafka_set ? o->kafka_set : "",
+                 o->kafka_set ? ";" : "");
+        snprintf(wextra, sizeof(wextra), "%s%s", o->worker_set ? o->worker_set : "",
+                 o->worker_set ? ";" : "");
+        for (char *c = extra; *c; c++)
+            if (*c == ';')
+                *c = '\n';
+        for (char *c = wextra; *c; c++)
+            if (*c == ';')
+                *c = '\n';
+        snprintf(cfg, sizeof(cfg), "%s/%s.ini", b.workdir, grp);
+        hookd_config(&b, cfg, "hookd", "hooks_file = skeleton\n", extra, wextra);
+        argv[argc++] = (char *)o->worker;
+        argv[argc++] = "-c";
+        argv[argc++] = cfg;
+    }
+    argv[argc] = NULL;
+    measure(&b, &f, raw ? "raw" : "hookd", argv, ti, to, o->events, 0, 0);
+    printf("profile %s: %ld/%ld results, %.0f events/s, %.0f events per CPU second, %s\n",
+           raw ? "raw" : "hookd", f.got, o->events, f.eps, f.ev_per_cpu_s, f.status);
+    fflush(stdout);
+    rd_kafka_destroy(b.producer);
+    itk_pki_destroy(&b.pki);
+    itk_cluster_destroy(b.cl);
+    {
+        char cmd[400];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", b.workdir);
+        if (f.ran && system(cmd) != 0)
+            fprintf(stderr, "hookd_bench: could not remove %s\n", b.workdir);
+    }
+    return f.ran ? 0 : 1;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -1209,7 +1311,11 @@ static void usage(void)
             "       hookd_bench keys --worker PATH --slow-handler SO [--events N] [--keys K]\n"
             "                   [--threads T] [--bootstrap B]\n"
             "       hookd_bench handlers --worker PATH --python-path SITE_PACKAGES\n"
-            "                   [--events N] [--partitions P]\n");
+            "                   [--events N] [--partitions P]\n"
+            "       hookd_bench profile --contender hookd|raw [--worker PATH] [--events N]\n"
+            "                   [--partitions P] [--bootstrap B] [--wrap 'CMD ARGS']\n"
+            "                   [--timeout-s S] [--kafka-set 'key=value;...']\n"
+            "                   [--worker-set 'key=value;...']\n");
     exit(2);
 }
 
@@ -1261,6 +1367,16 @@ int main(int argc, char **argv)
             o.threads = atol(v);
         else if (!strcmp(a, "--python-path"))
             o.python_path = v;
+        else if (!strcmp(a, "--contender"))
+            o.contender = v;
+        else if (!strcmp(a, "--wrap"))
+            o.wrap = v;
+        else if (!strcmp(a, "--kafka-set"))
+            o.kafka_set = v;
+        else if (!strcmp(a, "--worker-set"))
+            o.worker_set = v;
+        else if (!strcmp(a, "--timeout-s"))
+            o.timeout_s = atol(v);
         else if (!strcmp(a, "--group"))
             group = v;
         else if (!strcmp(a, "--input"))
@@ -1284,6 +1400,15 @@ int main(int argc, char **argv)
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
         return run_handlers(&o);
+    }
+    if (!strcmp(argv[1], "profile")) {
+        if (!o.contender ||
+            (strcmp(o.contender, "raw") && (strcmp(o.contender, "hookd") || !o.worker)) ||
+            o.events < 1 || o.partitions < 1 || o.partitions > MAX_PARTS)
+            usage();
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        return run_profile(&o);
     }
     if (!strcmp(argv[1], "keys")) {
         if (!o.worker || !o.slow_handler || o.events < 1 || o.keys < 1 || o.threads < 1 ||

@@ -9,6 +9,10 @@
 #   tests/bench/run.sh --keys [--events N] [--bootstrap HOST:PORT | --kafka]
 #       key ordering with a 50 ms handler, 64 threads, 1,000 keys: ordering =
 #       partition beside ordering = key on 1 and 32 partitions (default N: 20,000)
+#   tests/bench/run.sh --callgrind [--events N] [--out DIR] [--worker PATH]
+#       instructions per event and stage (valgrind's callgrind, mock cluster):
+#       acme-hookd and the raw passthrough, each on a backlog of N/6 and of N
+#       events (default N: 24,000), the difference divided by 5N/6
 #
 # Broker: by default a librdkafka mock cluster the benchmark starts in its own
 # process (it keeps ~100k messages / 5 MiB per partition: 200k events over 32
@@ -23,6 +27,7 @@ build=${HOOKD_BUILD_DIR:-$root/build}
 venv=${HOOKD_VENV:-$HOME/.cache/acme-hookd/venv}
 events=200000 partitions=32 bootstrap="" kafka=0 build_it=1 keys=0
 lat_rate=1000 lat_secs=10 sleep_events=1200 rounds=3 warmup=50000
+callgrind=0 cg_out="" cg_worker=""
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,10 +43,46 @@ while [ $# -gt 0 ]; do
     --build-dir) build=$2; shift 2 ;;
     --no-build) build_it=0; shift ;;
     --keys) keys=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --callgrind) callgrind=1; shift ;;
+    --out) cg_out=$2; shift 2 ;;
+    --worker) cg_worker=$2; shift 2 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
+
+if [ $callgrind = 1 ]; then
+  # Instructions are what callgrind counts: stable on a loaded machine,
+  # unlike times. Start-up, group join and shutdown cancel out in the
+  # difference of two backlog sizes. Threads run one at a time under
+  # valgrind (batches and wake-ups differ from a native run), and system
+  # calls are not counted: compare these figures with each other.
+  command -v valgrind >/dev/null || { echo "run.sh: valgrind is not installed" >&2; exit 77; }
+  [ "$events" = 200000 ] && events=24000
+  small=$((events / 6))
+  if [ $build_it = 1 ]; then
+    [ -f "$build/CMakeCache.txt" ] || (cd "$root" && cmake --preset release -B "$build" >/dev/null)
+    ninja -C "$build" -j2 acme-hookd hookd_bench >/dev/null
+  fi
+  cg_out=${cg_out:-$(mktemp -d "${TMPDIR:-/tmp}/hookd-callgrind.XXXXXX")}
+  cg_worker=${cg_worker:-$build/worker/acme-hookd}
+  mkdir -p "$cg_out"
+  for c in hookd raw; do
+    for n in $small $events; do
+      "$build/tests/bench/hookd_bench" profile --contender "$c" --worker "$cg_worker" \
+        --events "$n" --partitions "$partitions" --timeout-s 1800 \
+        --wrap "$(command -v valgrind) --tool=callgrind --separate-threads=yes --callgrind-out-file=$cg_out/$c-$n" >&2
+    done
+  done
+  echo "acme-hookd ($cg_worker), Ir per event (callgrind, $small and $events events, $partitions partitions, mock cluster):"
+  python3 "$here/callgrind_stages.py" "$cg_out/hookd-$small" "$small" "$cg_out/hookd-$events" "$events"
+  echo
+  echo "raw librdkafka passthrough, Ir per event:"
+  python3 "$here/callgrind_stages.py" "$cg_out/raw-$small" "$small" "$cg_out/raw-$events" "$events" --raw
+  echo
+  echo "callgrind files: $cg_out (callgrind_annotate --inclusive=yes FILE-NN, one per thread)"
+  exit 0
+fi
 
 if ! "$venv/bin/python" -c 'import confluent_kafka' 2>/dev/null; then
   echo "run.sh: no Python venv with confluent-kafka at $venv (run scripts/setup-deps.sh --tests)" >&2

@@ -669,3 +669,79 @@ Test(event, cloudevents_attribute_limit_exact)
     }
     cr_expect_eq(decode_bin(value, h, 155), HOOKD_EVENT_OK, "%s", err);
 }
+
+/* ---- word-at-a-time scans: a byte that matters, at every offset ---------- */
+
+/*
+ * The string scan skips eight ordinary bytes at a time: whatever falls
+ * inside or across a word (escapes, UTF-8, control characters, the closing
+ * quote) must come out as cJSON reads it, at every offset of strings up to
+ * 40 bytes, around the word boundaries.
+ */
+Test(json, string_scan_sees_every_offset)
+{
+    static const char *const pieces[] = {
+        "\\\"",     "\\\\",         "\\/",  "\\n", "\\u0041", "\\ud83d\\ude00",
+        "\xc3\xa9", "\xe2\x82\xac", "\x7f", " ",   "~",       "#"};
+    char body[96], json[256];
+
+    for (size_t len = 0; len <= 40; len++) {
+        for (size_t at = 0; at <= len; at++) {
+            for (size_t k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++) {
+                snprintf(body, sizeof(body), "%.*s%s%.*s", (int)at,
+                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP", pieces[k], (int)(len - at),
+                         "0123456789012345678901234567890123456789");
+                snprintf(json, sizeof(json), "{\"k\":\"%s\",\"n\":[\"%s\"]}", body, body);
+                same_tree(json);
+            }
+            /* a raw control character is refused wherever it is */
+            snprintf(body, sizeof(body), "%.*s\x01%.*s", (int)at,
+                     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP", (int)(len - at),
+                     "0123456789012345678901234567890123456789");
+            snprintf(json, sizeof(json), "{\"k\":\"%s\"}", body);
+            refused(json, "control character");
+            /* and a string cut short is unterminated wherever it ends */
+            snprintf(json, sizeof(json), "{\"k\":\"%.*s", (int)len,
+                     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP");
+            refused(json, "unterminated string");
+        }
+    }
+}
+
+/* The base64 check tests eight bytes at a time: a bad byte at any offset is seen. */
+Test(event, base64_check_sees_every_offset)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char bad[] = {'-', '_', '=', ' ', '.', '\x7f'};
+    char csr[80], json[256];
+
+    for (size_t len = 4; len <= 64; len += 4) {
+        for (size_t i = 0; i < len; i++)
+            csr[i] = alphabet[(i * 7 + len) % 64];
+        csr[len] = '\0';
+        snprintf(json, sizeof(json),
+                 "{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":"
+                 "\"2026-01-01T00:00:00Z\",\"certificate_name\":\"c\",\"order_name\":\"o\","
+                 "\"csr\":\"%s\"}",
+                 csr);
+        cr_assert_eq(decode_str(json), HOOKD_EVENT_OK, "len %zu: %s", len, err);
+        hookd_event_clear(&ev);
+        for (size_t at = 0; at + 2 < len; at++) {
+            for (size_t b = 0; b < sizeof(bad); b++) {
+                char saved = csr[at];
+                csr[at] = bad[b];
+                snprintf(json, sizeof(json),
+                         "{\"type\":\"acme.enrollment.requested\",\"id\":\"e\",\"time\":"
+                         "\"2026-01-01T00:00:00Z\",\"certificate_name\":\"c\",\"order_name\":"
+                         "\"o\",\"csr\":\"%s\"}",
+                         csr);
+                cr_assert_eq(decode_str(json), HOOKD_EVENT_ERR_SCHEMA, "len %zu, 0x%02x at %zu",
+                             len, (unsigned char)bad[b], at);
+                cr_assert(strstr(err, "not base64") != NULL, "%s", err);
+                hookd_event_clear(&ev);
+                csr[at] = saved;
+            }
+        }
+    }
+}

@@ -453,3 +453,48 @@ Test(metrics, reset_clears_everything)
     cr_assert_not(hookd_status_live(1000000));
     free(s);
 }
+
+/*
+ * A thread remembers where it recorded a label set last, by the label
+ * pointers: a string changed (or freed and its address reused) under the
+ * same pointer, or a reset in between, must still count under the right
+ * labels.
+ */
+Test(metrics, recording_hints_follow_the_label_text)
+{
+    char type[32], handler[32];
+    snprintf(type, sizeof(type), "a.type");
+    hookd_metrics_event_consumed(type);
+    hookd_metrics_event_consumed(type);
+    snprintf(type, sizeof(type), "b.type"); /* same pointer, other text */
+    hookd_metrics_event_consumed(type);
+    snprintf(handler, sizeof(handler), "h1");
+    hookd_metrics_invocation("pre", handler, "ok", 0.001);
+    snprintf(handler, sizeof(handler), "h2");
+    hookd_metrics_invocation("pre", handler, "ok", 0.001);
+    hookd_metrics_invocation("pre", handler, "ok", 0.001);
+    char *s = render();
+    cr_assert_eq(sample(s, "hookd_events_consumed_total{type=\"a.type\"}"), 2);
+    cr_assert_eq(sample(s, "hookd_events_consumed_total{type=\"b.type\"}"), 1);
+    cr_assert_eq(
+        sample(s, "hookd_handler_invocations_total{phase=\"pre\",handler=\"h1\",outcome=\"ok\"}"),
+        1);
+    cr_assert_eq(
+        sample(s, "hookd_handler_invocations_total{phase=\"pre\",handler=\"h2\",outcome=\"ok\"}"),
+        2);
+    cr_assert_eq(sample(s, "hookd_handler_duration_seconds_count{phase=\"pre\",handler=\"h2\"}"),
+                 2);
+    free(s);
+
+    /* after a reset, the series is made again and counts from zero */
+    hookd_metrics_reset();
+    snprintf(type, sizeof(type), "c.type");
+    hookd_metrics_event_consumed(type);
+    snprintf(type, sizeof(type), "b.type");
+    hookd_metrics_event_consumed(type);
+    s = render();
+    cr_assert_eq(sample(s, "hookd_events_consumed_total{type=\"a.type\"}"), -1);
+    cr_assert_eq(sample(s, "hookd_events_consumed_total{type=\"b.type\"}"), 1);
+    cr_assert_eq(sample(s, "hookd_events_consumed_total{type=\"c.type\"}"), 1);
+    free(s);
+}

@@ -400,3 +400,112 @@ Test(result, short_message_is_not_marked_cut)
     cr_assert_eq(hookd_deadletter_headers(&info, &d, hdrs), 0);
     cr_expect_str_eq(header("hookd.dlq.error.message"), "exactly...");
 }
+
+/* ---- the writer's string escaping, byte for byte --------------------------- */
+
+/*
+ * The escaping the writer had before it learnt to skip eight ordinary bytes
+ * at a time (one byte per turn), kept here as the reference: the output of
+ * the result encoder must not change by a byte.
+ */
+static size_t reference_escape(const char *s, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *o = out;
+    *o++ = '"';
+    for (const unsigned char *u = (const unsigned char *)s; *u; u++) {
+        unsigned char c = *u;
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"':
+            *o++ = '"';
+            break;
+        case '\\':
+            *o++ = '\\';
+            break;
+        case '\b':
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = 'f';
+            break;
+        case '\n':
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = 't';
+            break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 0x0f];
+        }
+    }
+    *o++ = '"';
+    *o = '\0';
+    return (size_t)(o - out);
+}
+
+/*
+ * A corpus of strings with a byte that needs escaping (or a UTF-8 one that
+ * does not) at every offset of strings up to 40 bytes, in the worker id,
+ * the input topic and a handler's error text: each appears in the value
+ * exactly as the reference escapes it, and the whole value is what
+ * cJSON_PrintUnformatted prints for it (the writer's documented contract).
+ */
+Test(result, escaping_is_byte_identical_at_every_offset)
+{
+    static const char *const pieces[] = {"\"",       "\\",           "\b",   "\f",   "\n",
+                                         "\r",       "\t",           "\x01", "\x1f", "\x7f",
+                                         "\xc3\xa9", "\xe2\x82\xac", "/",    " "};
+    char s[96], want[96 * 6 + 8], member[700];
+
+    add_run(HOOKD_PHASE_PRE, "h", HOOKD_FAIL, HOOKD_ERRCLASS_HOOK_FAILED, true, 1, 1500, "");
+    d.verdict = HOOKD_VERDICT_COMPLETED;
+    for (size_t len = 0; len <= 40; len++) {
+        for (size_t at = 0; at <= len; at++) {
+            for (size_t k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++) {
+                size_t n = 0;
+                char *value, *printed;
+                cJSON *tree;
+                hookd_headers_t *h;
+
+                snprintf(s, sizeof(s), "%.*s%s%.*s", (int)at,
+                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP", pieces[k], (int)(len - at),
+                         "0123456789012345678901234567890123456789");
+                info.worker_id = s;
+                origin.topic = s;
+                snprintf(d.runs[0].error, sizeof(d.runs[0].error), "%s", s);
+                h = hookd_headers_new();
+                cr_assert_not_null(h);
+                value = hookd_result_encode(&info, &d, h, &n);
+                hookd_headers_destroy(h);
+                cr_assert_not_null(value);
+                cr_assert_eq(strlen(value), n);
+                reference_escape(s, want);
+                snprintf(member, sizeof(member), "\"worker_id\":%s", want);
+                cr_assert(strstr(value, member) != NULL, "%s not in %s", member, value);
+                snprintf(member, sizeof(member), "{\"topic\":%s,", want);
+                cr_assert(strstr(value, member) != NULL, "%s not in %s", member, value);
+                snprintf(member, sizeof(member), "\"error\":%s}", want);
+                cr_assert(strstr(value, member) != NULL, "%s not in %s", member, value);
+                tree = cJSON_Parse(value);
+                cr_assert_not_null(tree, "%s", value);
+                printed = cJSON_PrintUnformatted(tree);
+                cr_assert_str_eq(printed, value);
+                cJSON_free(printed);
+                cJSON_Delete(tree);
+                free(value);
+            }
+        }
+    }
+}
