@@ -98,13 +98,32 @@ def run_one(t):
             rc = "timeout"
     took = time.time() - t0
     bad = []
+    texts = {}
     for f in sorted(os.listdir(logs)):
         # "<safe>.<pid>.log": another test's name may extend this one's
-        if not re.fullmatch(re.escape(safe) + r"\.\d+\.log", f):
-            continue
-        text = open(os.path.join(logs, f), errors="replace").read()
+        if re.fullmatch(re.escape(safe) + r"\.\d+\.log", f):
+            texts[f] = open(os.path.join(logs, f), errors="replace").read()
+    def header(text, what):
+        m = re.search(r"^==\d+== %s: (.*)$" % what, text, re.M)
+        return m.group(1) if m else None
+    for f, text in texts.items():
         m = re.search(r"ERROR SUMMARY: (\d+) errors", text)
-        if m and int(m.group(1)) > 0:
+        if not m or int(m.group(1)) == 0:
+            continue
+        errors = int(m.group(1))
+        # A fork of a multi-threaded process (acme-hookd's isolation child,
+        # forked by one handler thread while the others work) has only the
+        # forking thread: what the other threads had allocated is out of
+        # reach in the copy by construction and is reported as definitely
+        # lost when the child exits, though the parent frees it. In such a
+        # child (its parent's log has the same command) leaks are not
+        # counted; every other error is. The child's own code is checked for
+        # leaks by unit.test_isolate, whose harness is single-threaded.
+        parent = header(text, "Parent PID")
+        plog = "%s.%s.log" % (safe, parent)
+        if parent and plog in texts and header(texts[plog], "Command") == header(text, "Command"):
+            errors -= len(re.findall(r"are definitely lost in loss record", text))
+        if errors > 0:
             bad.append("%s (%s errors)" % (f, m.group(1)))
     skip = rc == 77 or (props.get("SKIP_RETURN_CODE") is not None and rc == int(props["SKIP_RETURN_CODE"]))
     ok = (rc == 0 or skip) and not bad
