@@ -419,7 +419,7 @@ static int result_to_dead_letter(hookd_publisher_t *pub, hookd_publish_job_t *jo
     int rc = -1;
 
     if (h == NULL ||
-        hookd_deadletter_refused_headers(&o, cfg->worker_id, "result", reason, h) != 0 ||
+        hookd_deadletter_refused_headers(&o, cfg->worker_id, "result", NULL, reason, h) != 0 ||
         job_set_headers(job, h) != 0)
         goto done;
     job->kind = HOOKD_RECORD_DEAD_LETTER;
@@ -428,6 +428,37 @@ static int result_to_dead_letter(hookd_publisher_t *pub, hookd_publish_job_t *jo
     job->key_len = 0;
     snprintf(job->label, sizeof(job->label), "publish_refused");
     rc = dead_letter_cut(pub, job, dead_letter_cap(pub), LEVEL_REDUCED);
+done:
+    hookd_headers_destroy(h);
+    return rc;
+}
+
+/*
+ * A tier record refused for good carries the event's headers and the retry
+ * headers but no dead-letter context: add it (error class
+ * retries_exhausted, the record it was consumed from), as the dead letter
+ * it becomes must say why it is there. 0, -1 on ENOMEM.
+ */
+static int retry_context_headers(hookd_publisher_t *pub, hookd_publish_job_t *job,
+                                 const char *reason)
+{
+    const hookd_config_t *cfg = pub->cfg;
+    hookd_origin_t o = {origin_topic(pub, &job->origin), origin_partition(&job->origin),
+                        job->origin.offset, -1, cfg->group_id};
+    hookd_headers_t *h = hookd_headers_new();
+    int rc = -1;
+
+    if (h == NULL)
+        goto done;
+    for (size_t i = 0; i < job->header_count; i++)
+        if (hookd_headers_add(h, job->headers[i].name, job->headers[i].value,
+                              job->headers[i].len) != 0)
+            goto done;
+    if (hookd_deadletter_refused_headers(&o, cfg->worker_id, "retry", "retries_exhausted", reason,
+                                         h) != 0 ||
+        job_set_headers(job, h) != 0)
+        goto done;
+    rc = 0;
 done:
     hookd_headers_destroy(h);
     return rc;
@@ -447,7 +478,11 @@ static const char *job_fallback(hookd_publisher_t *pub, hookd_publish_job_t *job
     if (job->kind == HOOKD_RECORD_RETRY) {
         /* The tier topic refuses the event for good (its max.message.bytes
          * is lower than the input's): it cannot wait there, so it ends as
-         * it would without tiers, dead-lettered; its retry headers stay. */
+         * it would without tiers, dead-lettered as retries_exhausted with
+         * the dead-letter context of the record it was consumed from; its
+         * retry headers stay. */
+        if (retry_context_headers(pub, job, reason) != 0)
+            return NULL;
         job->kind = HOOKD_RECORD_DEAD_LETTER;
         job->topic = pub->cfg->dead_letter_topic;
         job->partition = RD_KAFKA_PARTITION_UA;

@@ -847,9 +847,10 @@ done:
 }
 
 int hookd_deadletter_refused_headers(const hookd_origin_t *o, const char *worker_id,
-                                     const char *record, const char *reason,
-                                     hookd_headers_t *headers)
+                                     const char *record, const char *error_class,
+                                     const char *reason, hookd_headers_t *headers)
 {
+    const char *cls = error_class ? error_class : "publish_refused";
     size_t mark = hookd_headers_count(headers);
     const char *topic = o && o->topic ? o->topic : "";
     const char *group = o && o->group_id ? o->group_id : NULL;
@@ -872,7 +873,7 @@ int hookd_deadletter_refused_headers(const hookd_origin_t *o, const char *worker
          hookd_headers_add_str(headers, "hookd.dlq.timestamp", timestamp)) ||
         (group && hookd_headers_add_str(headers, "hookd.dlq.group", group)) ||
         hookd_headers_add_str(headers, "hookd.dlq.record", record) ||
-        hookd_headers_add_str(headers, "hookd.dlq.error.class", "publish_refused") ||
+        hookd_headers_add_str(headers, "hookd.dlq.error.class", cls) ||
         hookd_headers_add_str(headers, "hookd.dlq.error.message", msg) ||
         hookd_headers_add_str(headers, "hookd.dlq.worker", worker) ||
         hookd_headers_add_str(headers, "hookd.dlq.time", now) ||
@@ -884,8 +885,7 @@ int hookd_deadletter_refused_headers(const hookd_origin_t *o, const char *worker
         hookd_headers_add_str(headers, "__connect.errors.task.id", worker) ||
         hookd_headers_add_str(headers, "__connect.errors.stage", "KAFKA_PRODUCE") ||
         hookd_headers_add_str(headers, "__connect.errors.class.name", "hookd.publisher") ||
-        hookd_headers_add_str(headers, "__connect.errors.exception.class.name",
-                              "publish_refused") ||
+        hookd_headers_add_str(headers, "__connect.errors.exception.class.name", cls) ||
         hookd_headers_add_str(headers, "__connect.errors.exception.message", msg)) {
         headers_truncate(headers, mark);
         return -1;

@@ -84,14 +84,15 @@ char *hookd_result_compact(const void *value, size_t value_len, size_t *len);
 /*
  * Context headers of the dead letter that replaces a record the broker can
  * never accept even in its smallest form (a result whose required parts are
- * too large): the hookd.dlq.* and __connect.errors.* headers of `origin`,
- * error class `publish_refused`, stage KAFKA_PRODUCE, class name
- * hookd.publisher, the broker's `reason` as the message, and
- * hookd.dlq.record = `record` ("result"). Returns 0, -1 on ENOMEM.
+ * too large, a retry tier record): the hookd.dlq.* and __connect.errors.*
+ * headers of `origin`, error class `error_class` (NULL: publish_refused),
+ * stage KAFKA_PRODUCE, class name hookd.publisher, the broker's `reason` as
+ * the message, and hookd.dlq.record = `record` ("result", "retry"). Returns
+ * 0, -1 on ENOMEM.
  */
 int hookd_deadletter_refused_headers(const hookd_origin_t *origin, const char *worker_id,
-                                     const char *record, const char *reason,
-                                     hookd_headers_t *headers);
+                                     const char *record, const char *error_class,
+                                     const char *reason, hookd_headers_t *headers);
 
 #ifdef __cplusplus
 }

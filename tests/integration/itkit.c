@@ -691,6 +691,22 @@ static size_t produce_raw(itk_run_t *r, itk_kind_t kind, const char *dlq_class, 
     return seq;
 }
 
+int itk_run_tiers(itk_run_t *r, const char *delays)
+{
+    char buf[256], *save = NULL;
+    snprintf(buf, sizeof(buf), "%s", delays);
+    for (char *d = strtok_r(buf, ", ", &save); d; d = strtok_r(NULL, ", ", &save)) {
+        if (r->n_tiers == (int)(sizeof(r->tier_topics) / sizeof(r->tier_topics[0])))
+            return -1;
+        snprintf(r->tier_topics[r->n_tiers], sizeof(r->tier_topics[0]), "%s.retry.%s", r->in_topic,
+                 d);
+        if (r->cluster && itk_cluster_topic(r->cluster, r->tier_topics[r->n_tiers], r->in_parts))
+            return -1;
+        r->n_tiers++;
+    }
+    return 0;
+}
+
 size_t itk_produce_typed(itk_run_t *r, itk_kind_t kind, const char *type, const char *csr_b64,
                          int32_t partition)
 {
@@ -835,15 +851,22 @@ static void record_out(itk_run_t *r, size_t seq, bool dlq, int32_t partition, in
 }
 
 /* The input position a result names (input.partition / input.offset). */
-static void result_input_pos(const rd_kafka_message_t *m, int32_t *partition, int64_t *offset)
+static void result_input_pos(const itk_run_t *r, const rd_kafka_message_t *m, int32_t *partition,
+                             int64_t *offset)
 {
     cJSON *j = m->payload ? cJSON_ParseWithLength(m->payload, m->len) : NULL;
     const cJSON *in = cJSON_GetObjectItemCaseSensitive(j, "input");
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(in, "partition");
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(in, "offset");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(in, "topic");
+    bool tier = false;
     *partition = -1;
     *offset = -1;
-    if (cJSON_IsNumber(p) && cJSON_IsNumber(o)) {
+    /* An event run again out of a retry tier names the tier record it was consumed from: not
+     * an input position (the event is attributed by its id). */
+    for (int i = 0; i < r->n_tiers && cJSON_IsString(t); i++)
+        tier |= strcmp(t->valuestring, r->tier_topics[i]) == 0;
+    if (!tier && cJSON_IsNumber(p) && cJSON_IsNumber(o)) {
         *partition = (int32_t)p->valuedouble;
         *offset = (int64_t)o->valuedouble;
     }
@@ -900,7 +923,7 @@ static void on_result(itk_run_t *r, const rd_kafka_message_t *m)
                                                                  : -1;
         cJSON_Delete(j);
     }
-    result_input_pos(m, &named_p, &named_o);
+    result_input_pos(r, m, &named_p, &named_o);
     record_out(r, (size_t)(in - r->in), false, named_p, named_o, record_hash(m, h));
     in->results++;
     if (in->results == 1)
@@ -948,6 +971,24 @@ static void on_dlq(itk_run_t *r, const rd_kafka_message_t *m)
             connect = true;
         }
     }
+    /* A dead letter after the last retry tier names the tier record; its input is the origin. */
+    for (int t = 0;
+         !in && t < r->n_tiers && hdr_get(h, "__connect.errors.topic", topic, sizeof(topic)); t++) {
+        char origin[48];
+        long p;
+        long long o;
+        if (strcmp(topic, r->tier_topics[t]) != 0 ||
+            !hdr_get(h, "hookd.retry.origin", origin, sizeof(origin)) ||
+            sscanf(origin, "%ld:%lld", &p, &o) != 2)
+            continue;
+        named_p = (int32_t)p;
+        named_o = (int64_t)o;
+        if (p >= 0 && p < r->in_parts && o >= 0 && (size_t)o < r->by_off_cap[p] &&
+            r->by_off[p][o]) {
+            in = &r->in[r->by_off[p][o] - 1];
+            connect = true;
+        }
+    }
     if (!in) {
         size_t seqs[4];
         int n = m->payload ? scan_ids(r, m->payload, m->len, seqs, 0, 4) : 0;
@@ -977,6 +1018,8 @@ static void on_dlq(itk_run_t *r, const rd_kafka_message_t *m)
     in->dlq_header_kept = hdr_get(h, "x-hkit-seq", seqh, sizeof(seqh)) && strcmp(seqh, key) == 0;
     in->dlq_message_ok =
         hdr_get(h, "__connect.errors.exception.message", msg, sizeof(msg)) && msg[0] != '\0';
+    if (!hdr_get(h, "hookd.retry.attempt", in->dlq_retry_attempt, sizeof(in->dlq_retry_attempt)))
+        in->dlq_retry_attempt[0] = '\0';
     /* The error class is one of the context headers; which one is the worker's choice. */
     for (size_t i = 0; h; i++) {
         const char *name;
@@ -1503,6 +1546,8 @@ int itk_verify(itk_run_t *r, const itk_verdict_opts_t *o)
                 if (!idx)
                     continue; /* not one of ours (cannot happen: own topics) */
                 in = &r->in[idx - 1];
+                if (in->via_tier)
+                    continue; /* its outcome here is a tier record, not read by the kit */
                 ok = (!needs_result(in->kind) ||
                       (in->first_result.partition >= 0 &&
                        in->first_result.offset < sm->hw_result[in->first_result.partition])) &&

@@ -136,6 +136,15 @@ typedef struct itk_input {
     bool dlq_value_same, dlq_key_same, dlq_header_kept, dlq_connect_ok, dlq_class_ok,
         dlq_message_ok;
     char dlq_class_seen[64];
+    /*
+     * Retry tiers: the scenario expects this input to leave the input
+     * topic through a tier record, which is its durable outcome there and
+     * lets its input offset be committed before its result exists. The kit
+     * does not read tier topics, so the commit invariant leaves such an
+     * input out (the inputs around it stay checked).
+     */
+    bool via_tier;
+    char dlq_retry_attempt[16]; /* hookd.retry.attempt of the first dead letter, "" when none */
 } itk_input_t;
 
 /*
@@ -170,6 +179,10 @@ typedef struct itk_run {
     char bootstraps[512];
     itk_cluster_t *cluster; /* borrowed, may be NULL */
     char in_topic[96], res_topic[96], dlq_topic[96], group[96];
+    /* retry tier topics (itk_run_tiers): a dead letter naming one of them is attributed by
+     * its hookd.retry.origin header */
+    char tier_topics[8][128];
+    int n_tiers;
     int in_parts, res_parts, dlq_parts;
     itk_pki_t pki;
 
@@ -219,6 +232,13 @@ itk_run_t *itk_run_create(const char *name, const char *bootstraps, itk_cluster_
                           int res_parts, int dlq_parts, const char *worker_bin, char *errstr,
                           size_t errstr_size);
 void itk_run_destroy(itk_run_t *r);
+
+/*
+ * Create the retry tier topics "<in_topic>.retry.<delay>" for each delay of
+ * `delays` (as written in retry_topics, e.g. "1s,2s"), with the input's
+ * partition count, and remember them. 0 or -1.
+ */
+int itk_run_tiers(itk_run_t *r, const char *delays);
 
 /* Produce one input of `kind` (event type chosen by kind/seq) to `partition` (-1: seq % parts). */
 size_t itk_produce(itk_run_t *r, itk_kind_t kind, int32_t partition);

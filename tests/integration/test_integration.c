@@ -8,10 +8,11 @@
  * their context, and no committed offset ever passed a message whose
  * outcome was not yet in the log.
  *
- *   hookd_it --worker PATH [--slow-handler PATH] SCENARIO
+ *   hookd_it --worker PATH [--slow-handler PATH] [--retry-handler PATH] SCENARIO
  *
  * Scenarios: poison broker_down produce_errors commit_errors dlq_blocked
- * rebalance sigterm crash. Exit 0 when the scenario passes.
+ * rebalance sigterm crash tiers_key tiers_partition tiers_refused. Exit 0
+ * when the scenario passes.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -30,6 +31,7 @@
 typedef struct opts {
     const char *worker;
     const char *slow_handler;
+    const char *retry_handler;
 } opts_t;
 
 /* A worker config in the run's work directory; returns its path (static buffer per slot). */
@@ -464,6 +466,188 @@ static int scn_crash(itk_run_t *r, const opts_t *o)
     return run_stop_restart(r, o, SIGKILL);
 }
 
+/* ---- retry tiers ------------------------------------------------------- */
+
+#define TIER_DELAYS "1s,2s"
+#define TIER_COUNT 2
+#define TIER_ATTEMPTS 2 /* retry_max_attempts: in-line attempts per run */
+#define TIER_TIMES 2    /* retry_test_times: retries an issued event asks for */
+
+/* Calls of the retry_test handler for `order` in `phase` that ended in `what` (R or O). */
+static size_t trace_count(const char *path, char what, const char *phase, const char *order)
+{
+    FILE *f = fopen(path, "r");
+    char line[256], w, ph[32], o[128];
+    size_t n = 0;
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "%c %31s %127s", &w, ph, o) == 3 && w == what && strcmp(ph, phase) == 0 &&
+            strcmp(o, order) == 0)
+            n++;
+    fclose(f);
+    return n;
+}
+
+/* Records in all partitions of `topic` (high watermarks), -1 when the broker does not say. */
+static int64_t topic_records(itk_run_t *r, const char *topic)
+{
+    int64_t total = 0, lo, hi;
+    for (int p = 0; p < r->in_parts; p++) {
+        if (rd_kafka_query_watermark_offsets(r->reader, topic, p, &lo, &hi,
+                                             5000 * itk_time_scale()))
+            return -1;
+        total += hi;
+    }
+    return total;
+}
+
+/*
+ * Retry tiers 1s,2s (topics of the input's 4 partitions), retry_test
+ * handler, retry_max_attempts 2, in every partition: requested events
+ * (succeed at once), an issued event whose success hook asks for a retry
+ * twice (its two in-line attempts run out: it waits in tier 1 once, then
+ * completes, and its post hook runs once), and a failed event whose post
+ * hook always asks for a retry (dead-lettered as retries_exhausted after
+ * tier 2, the dead letter carrying hookd.retry.attempt 2). Judged by
+ * itk_verify (outcomes, dead-letter context, commits: the inputs around the
+ * tier-bound ones) plus the handler's trace (how often each hook ran) and
+ * the tier topics' record counts.
+ *
+ * `refused`: the tier topics' leader (broker 2) refuses every Produce as
+ * too large, for good: a tier record cannot be written, so the event ends
+ * at once as a retries_exhausted dead letter (hookd.retry.attempt 1), the
+ * issued event included, and nothing is lost.
+ */
+static int run_tiers(itk_run_t *r, const opts_t *o, const char *ordering, bool refused)
+{
+    char hooks[1024], wextra[512], trace[400], order[48];
+    size_t issued[ITK_MAX_PARTS], failed[ITK_MAX_PARTS];
+    itk_verdict_opts_t vo = {.allow_dups = false, .full_commit = true};
+    int64_t n1, n2;
+
+    if (!o->retry_handler) {
+        itk_fail(r, "--retry-handler is required");
+        return 1;
+    }
+    if (itk_run_tiers(r, TIER_DELAYS) || r->n_tiers != TIER_COUNT) {
+        itk_fail(r, "cannot create the tier topics");
+        return 1;
+    }
+    if (refused) {
+        /* Broker 1 leads the input, result and dead-letter partitions, broker 2 the tiers'. */
+        for (int p = 0; p < r->in_parts; p++)
+            rd_kafka_mock_partition_set_leader(r->cluster->mc, r->in_topic, p, 1);
+        for (int p = 0; p < r->res_parts; p++)
+            rd_kafka_mock_partition_set_leader(r->cluster->mc, r->res_topic, p, 1);
+        for (int p = 0; p < r->dlq_parts; p++)
+            rd_kafka_mock_partition_set_leader(r->cluster->mc, r->dlq_topic, p, 1);
+        for (int t = 0; t < r->n_tiers; t++)
+            for (int p = 0; p < r->in_parts; p++)
+                rd_kafka_mock_partition_set_leader(r->cluster->mc, r->tier_topics[t], p, 2);
+        /* One per Produce request to broker 2: more than the tier records there are. */
+        for (int i = 0; i < 4 * r->in_parts; i++)
+            rd_kafka_mock_broker_push_request_error_rtts(r->cluster->mc, 2, API_PRODUCE, 1,
+                                                         RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, 0);
+    }
+    snprintf(trace, sizeof(trace), "%s/retry_trace.txt", r->workdir);
+    snprintf(hooks, sizeof(hooks),
+             "hooks_file = %s\nretry_test_times = %d\nretry_test_trace_file = %s\n"
+             "allow_post_hook_failure = False\n",
+             o->retry_handler, TIER_TIMES, trace);
+    snprintf(wextra, sizeof(wextra),
+             "threads = 2\nordering = %s\nretry_topics = %s\nretry_max_attempts = %d\n"
+             "retry_initial_backoff_ms = 10\nretry_max_backoff_ms = 10\n",
+             ordering, TIER_DELAYS, TIER_ATTEMPTS);
+    for (int p = 0; p < r->in_parts; p++) {
+        itk_produce_typed(r, ITK_GOOD, "acme.enrollment.requested", NULL, p);
+        issued[p] = itk_produce_typed(r, ITK_GOOD, "acme.enrollment.issued", NULL, p);
+        itk_produce_typed(r, ITK_GOOD, "acme.enrollment.requested", NULL, p);
+        failed[p] = itk_produce_typed(r, ITK_HOOK_FAIL, "acme.enrollment.failed", NULL, p);
+        itk_produce_typed(r, ITK_GOOD, "acme.enrollment.requested", NULL, p);
+        r->in[issued[p]].via_tier = !refused;
+        r->in[failed[p]].via_tier = !refused;
+        r->in[failed[p]].dlq_class = "retries_exhausted";
+        if (refused) {
+            /*
+             * A refused tier record becomes the event's dead letter
+             * (publisher.c, retry_dead_lettered) and is its only outcome:
+             * no result is published for it (unlike a retries_exhausted
+             * event after the last tier). The kit's "dead letter only"
+             * kind, so the commit invariant holds the commit to that
+             * dead letter.
+             */
+            for (int k = 0; k < 2; k++) {
+                itk_input_t *in = &r->in[k ? issued[p] : failed[p]];
+                in->kind = ITK_INVALID_NOID;
+                in->dlq_class = "retries_exhausted";
+            }
+        }
+    }
+    if (itk_flush(r, 20000))
+        itk_fail(r, "inputs not acknowledged");
+    if (!start(r, 0, config(r, 0, hooks, NULL, wextra)))
+        return 1;
+    itk_wait(r, itk_cond_all_outcomes, NULL, 60000, "every input has its outcome");
+    itk_wait(r, itk_cond_committed_end, NULL, 30000, "committed offsets reach the log end");
+    itk_worker_stop(r, 0, 30000);
+    itk_verify(r, &vo);
+
+    for (int p = 0; p < r->in_parts; p++) {
+        const itk_input_t *in = &r->in[failed[p]];
+        const char *want = refused ? "1" : "2";
+        size_t rs, os, op, rp;
+        if (in->dlqs > 0 && strcmp(in->dlq_retry_attempt, want) != 0)
+            itk_fail(r, "dead letter of failed input #%zu: hookd.retry.attempt '%s', expected %s",
+                     failed[p], in->dlq_retry_attempt, want);
+        in = &r->in[issued[p]];
+        if (refused && in->dlqs > 0 && strcmp(in->dlq_retry_attempt, "1") != 0)
+            itk_fail(r, "dead letter of issued input #%zu: hookd.retry.attempt '%s', expected 1",
+                     issued[p], in->dlq_retry_attempt);
+
+        /* The issued one: its success hook asked twice (the in-line attempts), then, out of
+         * tier 1, passed; its post hook ran once, after that. */
+        snprintf(order, sizeof(order), "order-%zu", issued[p]);
+        rs = trace_count(trace, 'R', "success", order);
+        os = trace_count(trace, 'O', "success", order);
+        op = trace_count(trace, 'O', "post", order);
+        if (rs != TIER_ATTEMPTS || os != (refused ? 0u : 1u) || op != (refused ? 0u : 1u))
+            itk_fail(r,
+                     "issued input #%zu: success hook asked for a retry %zu times and passed %zu "
+                     "times, post hook passed %zu times; expected %d, %d, %d",
+                     issued[p], rs, os, op, TIER_ATTEMPTS, refused ? 0 : 1, refused ? 0 : 1);
+        /* The failed one: its post hook ran its in-line attempts on the input and in each
+         * tier. */
+        snprintf(order, sizeof(order), "order-%zu", failed[p]);
+        rp = trace_count(trace, 'R', "post", order);
+        if (rp != (size_t)TIER_ATTEMPTS * (refused ? 1 : TIER_COUNT + 1))
+            itk_fail(r, "failed input #%zu: post hook asked for a retry %zu times, expected %d",
+                     failed[p], rp, TIER_ATTEMPTS * (refused ? 1 : TIER_COUNT + 1));
+    }
+    /* Tier 1 got the issued and the failed event of every partition, tier 2 the failed one. */
+    n1 = topic_records(r, r->tier_topics[0]);
+    n2 = topic_records(r, r->tier_topics[1]);
+    if (n1 != (refused ? 0 : 2 * r->in_parts) || n2 != (refused ? 0 : r->in_parts))
+        itk_fail(r, "tier topics hold %" PRId64 " and %" PRId64 " records, expected %d and %d", n1,
+                 n2, refused ? 0 : 2 * r->in_parts, refused ? 0 : r->in_parts);
+    return r->failures;
+}
+
+static int scn_tiers_key(itk_run_t *r, const opts_t *o)
+{
+    return run_tiers(r, o, "key", false);
+}
+
+static int scn_tiers_partition(itk_run_t *r, const opts_t *o)
+{
+    return run_tiers(r, o, "partition", false);
+}
+
+static int scn_tiers_refused(itk_run_t *r, const opts_t *o)
+{
+    return run_tiers(r, o, "key", true);
+}
+
 static const struct scenario {
     const char *name;
     int brokers, in_parts, res_parts, dlq_parts;
@@ -477,11 +661,15 @@ static const struct scenario {
     {"rebalance", 1, 8, 4, 2, scn_rebalance},
     {"sigterm", 1, 4, 4, 2, scn_sigterm},
     {"crash", 1, 4, 4, 2, scn_crash},
+    {"tiers_key", 1, 4, 4, 2, scn_tiers_key},
+    {"tiers_partition", 1, 4, 4, 2, scn_tiers_partition},
+    {"tiers_refused", 2, 4, 4, 2, scn_tiers_refused},
 };
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: hookd_it --worker PATH [--slow-handler PATH] SCENARIO\nscenarios:");
+    fprintf(stderr, "usage: hookd_it --worker PATH [--slow-handler PATH] [--retry-handler PATH] "
+                    "SCENARIO\nscenarios:");
     for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         fprintf(stderr, " %s", scenarios[i].name);
     fputc('\n', stderr);
@@ -503,6 +691,8 @@ int main(int argc, char **argv)
             o.worker = argv[++i];
         else if (strcmp(argv[i], "--slow-handler") == 0 && i + 1 < argc)
             o.slow_handler = argv[++i];
+        else if (strcmp(argv[i], "--retry-handler") == 0 && i + 1 < argc)
+            o.retry_handler = argv[++i];
         else if (argv[i][0] != '-')
             name = argv[i];
         else {

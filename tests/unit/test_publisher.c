@@ -113,7 +113,8 @@ Test(publisher, refused_headers_name_the_origin)
     hookd_headers_t *h = hookd_headers_new();
     bool cls = false, stage = false, off = false;
 
-    cr_assert_eq(hookd_deadletter_refused_headers(&o, "w1", "result", "Broker: too large", h), 0);
+    cr_assert_eq(hookd_deadletter_refused_headers(&o, "w1", "result", NULL, "Broker: too large", h),
+                 0);
     for (size_t i = 0; i < hookd_headers_count(h); i++) {
         const hookd_header_t *x = hookd_headers_get(h, i);
         if (strcmp(x->name, "hookd.dlq.error.class") == 0)
