@@ -301,6 +301,20 @@ void *hookd_keygate_take(hookd_keygate_t *g, int32_t *partition, uint64_t *epoch
     return item;
 }
 
+/*
+ * A lane neither running nor held: runnable again when events wait in it
+ * (true), else freed.
+ */
+static bool settle(hookd_keygate_t *g, kg_lane_t *l)
+{
+    if (l->head != NULL) {
+        runnable_append(g, l);
+        return true;
+    }
+    lane_free(g, l);
+    return false;
+}
+
 bool hookd_keygate_finish(hookd_keygate_t *g, hookd_keygate_lane_t *l)
 {
     kg_part_t *p = &g->parts[l->partition];
@@ -309,12 +323,7 @@ bool hookd_keygate_finish(hookd_keygate_t *g, hookd_keygate_lane_t *l)
     g->running--;
     if (l->held)
         return false;
-    if (l->head != NULL) {
-        runnable_append(g, l);
-        return true;
-    }
-    lane_free(g, l);
-    return false;
+    return settle(g, l);
 }
 
 /* Drop the hold of `l`; true when it became runnable. Frees it when idle and empty. */
@@ -328,12 +337,7 @@ static bool unhold(hookd_keygate_t *g, kg_lane_t *l)
     g->held--;
     if (l->running)
         return false;
-    if (l->head != NULL) {
-        runnable_append(g, l);
-        return true;
-    }
-    lane_free(g, l);
-    return false;
+    return settle(g, l);
 }
 
 int hookd_keygate_hold(hookd_keygate_t *g, int32_t partition, const void *key, size_t key_len,
