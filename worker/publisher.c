@@ -342,9 +342,11 @@ static bool is_context_header(const char *name)
 
 /*
  * Cut a dead letter's value to `cap` bytes (or less, to what fits), with
- * the truncation headers. LEVEL_MINIMAL also drops the key and every header
- * but the context ones. The SHA-256 is of the value as it is now (the
- * original, unless an earlier level cut it: then its headers are kept).
+ * the truncation headers when bytes are actually cut: a value that fits
+ * whole stays whole and unmarked, so `hookd.dlq.value_truncated` never
+ * says more than happened. LEVEL_MINIMAL also drops the key and every
+ * header but the context ones. The SHA-256 is of the value as it is now
+ * (the original, unless an earlier level cut it: then its headers are kept).
  */
 static int dead_letter_cut(hookd_publisher_t *pub, hookd_publish_job_t *job, size_t cap,
                            uint8_t level)
@@ -362,14 +364,6 @@ static int dead_letter_cut(hookd_publisher_t *pub, hookd_publish_job_t *job, siz
     for (i = 0; i < job->header_count; i++)
         if (strcmp(job->headers[i].name, "hookd.dlq.value_truncated") == 0)
             already = true;
-    if (!already) {
-        if (EVP_Digest(job->value ? job->value : "", job->value_len, md, &mdlen, EVP_sha256(),
-                       NULL) != 1)
-            goto done;
-        for (i = 0; i < mdlen; i++)
-            snprintf(hex + 2 * i, 3, "%02x", md[i]);
-        snprintf(orig, sizeof(orig), "%zu", job->value_len);
-    }
     for (i = 0; i < job->header_count; i++) {
         const hookd_header_t *x = &job->headers[i];
         if (level >= LEVEL_MINIMAL && !is_context_header(x->name))
@@ -377,10 +371,6 @@ static int dead_letter_cut(hookd_publisher_t *pub, hookd_publish_job_t *job, siz
         if (hookd_headers_add(h, x->name, x->value, x->len) != 0)
             goto done;
     }
-    if (!already && (hookd_headers_add_str(h, "hookd.dlq.value_truncated", "true") != 0 ||
-                     hookd_headers_add_str(h, "hookd.dlq.value_original_bytes", orig) != 0 ||
-                     hookd_headers_add_str(h, "hookd.dlq.value_sha256", hex) != 0))
-        goto done;
     if (job_set_headers(job, h) != 0)
         goto done;
     if (level >= LEVEL_MINIMAL) {
@@ -388,12 +378,32 @@ static int dead_letter_cut(hookd_publisher_t *pub, hookd_publish_job_t *job, siz
         job->key_len = 0;
         cap = 0;
     }
-    rest = job_wire_rest(job, 0);
+    /* Room for the truncation headers is kept when deciding, so that the
+     * value still fits once they are added. */
+    rest = job_wire_rest(job, already ? 0 : TRUNCATION_HEADER_BYTES);
     fit = pub->max_msg_bytes > rest ? pub->max_msg_bytes - rest : 0;
     if (cap > fit)
         cap = fit;
-    if (job->value_len > cap)
+    if (job->value_len > cap) {
+        if (!already) {
+            if (EVP_Digest(job->value ? job->value : "", job->value_len, md, &mdlen, EVP_sha256(),
+                           NULL) != 1)
+                goto done;
+            for (i = 0; i < mdlen; i++)
+                snprintf(hex + 2 * i, 3, "%02x", md[i]);
+            snprintf(orig, sizeof(orig), "%zu", job->value_len);
+            if (hookd_headers_add_str(h, "hookd.dlq.value_truncated", "true") != 0 ||
+                hookd_headers_add_str(h, "hookd.dlq.value_original_bytes", orig) != 0 ||
+                hookd_headers_add_str(h, "hookd.dlq.value_sha256", hex) != 0 ||
+                job_set_headers(job, h) != 0)
+                goto done;
+            rest = job_wire_rest(job, 0);
+            fit = pub->max_msg_bytes > rest ? pub->max_msg_bytes - rest : 0;
+            if (cap > fit)
+                cap = fit;
+        }
         job->value_len = cap; /* the buffer stays; only fewer bytes are produced */
+    }
     job->level = level;
     rc = 0;
 done:

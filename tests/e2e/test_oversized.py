@@ -17,6 +17,12 @@ librdkafka's 1,000,000):
            990,000-byte one cut to a quarter, the 1,040,000-byte one, cut
            already, down to its context headers and an empty value).
 
+A fourth worker, `refused`, publishes to a result topic whose
+max.message.bytes (200) is below any result, compacted or not: every
+result becomes a dead letter (publish_refused, hookd.dlq.record=result)
+whose value is the compacted result, whole, and which is therefore not
+marked truncated.
+
 Valid events are produced on the same partition behind every oversized
 one. Checked: each oversized input gets a dead letter (invalid_event, "too
 large") whose value is a prefix of the original, cut when it would not fit,
@@ -126,6 +132,49 @@ def check_dead_letters(s, dlq, limit):
               % (key, len(value), len(m.value)))
 
 
+class Refused:
+    """Results the result topic refuses for good: dead letters, whole."""
+
+    def __init__(self):
+        self.tag = "refused"
+        self.topics = e.Topics.__new__(e.Topics)
+        self.topics.input = e.unique("ovr-refused.in")
+        self.topics.result = e.unique("ovr-refused.result")
+        self.topics.dlq = e.unique("ovr-refused.dlq")
+        self.topics.group = e.unique("ovr-refused.group")
+        self.topics.partitions = 1
+        e.create_topics({self.topics.input: 1, self.topics.dlq: 1})
+        create_input(self.topics.result, 1, {"max.message.bytes": "200"})
+        self.ids = ["refused-%d" % i for i in range(3)]
+        self.worker = e.Worker("ovr-refused", self.topics, HOOKS, worker={"threads": 2})
+
+    def produce(self):
+        p = e.Produce()
+        for eid in self.ids:
+            v, h = e.encode(e.REQUESTED, eid, e.fields(e.REQUESTED, eid, None))
+            p.send(self.topics.input, v, key=eid.encode(), headers=h)
+        p.flush()
+
+    def check(self):
+        dlq = e.Reader(self.topics.dlq)
+        dlq.until(lambda ms: len(ms) >= len(self.ids), 90,
+                  "%d dead-lettered results" % len(self.ids))
+        seen = set()
+        for m in dlq.messages:
+            h = m.headers
+            e.check(h.get("hookd.dlq.error.class") == "publish_refused", "class %r" % h)
+            e.check(h.get("hookd.dlq.record") == "result", "record %r" % h)
+            e.check("hookd.dlq.value_truncated" not in h,
+                    "a whole result marked truncated: %r" % h)
+            doc = json.loads(m.value)
+            e.check(doc.get("runs") == [], "not the compacted result: %r" % doc)
+            seen.add(doc["event_id"])
+        e.check(seen == set(self.ids), "dead-lettered results of %r, want %r"
+                % (sorted(seen), self.ids))
+        e.log("refused: %d results dead-lettered whole, none marked truncated" % len(seen))
+        dlq.close()
+
+
 def main():
     big = Setup("big", BIG_SIZES, {"max.message.bytes": str(6 * MB)},
                 {"message.max.bytes": 6 * MB + 100000})
@@ -133,12 +182,13 @@ def main():
     tight = Setup("tight", DEFAULT_SIZES, {}, {"message.max.bytes": 1048000},
                   {"max.message.bytes": "300000"})
     setups = [big, dflt, tight]
-    for s in setups:
+    refused = Refused()
+    for s in setups + [refused]:
         s.produce()
     e.log("produced: %d oversized, %d valid" % (sum(len(s.big) for s in setups),
                                                 sum(len(s.valid) for s in setups)))
     t0 = time.monotonic()
-    for s in setups:
+    for s in setups + [refused]:
         s.worker.start()
 
     for s in setups:
@@ -165,9 +215,11 @@ def main():
         results.close()
         dlq.close()
 
-    statuses = e.stop_all([s.worker for s in setups])
+    refused.check()
+
+    statuses = e.stop_all([s.worker for s in setups + [refused]])
     e.check(all(v == 0 for v in statuses.values()), "exit statuses %r" % statuses)
-    for s in setups:
+    for s in setups + [refused]:
         ends = e.end_offsets(s.topics.input)
         got = e.committed(s.topics.group, s.topics.input)
         e.check(got == ends, "%s: committed %r, end offsets %r" % (s.tag, got, ends))
