@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # Runs the shim's self-test (selftest.c, -DSELFTEST=<executable>) and checks
-# the runner's report of each test: a failing assertion, a crash, a timeout,
-# a missing signal and a failing init fail their test, cr_expect goes on,
+# the runner's report of each test: a failing assertion (also in a thread
+# of the test), a crash, a timeout, a missing signal and a failing init
+# fail their test, cr_expect goes on,
 # cr_assert stops (fini still runs), the exit status says a test failed;
 # then --filter runs one passing test, exit status 0.
 execute_process(COMMAND ${SELFTEST} --jobs 1 RESULT_VARIABLE rc
@@ -34,13 +35,16 @@ foreach(re
     "\\[PASS\\] shim::expected_exit_code"
     "shim::missing_signal: exited, signal 6 \\(Aborted\\) expected"
     "\\[FAIL\\] shim::missing_signal"
-    "Tested: 12 \\| Passing: 4 \\| Failing: 5 \\| Crashing: 1 \\| Skipped: 2")
+    "Assertion failed: arg == [^\n]* is false\n\\[----\\]   in a thread of the test"
+    "\\[FAIL\\] shim::assert_in_thread"
+    "Tested: 13 \\| Passing: 4 \\| Failing: 6 \\| Crashing: 1 \\| Skipped: 2")
   if(NOT out MATCHES "${re}")
     string(APPEND errors "missing: ${re}\n")
   endif()
 endforeach()
 foreach(re "assert_stops: went on" "init_fails: body ran" "crashes: survived"
-           "skips: went on" "disabled: ran")
+           "skips: went on" "disabled: ran"
+           "assert_in_thread: went on")
   if(out MATCHES "${re}")
     string(APPEND errors "unexpected: ${re}\n")
   endif()

@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -116,6 +117,23 @@ Test(shim, expected_signal, .signal = SIGABRT)
 Test(shim, expected_exit_code, .exit_code = 3)
 {
     exit(3);
+}
+
+static void *assert_false(void *arg)
+{
+    cr_assert(arg == NULL, "in a thread of the test");
+    return NULL;
+}
+
+/* a stop outside the test's thread ends the test's process */
+Test(shim, assert_in_thread)
+{
+    static int not_null;
+    pthread_t t;
+
+    cr_assert_eq(pthread_create(&t, NULL, assert_false, &not_null), 0);
+    pthread_join(t, NULL);
+    cr_log_info("assert_in_thread: went on");
 }
 
 Test(shim, missing_signal, .signal = SIGABRT)
