@@ -9,7 +9,8 @@
  *   - the pool's handler threads: the message pipeline (pipeline.c:
  *     verify, decode, engine, encode, publish), one message at a time;
  *     with [worker] ordering = key one key, else one partition, on at most
- *     one thread at a time (pool.h);
+ *     one thread at a time (pool.h); with exactly-once a thread also
+ *     publishes the parked outcomes that follow its own (outseq.h);
  *   - the publisher's thread: delivery reports, which acknowledge outcomes
  *     in the offset tracker, and re-produce failed records.
  *
