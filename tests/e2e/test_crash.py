@@ -36,12 +36,14 @@ def current_results(out, incarnation):
 
 
 def scenario(delivery="at_least_once", events=EVENTS, keyed="id", worker=None, hooks=None,
-             name=None):
+             name=None, hold=0.9, more=200):
     """keyed and worker (extra [worker] keys) let test_crash_keyed.py run
     the same judge with shared keys and key ordering; hooks (default
     faults.FAULT_HOOKS: the same dead letters are due) and name (of the
     topics and the transactional.id) let test_crash_eos_keyed.py put a
-    slow handler in front."""
+    slow handler in front. hold and more size the reserve below: a
+    shorter stream needs a larger share of it held back and smaller
+    hand-outs to last for every incarnation."""
     seed = int(os.environ.get("HOOKD_E2E_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
     e.log("seed %d, delivery %s" % (seed, delivery))
@@ -62,12 +64,12 @@ def scenario(delivery="at_least_once", events=EVENTS, keyed="id", worker=None, h
     # Kill when this many distinct events are done: random, increasing, all
     # before the end so that each kill interrupts work.
     thresholds = sorted(rng.sample(range(events // 20, events * 8 // 10), KILLS))
-    # The last 10% of the stream waits until every kill is done, so that a
-    # slow rejoin can never let the stream run dry before the last kill;
-    # an incarnation that finds nothing to do gets a little more (a 50th
-    # of the stream: the reserve lasts for 5 such incarnations).
-    stream.hold(0.9)
-    more = max(20, events // 50)
+    # The last 10% of the stream (1 - hold) waits until every kill is done,
+    # so that a slow rejoin can never let the stream run dry before the
+    # last kill; an incarnation that finds nothing to do gets a little more
+    # (`more` messages; one incarnation takes two or three hand-outs before
+    # its own results show).
+    stream.hold(hold)
     stream.start()
     kills = 0
     incarnation = 0
