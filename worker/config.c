@@ -1468,25 +1468,6 @@ static void cross_check(loader_t *ld, hookd_config_t *cfg)
                 "%s: [kafka] delivery = exactly_once needs bootstrap_servers: the embedded "
                 "mock cluster cannot keep transactions",
                 src);
-    /*
-     * A transaction commits the input offsets only up to the lowest event
-     * of each partition without an outcome; with key ordering, outcomes of
-     * later events of other keys would already be in the transaction and be
-     * redone, a second time visible, after an abort or a crash. Exactly-once
-     * therefore runs one event of a partition at a time: the default
-     * ordering follows, an explicit `ordering = key` is refused.
-     */
-    if (cfg->delivery == HOOKD_DELIVERY_EXACTLY_ONCE && cfg->ordering == HOOKD_ORDERING_KEY) {
-        if (entry_find(ld, SEC_WORKER, "ordering", false) != NULL ||
-            entry_find(ld, SEC_WORKER, "ordering", true) != NULL)
-            err_add(ld->err,
-                    "%s: [kafka] delivery = exactly_once needs [worker] ordering = partition: a "
-                    "transaction commits offsets only up to the first unfinished event, so "
-                    "events of other keys finished past it would be redone and published twice",
-                    src);
-        else
-            cfg->ordering = HOOKD_ORDERING_PARTITION;
-    }
     tiers_check(ld, cfg, src);
 }
 

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "offsets.h"
+#include "outseq.h"
 #include "publisher.h"
 #include "registry.h"
 #include "request.h"
@@ -214,15 +215,62 @@ static void reply_prepare(const hookd_config_t *cfg, const hookd_msg_t *m, bool 
 }
 
 /*
- * Encode and publish the outcome: the result (when the event has an id),
- * the dead letter (when decided), and the reply (when asked for and
- * allowed). The tracker is told how many records to wait for before
- * anything is produced, so no delivery report can come first. Returns the
- * number of records published.
+ * An outcome ready to publish: its records encoded, the message it is the
+ * outcome of owned. Built by outcome_prepare() on the handler thread that
+ * ran the event; published by outcome_emit(), there or (exactly-once,
+ * parked in the outcome sequencer) on the handler thread that holds the
+ * partition's turn when every earlier event's outcome is out.
  */
-static unsigned publish_outcome(const hookd_pipeline_t *pl, const hookd_msg_t *m, uint64_t epoch,
-                                const hookd_event_t *ev, const hookd_decision_t *d,
-                                const pl_reply_t *reply, hookd_decision_t *scratch)
+typedef struct pl_outcome {
+    hookd_msg_t *m; /* owned when owns_m (exactly-once: it may be parked) */
+    bool owns_m;
+    uint64_t epoch;
+    const char *topic; /* where the message was consumed (the configuration's) */
+    char *event_id;    /* for logs; NULL: none */
+    bool result, dead_letter, reply;
+    const char *verdict_label, *class_label; /* static names */
+    const void *key;                         /* of the result and the reply */
+    size_t key_len;
+    char *key_own; /* the order name, when it is the key */
+    char *value, *pvalue;
+    size_t value_len, pvalue_len;
+    hookd_headers_t *rh, *dh, *ph;
+    char reply_topic[256];
+    int32_t reply_partition;
+    unsigned acks; /* records it publishes */
+} pl_outcome_t;
+
+static void outcome_free(pl_outcome_t *o)
+{
+    if (o == NULL)
+        return;
+    if (o->owns_m)
+        free(o->m);
+    free(o->event_id);
+    free(o->key_own);
+    free(o->value);
+    free(o->pvalue);
+    hookd_headers_destroy(o->rh);
+    hookd_headers_destroy(o->dh);
+    hookd_headers_destroy(o->ph);
+    free(o);
+}
+
+void hookd_pipeline_outcome_dispose(void *item)
+{
+    outcome_free(item);
+}
+
+/*
+ * Encode the outcome: the result (when the event has an id), the dead
+ * letter (when decided), and the reply (when asked for and allowed).
+ * Returns it pointing at `m` (which stays the caller's until it sets
+ * owns_m), or NULL (out of memory, signing failed: nothing to publish, the
+ * message stays uncommitted).
+ */
+static pl_outcome_t *outcome_prepare(const hookd_pipeline_t *pl, hookd_msg_t *m, uint64_t epoch,
+                                     const hookd_event_t *ev, const hookd_decision_t *d,
+                                     const pl_reply_t *reply, hookd_decision_t *scratch)
 {
     const hookd_config_t *cfg = pl->cfg;
     const char *topic =
@@ -230,83 +278,124 @@ static unsigned publish_outcome(const hookd_pipeline_t *pl, const hookd_msg_t *m
                           cfg->input_topic);
     hookd_origin_t origin = {topic, m->partition, m->offset, m->timestamp_ms, cfg->group_id};
     hookd_result_info_t info = {ev, &origin, cfg->worker_id, pl->source, cfg->max_error_bytes};
-    hookd_record_origin_t ro = {m->slot, epoch, m->offset, topic, m->partition};
     hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
-    hookd_headers_t *rh = NULL, *dh = NULL, *ph = NULL;
-    char *value = NULL, *pvalue = NULL;
-    size_t value_len = 0, pvalue_len = 0, i;
-    bool want_reply = reply->topic[0] != '\0' && ev->id != NULL;
-    unsigned acks = 0;
-    const void *key = NULL;
-    size_t key_len = 0;
-    hookd_offsets_err_t oerr;
-    bool in_outcome = false;
+    pl_outcome_t *o;
+    size_t i;
 
     f.event_id = ev->id;
     f.topic = topic;
     f.partition = m->partition;
     f.offset = m->offset;
+    if ((o = calloc(1, sizeof(*o))) == NULL)
+        goto nomem;
+    o->epoch = epoch;
+    o->topic = topic;
+    o->reply_partition = -1;
+    if (ev->id != NULL && (o->event_id = strdup(ev->id)) == NULL)
+        goto nomem;
 
     if (ev->id != NULL) {
-        if ((rh = hookd_headers_new()) == NULL ||
-            (value = hookd_result_encode(&info, d, rh, &value_len)) == NULL)
+        if ((o->rh = hookd_headers_new()) == NULL ||
+            (o->value = hookd_result_encode(&info, d, o->rh, &o->value_len)) == NULL)
             goto nomem;
         if (pl->auth != NULL && hookd_auth_sign_enabled(pl->auth)) {
             char why[256];
             const void *k = m->key_len ? m->key : (const void *)ev->order_name;
             size_t kl = m->key_len ? m->key_len : (ev->order_name ? strlen(ev->order_name) : 0);
-            if (hookd_auth_sign(pl->auth, k, kl, value, value_len, rh, why, sizeof(why)) != 0) {
+            if (hookd_auth_sign(pl->auth, k, kl, o->value, o->value_len, o->rh, why, sizeof(why)) !=
+                0) {
                 /* Not publishing unsigned results when signing is asked:
                  * the message stays uncommitted and is redone. */
                 hookd_logf(HOOKD_LOG_ERROR, &f, "cannot sign the result: %s", why);
                 goto error;
             }
         }
-        acks++;
+        if (m->key_len > 0) {
+            o->key = m->key;
+            o->key_len = m->key_len;
+        } else if (ev->order_name != NULL) {
+            if ((o->key_own = strdup(ev->order_name)) == NULL)
+                goto nomem;
+            o->key = o->key_own;
+            o->key_len = strlen(o->key_own);
+        }
+        o->result = true;
+        o->verdict_label = hookd_verdict_name(d->verdict);
+        o->acks++;
     }
     if (d->dead_letter) {
-        if ((dh = hookd_headers_new()) == NULL)
+        if ((o->dh = hookd_headers_new()) == NULL)
             goto nomem;
         for (i = 0; i < m->header_count; i++)
-            if (hookd_headers_add(dh, m->headers[i].name, m->headers[i].value, m->headers[i].len) !=
-                0)
+            if (hookd_headers_add(o->dh, m->headers[i].name, m->headers[i].value,
+                                  m->headers[i].len) != 0)
                 goto nomem;
-        if (hookd_deadletter_headers(&info, d, dh) != 0)
+        if (hookd_deadletter_headers(&info, d, o->dh) != 0)
             goto nomem;
-        acks++;
+        o->dead_letter = true;
+        o->class_label = hookd_error_class_name(d->error_class);
+        o->acks++;
     }
 
-    if (want_reply) {
+    if (reply->topic[0] != '\0' && ev->id != NULL) {
         /* The reply is the result event again (or its masked rendering,
          * with ids and time of its own), plus the correlation id. */
         const hookd_decision_t *rd = reply_decision(d, reply->details_forward, scratch);
         size_t n;
-        if ((ph = hookd_headers_new()) == NULL)
+        if ((o->ph = hookd_headers_new()) == NULL)
             goto nomem;
         if (rd == d) {
-            for (n = 0; n < hookd_headers_count(rh); n++) {
-                const hookd_header_t *h = hookd_headers_get(rh, n);
-                if (hookd_headers_add(ph, h->name, h->value, h->len) != 0)
+            for (n = 0; n < hookd_headers_count(o->rh); n++) {
+                const hookd_header_t *h = hookd_headers_get(o->rh, n);
+                if (hookd_headers_add(o->ph, h->name, h->value, h->len) != 0)
                     goto nomem;
             }
-        } else if ((pvalue = hookd_result_encode(&info, rd, ph, &pvalue_len)) == NULL) {
+        } else if ((o->pvalue = hookd_result_encode(&info, rd, o->ph, &o->pvalue_len)) == NULL) {
             goto nomem;
         }
         if (reply->correlation_id != NULL &&
-            hookd_headers_add(ph, HOOKD_HDR_CORRELATION_ID, reply->correlation_id,
+            hookd_headers_add(o->ph, HOOKD_HDR_CORRELATION_ID, reply->correlation_id,
                               reply->correlation_id_len) != 0)
             goto nomem;
-        acks++;
+        memcpy(o->reply_topic, reply->topic, sizeof(o->reply_topic));
+        o->reply_partition = reply->partition;
+        o->reply = true;
+        o->acks++;
     }
+    o->m = m;
+    return o;
+
+nomem:
+    hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory encoding the outcome; offset held");
+error:
+    outcome_free(o);
+    return NULL;
+}
+
+/*
+ * Publish a prepared outcome. The tracker is told how many records to wait
+ * for before anything is produced, so no delivery report can come first.
+ * Returns the number of records published.
+ */
+static unsigned outcome_emit(const hookd_pipeline_t *pl, const pl_outcome_t *o)
+{
+    const hookd_config_t *cfg = pl->cfg;
+    const hookd_msg_t *m = o->m;
+    hookd_record_origin_t ro = {m->slot, o->epoch, m->offset, o->topic, m->partition};
+    hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+    unsigned acks = o->acks;
+
+    f.event_id = o->event_id;
+    f.topic = o->topic;
+    f.partition = m->partition;
+    f.offset = m->offset;
 
     /* Exactly-once: the outcome's records go into one transaction together
      * (a transaction never ends between begin and end), and the epoch the
      * tracker checks below cannot change meanwhile (a rewind happens only
      * while no outcome is in progress). A no-op in at-least-once mode. */
     hookd_publisher_outcome_begin(pl->pub);
-    in_outcome = true;
-    if ((oerr = hookd_offsets_expect(pl->offsets, m->slot, epoch, m->offset, acks)) !=
-        HOOKD_OFFSETS_OK) {
+    if (hookd_offsets_expect(pl->offsets, m->slot, o->epoch, m->offset, acks) != HOOKD_OFFSETS_OK) {
         /* Revoked while we worked (past revoke_timeout_ms): the new owner
          * redoes this message; publishing now would only add a duplicate. */
         hookd_logf(HOOKD_LOG_INFO, &f,
@@ -314,46 +403,65 @@ static unsigned publish_outcome(const hookd_pipeline_t *pl, const hookd_msg_t *m
         acks = 0;
         goto done;
     }
-
-    if (ev->id != NULL) {
-        if (m->key_len > 0) {
-            key = m->key;
-            key_len = m->key_len;
-        } else if (ev->order_name != NULL) {
-            key = ev->order_name;
-            key_len = strlen(ev->order_name);
-        }
-        if (hookd_publisher_publish(pl->pub, HOOKD_RECORD_RESULT, cfg->result_topic, key, key_len,
-                                    value, value_len, rh, &ro, hookd_verdict_name(d->verdict)) != 0)
-            hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory publishing the result; offset held");
-    }
-    if (d->dead_letter) {
-        if (hookd_publisher_publish(pl->pub, HOOKD_RECORD_DEAD_LETTER, cfg->dead_letter_topic,
-                                    m->key, m->key_len, m->value, m->len, dh, &ro,
-                                    hookd_error_class_name(d->error_class)) != 0)
-            hookd_logf(HOOKD_LOG_ERROR, &f,
-                       "out of memory publishing the dead letter; offset held");
-    }
-    if (want_reply) {
-        if (hookd_publisher_reply(pl->pub, reply->topic, reply->partition, key, key_len,
-                                  pvalue != NULL ? pvalue : value,
-                                  pvalue != NULL ? pvalue_len : value_len, ph, &ro) != 0)
-            hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory publishing the reply; offset held");
-    }
-    goto done;
-
-nomem:
-    hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory encoding the outcome; offset held");
-error:
-    acks = 0;
+    if (o->result &&
+        hookd_publisher_publish(pl->pub, HOOKD_RECORD_RESULT, cfg->result_topic, o->key, o->key_len,
+                                o->value, o->value_len, o->rh, &ro, o->verdict_label) != 0)
+        hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory publishing the result; offset held");
+    if (o->dead_letter &&
+        hookd_publisher_publish(pl->pub, HOOKD_RECORD_DEAD_LETTER, cfg->dead_letter_topic, m->key,
+                                m->key_len, m->value, m->len, o->dh, &ro, o->class_label) != 0)
+        hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory publishing the dead letter; offset held");
+    if (o->reply &&
+        hookd_publisher_reply(pl->pub, o->reply_topic, o->reply_partition, o->key, o->key_len,
+                              o->pvalue != NULL ? o->pvalue : o->value,
+                              o->pvalue != NULL ? o->pvalue_len : o->value_len, o->ph, &ro) != 0)
+        hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory publishing the reply; offset held");
 done:
-    if (in_outcome)
-        hookd_publisher_outcome_end(pl->pub, acks > 0);
-    free(value);
-    free(pvalue);
-    hookd_headers_destroy(rh);
-    hookd_headers_destroy(dh);
-    hookd_headers_destroy(ph);
+    hookd_publisher_outcome_end(pl->pub, acks > 0);
+    return acks;
+}
+
+/*
+ * Publish the outcome `o` (taken): at once, or, with the outcome sequencer
+ * (exactly-once), when every earlier consumed event of its partition has
+ * published its own. The thread whose outcome goes then publishes the
+ * parked ones that follow it, in order, until one is missing. Returns the
+ * records published for `o` itself (0 when parked).
+ */
+static unsigned outcome_publish(const hookd_pipeline_t *pl, pl_outcome_t *o)
+{
+    int32_t slot = o->m->slot;
+    uint64_t epoch = o->epoch;
+    unsigned acks = 0;
+
+    if (pl->seq == NULL) {
+        acks = outcome_emit(pl, o);
+        outcome_free(o);
+        return acks;
+    }
+    switch (hookd_outseq_arrive(pl->seq, slot, epoch, o->m->offset, o)) {
+    case HOOKD_OUTSEQ_PARKED:
+        return 0;
+    case HOOKD_OUTSEQ_STALE: {
+        hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+        f.event_id = o->event_id;
+        f.topic = o->topic;
+        f.partition = o->m->partition;
+        f.offset = o->m->offset;
+        hookd_logf(HOOKD_LOG_INFO, &f,
+                   "partition revoked during processing; outcome not published");
+        outcome_free(o);
+        return 0;
+    }
+    case HOOKD_OUTSEQ_GO:
+        break;
+    }
+    acks = outcome_emit(pl, o);
+    outcome_free(o);
+    while ((o = hookd_outseq_next(pl->seq, slot, epoch)) != NULL) {
+        outcome_emit(pl, o);
+        outcome_free(o);
+    }
     return acks;
 }
 
@@ -586,8 +694,24 @@ void hookd_pipeline_process(void *opaque, size_t thread_index, int32_t partition
             pl->tier_hold(pl->opaque, m->partition, next, m->key, m->key_len, ts.origin_offset);
         pl->done(pl->opaque, false);
     } else {
-        unsigned acks = publish_outcome(pl, m, epoch, &ev, d, &reply, &t->masked);
-        if (tier > 0 && pl->tier_release != NULL)
+        pl_outcome_t *o = outcome_prepare(pl, m, epoch, &ev, d, &reply, &t->masked);
+        unsigned acks = 0;
+        if (o != NULL) {
+            if (pl->seq != NULL) {
+                /* It may be parked and published by another thread. */
+                o->owns_m = true;
+                m = NULL;
+            }
+            acks = outcome_publish(pl, o);
+        } else if (pl->seq != NULL) {
+            /* Exactly-once: an event without an outcome would hold back
+             * every later one of its partition; abort the transaction,
+             * which rewinds and redoes it. */
+            hookd_publisher_txn_doom(pl->pub);
+        }
+        /* m is NULL only with the sequencer, i.e. exactly-once, which
+         * config.c refuses with retry tiers. */
+        if (tier > 0 && pl->tier_release != NULL && m != NULL)
             pl->tier_release(pl->opaque, m->partition, m->key, m->key_len, ts.origin_offset);
         if (d->dead_letter)
             hookd_logf(HOOKD_LOG_WARNING, &f, "%s: dead-lettered (%s%s%s)",

@@ -30,6 +30,13 @@
  *     is only marked done when every record published for it has been
  *     acknowledged (publisher thread, through the offset tracker). A
  *     message whose partition was revoked meanwhile publishes nothing.
+ *   - With the outcome sequencer (`seq`, exactly-once), an outcome whose
+ *     event is not the oldest unpublished one of its partition is parked
+ *     with its message, and published (then freed) by the handler thread
+ *     that publishes its predecessor: records leave in offset order per
+ *     partition, so a transaction never holds an outcome above the offsets
+ *     it commits. An event that got no outcome (no memory, signing failed)
+ *     dooms the open transaction: the abort rewinds and redoes it.
  *   - `done` is called once per message, on the handler thread, with
  *     aborted = true when shutdown cut a retry backoff short (nothing
  *     published, left uncommitted), false when it was decided.
@@ -51,6 +58,7 @@
 #include "engine.h"
 #include "invoke.h"
 #include "offsets.h"
+#include "outseq.h"
 #include "publisher.h"
 #include "registry.h"
 
@@ -75,6 +83,10 @@ typedef struct hookd_pipeline {
     hookd_auth_t *auth; /* NULL: no verification, no signing */
     hookd_offsets_t *offsets;
     hookd_publisher_t *pub;
+    /* Exactly-once: outcomes are published in offset order per partition
+     * (outseq.h), whatever order their events finish in; NULL otherwise.
+     * Parked outcomes are disposed with hookd_pipeline_outcome_dispose. */
+    hookd_outseq_t *seq;
     hookd_pipeline_thread_t *threads; /* one per handler thread */
     void (*done)(void *opaque, bool aborted);
     /* Retry tiers (tiers.h; NULL without tiers). The pool's `partition`
@@ -99,6 +111,9 @@ void hookd_pipeline_process(void *opaque, size_t thread_index, int32_t partition
 
 /* The pool's drop callback: a queued message no handler started. */
 void hookd_pipeline_drop(void *opaque, void *item);
+
+/* The sequencer's dispose callback: a parked outcome never published. */
+void hookd_pipeline_outcome_dispose(void *item);
 
 #ifdef __cplusplus
 }

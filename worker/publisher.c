@@ -906,6 +906,14 @@ size_t hookd_publisher_txn_outcomes(hookd_publisher_t *pub)
     return n;
 }
 
+void hookd_publisher_txn_doom(hookd_publisher_t *pub)
+{
+    if (pub->txn && atomic_exchange(&pub->txn_doomed, 1) == 0)
+        hookd_logf(HOOKD_LOG_WARNING, NULL,
+                   "producer: transaction doomed: an event of it got no outcome; it is "
+                   "aborted and its events redone");
+}
+
 bool hookd_publisher_txn_doomed(hookd_publisher_t *pub)
 {
     return atomic_load(&pub->txn_doomed) != 0 || atomic_load(&pub->fatal) != 0;

@@ -200,6 +200,15 @@ size_t hookd_publisher_txn_outcomes(hookd_publisher_t *pub);
 bool hookd_publisher_txn_doomed(hookd_publisher_t *pub);
 
 /*
+ * Doom the open transaction (any thread): the runtime aborts it at its
+ * next check, and the abort rewinds and redoes its events. Used when an
+ * event got no outcome (exactly-once publishes outcomes in offset order,
+ * so a missing one would hold back every later one). A no-op when not
+ * transactional.
+ */
+void hookd_publisher_txn_doom(hookd_publisher_t *pub);
+
+/*
  * Close the gate: no outcome starts from now on; wait until the outcomes in
  * progress ended and every record is acknowledged (or dropped), at most
  * `timeout_ms`. True when that happened; the gate stays closed either way

@@ -9,7 +9,8 @@
  *   - the pool's handler threads: the message pipeline (pipeline.c:
  *     verify, decode, engine, encode, publish), one message at a time;
  *     with [worker] ordering = key one key, else one partition, on at most
- *     one thread at a time (pool.h);
+ *     one thread at a time (pool.h); with exactly-once a thread also
+ *     publishes the parked outcomes that follow its own (outseq.h);
  *   - the publisher's thread: delivery reports, which acknowledge outcomes
  *     in the offset tracker, and re-produce failed records.
  *
@@ -48,6 +49,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "offsets.h"
+#include "outseq.h"
 #include "pipeline.h"
 #include "pool.h"
 #include "publisher.h"
@@ -100,6 +102,7 @@ struct hookd_runtime {
     bool cooperative;
     hookd_publisher_t *pub;
     hookd_offsets_t *offsets;
+    hookd_outseq_t *seq; /* exactly-once: outcomes in offset order (outseq.h); else NULL */
     hookd_pool_t *pool;
     hookd_auth_t *auth;
     hookd_pipeline_thread_t *threads;
@@ -487,11 +490,16 @@ static void commit_sync(hookd_runtime_t *rt, const rd_kafka_topic_partition_list
  * publisher's gate is closed and every record is acknowledged: an offset
  * is below the watermark only when all the records of its outcome were
  * acknowledged, and so are in this transaction or an earlier committed
- * one. Within a partition a handler thread finishes one message before the
- * next starts (exactly_once runs with ordering = partition: config.c
- * refuses key ordering with it), so no outcome above the watermark can be
- * in the transaction either: records and offsets commit together or not
- * at all.
+ * one. No outcome above the watermark can be in the transaction either:
+ * outcomes of a partition are published in offset order (the outcome
+ * sequencer, outseq.h). With ordering = key, events of other keys run
+ * concurrently and finish in any order; an outcome whose earlier consumed
+ * events have not all published theirs is parked, and published by the
+ * handler thread that publishes its predecessor. So every record the
+ * transaction holds belongs to an event below the watermark: records and
+ * offsets commit together or not at all. Parked outcomes cost memory
+ * within max_in_flight_per_partition (they count as in flight), and are
+ * dropped, never published, when their epoch ends (abort, revoke).
  *
  * When the transaction aborts (a failed delivery, a coordinator error, a
  * fenced or fatal producer), every partition is rewound: queued messages
@@ -546,7 +554,9 @@ static void eos_rewind(hookd_runtime_t *rt)
         dropped += hookd_pool_revoke(rt->pool, p);
         hookd_offsets_revoke(rt->offsets, p);
         hookd_publisher_forget(rt->pub, p, old);
+        /* Outcomes parked under the old epoch are dropped: redone too. */
         if (hookd_offsets_assign(rt->offsets, p, epoch) != HOOKD_OFFSETS_OK ||
+            (rt->seq != NULL && hookd_outseq_assign(rt->seq, p, epoch) != 0) ||
             hookd_pool_assign(rt->pool, p, epoch) != 0)
             hookd_logf(HOOKD_LOG_ERROR, NULL, "kafka: out of memory rewinding partition %d", p);
         if (to >= 0) {
@@ -683,6 +693,7 @@ static void assign_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list
         }
         pthread_mutex_unlock(&rt->lock);
         if (rp == NULL || hookd_offsets_assign(rt->offsets, p, epoch) != HOOKD_OFFSETS_OK ||
+            (rt->seq != NULL && hookd_outseq_assign(rt->seq, p, epoch) != 0) ||
             hookd_pool_assign(rt->pool, p, epoch) != 0)
             hookd_logf(HOOKD_LOG_ERROR, NULL, "kafka: out of memory assigning partition %d", p);
     }
@@ -765,6 +776,8 @@ static void revoke_partitions(hookd_runtime_t *rt, rd_kafka_topic_partition_list
             continue;
         abandoned += hookd_offsets_outstanding(rt->offsets, p);
         hookd_offsets_revoke(rt->offsets, p);
+        if (rt->seq != NULL)
+            hookd_outseq_revoke(rt->seq, p); /* parked outcomes: not committed, not published */
         pthread_mutex_lock(&rt->lock);
         if ((rp = part_get(rt, p)) != NULL && rp->assigned) {
             rp->assigned = false;
@@ -866,7 +879,8 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
  *     the offset tracker's outstanding count). With key ordering the
  *     other keys of a partition go on while one key is slow, and this is
  *     what bounds the work done past its watermark (memory, and what a
- *     crash makes the next owner redo);
+ *     crash makes the next owner redo; with exactly-once, the outcomes
+ *     parked until the watermark reaches them);
  *   - max_in_flight: the same, summed over the worker's partitions; over
  *     it, every partition is paused.
  */
@@ -1043,11 +1057,15 @@ static void on_message(hookd_runtime_t *rt, rd_kafka_message_t *rkm)
     }
     m = hookd_msg_from(rkm);
     if (m == NULL ||
+        (rt->seq != NULL && hookd_outseq_track(rt->seq, slot, epoch, rkm->offset) != 0) ||
         hookd_pool_push(rt->pool, slot, epoch, rkm->key, rkm->key_len, m, &queued) != 0) {
         hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
         f.partition = rkm->partition;
         f.offset = rkm->offset;
         hookd_logf(HOOKD_LOG_ERROR, &f, "cannot queue message; left uncommitted");
+        /* Exactly-once: every later outcome of the partition would wait
+         * for this one; abort and redo instead. */
+        hookd_publisher_txn_doom(rt->pub);
         free(m);
         rd_kafka_message_destroy(rkm);
         return;
@@ -1130,6 +1148,11 @@ hookd_runtime_t *hookd_runtime_create(const hookd_config_t *cfg, const hookd_reg
         snprintf(errstr, errstr_size, "out of memory");
         goto error;
     }
+    if (cfg->delivery == HOOKD_DELIVERY_EXACTLY_ONCE &&
+        (rt->seq = hookd_outseq_new(hookd_pipeline_outcome_dispose)) == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto error;
+    }
     if (cfg->auth_require || cfg->auth_sign_results) {
         if ((rt->auth = hookd_auth_create(cfg, errstr, errstr_size)) == NULL)
             goto error;
@@ -1173,6 +1196,7 @@ hookd_runtime_t *hookd_runtime_create(const hookd_config_t *cfg, const hookd_reg
     rt->pipeline.source = rt->source;
     rt->pipeline.auth = rt->auth;
     rt->pipeline.offsets = rt->offsets;
+    rt->pipeline.seq = rt->seq;
     rt->pipeline.pub = rt->pub;
     rt->pipeline.threads = rt->threads;
     rt->pipeline.done = on_processed;
@@ -1444,6 +1468,7 @@ void hookd_runtime_destroy(hookd_runtime_t *rt)
     }
     hookd_auth_destroy(rt->auth);
     hookd_offsets_destroy(rt->offsets);
+    hookd_outseq_destroy(rt->seq); /* parked outcomes: never published, uncommitted */
     hookd_embedded_destroy(rt->embedded);
     free(rt->bootstraps);
     free(rt->parts);

@@ -37,7 +37,8 @@
  * the 50 ms handler, T threads (64), a backlog keyed by K distinct order
  * names (1,000; a key always in the same partition), on 1 and on 32 input
  * partitions, ordering = partition beside ordering = key: events/s (steady
- * state, as above) and peak RSS of the worker.
+ * state, as above) and peak RSS of the worker. On a real broker the two
+ * orderings run again with delivery = exactly_once (100 ms transactions).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -1107,9 +1108,13 @@ static int run_handlers(bench_opts_t *o)
 static int run_keys(bench_opts_t *o)
 {
     static const long parts[] = {1, 32};
-    static const char *const orders[] = {"partition", "key"};
-    figures_t f[2][2];
-    long nev[2][2];
+    /* ordering, delivery; the exactly_once modes on a real broker only */
+    static const char *const orders[] = {"partition", "key", "partition", "key"};
+    static const char *const delivery[] = {"at_least_once", "at_least_once", "exactly_once",
+                                           "exactly_once"};
+    figures_t f[2][4];
+    long nev[2][4];
+    int nmodes;
     bench_t b;
     char errstr[512], in[160], to[160], td[160], cfg[600], hooks[700], wextra[200], who[16];
     const char *pkv[] = {"enable.idempotence", "true", "linger.ms", "5", NULL};
@@ -1134,17 +1139,20 @@ static int run_keys(bench_opts_t *o)
         snprintf(b.bootstraps, sizeof(b.bootstraps), "%s", b.cl->bootstraps);
     }
     b.producer = client(&b, RD_KAFKA_PRODUCER, pkv);
+    nmodes = b.cl != NULL ? 2 : 4; /* the mock cluster keeps no transactions */
     for (int pi = 0; pi < 2 && !stop_flag; pi++) {
-        for (int oi = 0; oi < 2 && !stop_flag; oi++) {
+        for (int oi = 0; oi < nmodes && !stop_flag; oi++) {
+            bool eos = oi >= 2;
             /* One partition ordered by partition runs 20 events/s: fewer events, same window. */
-            long n = oi == 0 && parts[pi] == 1 ? (o->events < 600 ? o->events : 600) : o->events;
+            long n = orders[oi][0] == 'p' && parts[pi] == 1 ? (o->events < 600 ? o->events : 600)
+                                                            : o->events;
             /* The mock cluster keeps about 5 MiB per partition and drops the
              * oldest messages beyond it: a bigger backlog would lose events. */
             if (b.cl != NULL && n > MOCK_EVENTS_PER_PARTITION * parts[pi])
                 n = MOCK_EVENTS_PER_PARTITION * parts[pi];
             nev[pi][oi] = n;
             b.o.partitions = parts[pi];
-            snprintf(who, sizeof(who), "k%ld%c", parts[pi], orders[oi][0]);
+            snprintf(who, sizeof(who), "k%ld%c%s", parts[pi], orders[oi][0], eos ? "x" : "");
             snprintf(b.prefix, sizeof(b.prefix), "bench-%ld", pid);
             snprintf(in, sizeof(in), "%s-%s.in", b.prefix, who);
             snprintf(to, sizeof(to), "%s-%s.out", b.prefix, who);
@@ -1158,7 +1166,9 @@ static int run_keys(bench_opts_t *o)
                      o->slow_handler);
             snprintf(wextra, sizeof(wextra), "threads = %ld\nordering = %s\n", o->threads,
                      orders[oi]);
-            hookd_config(&b, cfg, who, hooks, "", wextra);
+            hookd_config(&b, cfg, who, hooks,
+                         eos ? "delivery = exactly_once\ntransaction_interval_ms = 100\n" : "",
+                         wextra);
             {
                 char *argv[] = {(char *)o->worker, "-c", cfg, NULL};
                 measure(&b, &f[pi][oi], who, argv, in, to, n, 0, 0);
@@ -1175,15 +1185,16 @@ static int run_keys(bench_opts_t *o)
             printf("machine: %ld CPUs, load average %.2f %.2f %.2f at the end\n\n",
                    sysconf(_SC_NPROCESSORS_ONLN), la[0], la[1], la[2]);
     }
-    printf("| %10s | %-9s | %7s | %10s | %9s | %9s | %-9s |\n", "partitions", "ordering", "events",
-           "events/s", "ev/CPU-s", "VmHWM MB", "exit");
-    printf(
-        "|------------|-----------|---------|------------|-----------|-----------|-----------|\n");
+    printf("| %10s | %-9s | %-13s | %7s | %10s | %9s | %9s | %-9s |\n", "partitions", "ordering",
+           "delivery", "events", "events/s", "ev/CPU-s", "VmHWM MB", "exit");
+    printf("|------------|-----------|---------------|---------|------------|-----------|----------"
+           "-|-----------|\n");
     for (int pi = 0; pi < 2; pi++)
-        for (int oi = 0; oi < 2; oi++)
-            printf("| %10ld | %-9s | %7ld | %9.0f%s | %9.0f | %9.1f | %-9s |\n", parts[pi],
-                   orders[oi], nev[pi][oi], f[pi][oi].eps, f[pi][oi].whole_run ? "*" : " ",
-                   f[pi][oi].ev_per_cpu_s, f[pi][oi].rss_mb, f[pi][oi].status);
+        for (int oi = 0; oi < nmodes; oi++)
+            printf("| %10ld | %-9s | %-13s | %7ld | %9.0f%s | %9.0f | %9.1f | %-9s |\n", parts[pi],
+                   orders[oi], delivery[oi], nev[pi][oi], f[pi][oi].eps,
+                   f[pi][oi].whole_run ? "*" : " ", f[pi][oi].ev_per_cpu_s, f[pi][oi].rss_mb,
+                   f[pi][oi].status);
     printf("* too few events for a steady state: rate over the whole run, start-up included\n");
     printf("1 partition, ordering = key: %.0f events/s (target >= 1000: %s); ordering = "
            "partition: %.0f events/s (bound: 1 / 50 ms = 20)\n",

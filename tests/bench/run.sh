@@ -112,8 +112,11 @@ fi
 
 if [ $keys = 1 ]; then
   [ "$events" = 200000 ] && events=20000
-  exec "$bench" keys --worker "$worker" --slow-handler "$slow" --events "$events" \
-    --bootstrap "$bootstrap"
+  # Not exec: with --kafka the EXIT trap must still stop the broker.
+  rc=0
+  "$bench" keys --worker "$worker" --slow-handler "$slow" --events "$events" \
+    --bootstrap "$bootstrap" || rc=$?
+  exit $rc
 fi
 
 "$bench" run --worker "$worker" --python "$venv/bin/python" --py-worker "$here/py_worker.py" \

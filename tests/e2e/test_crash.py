@@ -35,14 +35,20 @@ def current_results(out, incarnation):
     return sum(1 for m in out.results.messages if (m.headers.get("ce_source") or "").endswith(":" + tag))
 
 
-def scenario(delivery="at_least_once", events=EVENTS, keyed="id", worker=None):
+def scenario(delivery="at_least_once", events=EVENTS, keyed="id", worker=None, hooks=None,
+             name=None, hold=0.9, more=200):
     """keyed and worker (extra [worker] keys) let test_crash_keyed.py run
-    the same judge with shared keys and key ordering."""
+    the same judge with shared keys and key ordering; hooks (default
+    faults.FAULT_HOOKS: the same dead letters are due) and name (of the
+    topics and the transactional.id) let test_crash_eos_keyed.py put a
+    slow handler in front. hold and more size the reserve below: a
+    shorter stream needs a larger share of it held back and smaller
+    hand-outs to last for every incarnation."""
     seed = int(os.environ.get("HOOKD_E2E_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
     e.log("seed %d, delivery %s" % (seed, delivery))
     eos = delivery == "exactly_once"
-    name = "crash-eos" if eos else "crash"
+    name = name or ("crash-eos" if eos else "crash")
     topics = e.Topics(name, partitions=8, dlq_partitions=2)
     stream = faults.Stream(topics.input, events, RATE, name, partitions=8, poison=POISON,
                            keyed=keyed)
@@ -53,15 +59,17 @@ def scenario(delivery="at_least_once", events=EVENTS, keyed="id", worker=None):
     kafka = faults.exactly_once_kafka({"transactional_id": name + "-slot"}) if eos else None
     wconf = {"threads": 4}
     wconf.update(worker or {})
-    w = e.Worker(name, topics, faults.FAULT_HOOKS, kafka=kafka, worker=wconf)
+    w = e.Worker(name, topics, hooks or faults.FAULT_HOOKS, kafka=kafka, worker=wconf)
 
     # Kill when this many distinct events are done: random, increasing, all
     # before the end so that each kill interrupts work.
     thresholds = sorted(rng.sample(range(events // 20, events * 8 // 10), KILLS))
-    # The last 10% of the stream waits until every kill is done, so that a
-    # slow rejoin can never let the stream run dry before the last kill;
-    # an incarnation that finds nothing to do gets a little more.
-    stream.hold(0.9)
+    # The last 10% of the stream (1 - hold) waits until every kill is done,
+    # so that a slow rejoin can never let the stream run dry before the
+    # last kill; an incarnation that finds nothing to do gets a little more
+    # (`more` messages; one incarnation takes two or three hand-outs before
+    # its own results show).
+    stream.hold(hold)
     stream.start()
     kills = 0
     incarnation = 0
@@ -82,7 +90,7 @@ def scenario(delivery="at_least_once", events=EVENTS, keyed="id", worker=None):
         def ready(th=th):
             out.poll()
             if stream.holding() and out.done_count() >= stream.produced_events:
-                stream.allow(200)
+                stream.allow(more)
             return out.done_count() >= th and current_results(out, incarnation) > 0
         e.wait_until(ready, 240,
                      "%d events done and results of incarnation %d before kill %d"

@@ -6,6 +6,11 @@
  * tests can have work in flight at the moment of a signal or a rebalance
  * and the benchmark can measure how many such calls the worker overlaps.
  *
+ * With `slow_sleep_spread_ms` = S, a call sleeps slow_sleep_ms plus 0..S
+ * ms more, chosen by a hash of the event id: the same for every call of
+ * one event, different across events, so that events queued later
+ * can finish first (the exactly-once key-ordering crash test).
+ *
  * With `slow_trace_file` set, every call appends two lines to that file,
  * "S <ns> <order_name> <certificate_name>" before its sleep and
  * "E <ns> <order_name> <certificate_name>" after it (CLOCK_MONOTONIC
@@ -15,6 +20,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -22,10 +28,12 @@
 
 #include <acme_hookd/hook.h>
 
-static const char *const slow_keys[] = {"slow_sleep_ms", "slow_trace_file", NULL};
+static const char *const slow_keys[] = {"slow_sleep_ms", "slow_sleep_spread_ms", "slow_trace_file",
+                                        NULL};
 
 typedef struct slow_state {
     long ms;
+    long spread;  /* 0: every call sleeps ms */
     int trace_fd; /* -1: no trace */
 } slow_state_t;
 
@@ -33,7 +41,9 @@ static hookd_outcome_t slow_init(hookd_ctx_t *ctx, void **state)
 {
     const char *v = hookd_config_get(ctx, "slow_sleep_ms");
     const char *trace = hookd_config_get(ctx, "slow_trace_file");
+    const char *sp = hookd_config_get(ctx, "slow_sleep_spread_ms");
     long ms = v ? strtol(v, NULL, 10) : 50;
+    long spread = sp ? strtol(sp, NULL, 10) : 0;
     slow_state_t *st = malloc(sizeof(*st));
     if (!st) {
         hookd_set_error(ctx, "out of memory");
@@ -44,7 +54,13 @@ static hookd_outcome_t slow_init(hookd_ctx_t *ctx, void **state)
         hookd_set_error(ctx, "slow_sleep_ms must be 0..60000, got '%s'", v);
         return HOOKD_FAIL;
     }
+    if (spread < 0 || spread > 60000) {
+        free(st);
+        hookd_set_error(ctx, "slow_sleep_spread_ms must be 0..60000, got '%s'", sp);
+        return HOOKD_FAIL;
+    }
     st->ms = ms;
+    st->spread = spread;
     st->trace_fd = -1;
     if (trace != NULL && trace[0] != '\0' &&
         (st->trace_fd = open(trace, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0) {
@@ -81,10 +97,22 @@ static void slow_trace(const slow_state_t *st, char what, const char *order_name
         return; /* a lost trace line shows up as a failed check in the test */
 }
 
-static hookd_outcome_t slow_wait(void *state, const char *order_name, const char *certificate_name)
+static hookd_outcome_t slow_wait(hookd_ctx_t *ctx, void *state, const char *order_name,
+                                 const char *certificate_name)
 {
+    const char *id = hookd_event_id(ctx);
     const slow_state_t *st = state;
-    struct timespec ts = {st->ms / 1000, (st->ms % 1000) * 1000000L};
+    long ms = st->ms;
+    struct timespec ts;
+    if (st->spread > 0 && id != NULL) {
+        uint32_t h = 2166136261u; /* FNV-1a */
+        const char *c;
+        for (c = id; *c; c++)
+            h = (h ^ (uint8_t)*c) * 16777619u;
+        ms += (long)(h % (uint32_t)(st->spread + 1));
+    }
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
     slow_trace(st, 'S', order_name, certificate_name);
     /* A signal may cut the sleep short; finish it, the work is "remote". */
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -96,8 +124,8 @@ static hookd_outcome_t slow_wait(void *state, const char *order_name, const char
 static hookd_outcome_t slow_pre(hookd_ctx_t *ctx, void *state, const char *certificate_name,
                                 const char *order_name, const char *csr)
 {
-    (void)ctx, (void)csr;
-    return slow_wait(state, order_name, certificate_name);
+    (void)csr;
+    return slow_wait(ctx, state, order_name, certificate_name);
 }
 
 static hookd_outcome_t slow_success(hookd_ctx_t *ctx, void *state, const char *certificate_name,
@@ -105,15 +133,15 @@ static hookd_outcome_t slow_success(hookd_ctx_t *ctx, void *state, const char *c
                                     const char *certificate, const char *certificate_raw,
                                     const char *poll_identifier)
 {
-    (void)ctx, (void)csr, (void)certificate, (void)certificate_raw, (void)poll_identifier;
-    return slow_wait(state, order_name, certificate_name);
+    (void)csr, (void)certificate, (void)certificate_raw, (void)poll_identifier;
+    return slow_wait(ctx, state, order_name, certificate_name);
 }
 
 static hookd_outcome_t slow_post(hookd_ctx_t *ctx, void *state, const char *certificate_name,
                                  const char *order_name, const char *csr, const char *error)
 {
-    (void)ctx, (void)csr, (void)error;
-    return slow_wait(state, order_name, certificate_name);
+    (void)csr, (void)error;
+    return slow_wait(ctx, state, order_name, certificate_name);
 }
 
 HOOKD_HANDLER_EXPORT = {
