@@ -220,13 +220,21 @@ static void reply_prepare(const hookd_config_t *cfg, const hookd_msg_t *m, bool 
  * ran the event; published by outcome_emit(), there or (exactly-once,
  * parked in the outcome sequencer) on the handler thread that holds the
  * partition's turn when every earlier event's outcome is out.
+ *
+ * Only an outcome that may be parked (exactly-once) must outlive its
+ * event: that one is on the heap with its own copies of the event's
+ * strings (`owned`). In at-least-once mode it is published before the
+ * event is cleared, so it lives on the handler thread's stack and borrows
+ * them: no allocation or copy per event for the envelope.
  */
 typedef struct pl_outcome {
     hookd_msg_t *m; /* owned when owns_m (exactly-once: it may be parked) */
     bool owns_m;
+    bool owned; /* heap-allocated, event strings copied (may be parked) */
     uint64_t epoch;
-    const char *topic; /* where the message was consumed (the configuration's) */
-    char *event_id;    /* for logs; NULL: none */
+    const char *topic;    /* where the message was consumed (the configuration's) */
+    const char *event_id; /* for logs; NULL: none */
+    char *event_id_own;   /* owned: event_id's copy */
     bool result, dead_letter, reply;
     const char *verdict_label, *class_label; /* static names */
     const void *key;                         /* of the result and the reply */
@@ -244,15 +252,17 @@ static void outcome_free(pl_outcome_t *o)
 {
     if (o == NULL)
         return;
-    if (o->owns_m)
-        free(o->m);
-    free(o->event_id);
-    free(o->key_own);
     free(o->value);
     free(o->pvalue);
     hookd_headers_destroy(o->rh);
     hookd_headers_destroy(o->dh);
     hookd_headers_destroy(o->ph);
+    if (!o->owned)
+        return;
+    if (o->owns_m)
+        free(o->m);
+    free(o->event_id_own);
+    free(o->key_own);
     free(o);
 }
 
@@ -266,11 +276,14 @@ void hookd_pipeline_outcome_dispose(void *item)
  * letter (when decided), and the reply (when asked for and allowed).
  * Returns it pointing at `m` (which stays the caller's until it sets
  * owns_m), or NULL (out of memory, signing failed: nothing to publish, the
- * message stays uncommitted).
+ * message stays uncommitted). With `local` (not NULL) the outcome is built
+ * there and borrows the event's strings: it must be published and freed
+ * before the event is cleared; else it is allocated and owns copies.
  */
 static pl_outcome_t *outcome_prepare(const hookd_pipeline_t *pl, hookd_msg_t *m, uint64_t epoch,
                                      const hookd_event_t *ev, const hookd_decision_t *d,
-                                     const pl_reply_t *reply, hookd_decision_t *scratch)
+                                     const pl_reply_t *reply, hookd_decision_t *scratch,
+                                     pl_outcome_t *local)
 {
     const hookd_config_t *cfg = pl->cfg;
     const char *topic =
@@ -286,13 +299,20 @@ static pl_outcome_t *outcome_prepare(const hookd_pipeline_t *pl, hookd_msg_t *m,
     f.topic = topic;
     f.partition = m->partition;
     f.offset = m->offset;
-    if ((o = calloc(1, sizeof(*o))) == NULL)
-        goto nomem;
+    if (local != NULL) {
+        o = local;
+        memset(o, 0, sizeof(*o));
+        o->event_id = ev->id;
+    } else {
+        if ((o = calloc(1, sizeof(*o))) == NULL)
+            goto nomem;
+        o->owned = true;
+        if (ev->id != NULL && (o->event_id = o->event_id_own = strdup(ev->id)) == NULL)
+            goto nomem;
+    }
     o->epoch = epoch;
     o->topic = topic;
     o->reply_partition = -1;
-    if (ev->id != NULL && (o->event_id = strdup(ev->id)) == NULL)
-        goto nomem;
 
     if (ev->id != NULL) {
         if ((o->rh = hookd_headers_new()) == NULL ||
@@ -314,10 +334,11 @@ static pl_outcome_t *outcome_prepare(const hookd_pipeline_t *pl, hookd_msg_t *m,
             o->key = m->key;
             o->key_len = m->key_len;
         } else if (ev->order_name != NULL) {
-            if ((o->key_own = strdup(ev->order_name)) == NULL)
+            if (!o->owned)
+                o->key = ev->order_name;
+            else if ((o->key = o->key_own = strdup(ev->order_name)) == NULL)
                 goto nomem;
-            o->key = o->key_own;
-            o->key_len = strlen(o->key_own);
+            o->key_len = strlen(ev->order_name);
         }
         o->result = true;
         o->verdict_label = hookd_verdict_name(d->verdict);
@@ -694,7 +715,9 @@ void hookd_pipeline_process(void *opaque, size_t thread_index, int32_t partition
             pl->tier_hold(pl->opaque, m->partition, next, m->key, m->key_len, ts.origin_offset);
         pl->done(pl->opaque, false);
     } else {
-        pl_outcome_t *o = outcome_prepare(pl, m, epoch, &ev, d, &reply, &t->masked);
+        pl_outcome_t local; /* at-least-once: published before the event is cleared */
+        pl_outcome_t *o = outcome_prepare(pl, m, epoch, &ev, d, &reply, &t->masked,
+                                          pl->seq == NULL ? &local : NULL);
         unsigned acks = 0;
         if (o != NULL) {
             if (pl->seq != NULL) {
