@@ -2,15 +2,17 @@
 /*
  * The offset tracker (see offsets.h).
  *
- * Each partition keeps its tracked messages in offset order in a ring
- * buffer. Consumption appends at the tail; acknowledgements mark entries
- * done wherever they are (found by binary search, offsets being sorted);
- * done entries are popped from the head, which is what moves the
- * committable position. A partition therefore costs memory only for the
- * messages between its lowest unfinished one and the newest consumed one,
- * which the pool's per-partition queue bound keeps small.
+ * Each partition keeps its tracked messages in an offset ring (oring.h).
+ * Consumption appends at the tail; acknowledgements mark entries done
+ * wherever they are (found by binary search, offsets being sorted); done
+ * entries are popped from the head, which is what moves the committable
+ * position. A partition therefore costs memory only for the messages
+ * between its lowest unfinished one and the newest consumed one, which the
+ * pool's per-partition queue bound keeps small.
  */
 #include "offsets.h"
+
+#include "oring.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -29,8 +31,7 @@ typedef struct hookd_offsets_part {
     bool dirty; /* committable moved since the last collect */
     uint64_t epoch;
     int64_t last_tracked; /* -1: nothing tracked since assignment */
-    hookd_offsets_entry_t *ring;
-    size_t cap, head, count; /* ring[head .. head+count) in offset order */
+    hookd_oring_t ring;   /* of hookd_offsets_entry_t */
 } hookd_offsets_part_t;
 
 struct hookd_offsets {
@@ -54,16 +55,10 @@ void hookd_offsets_destroy(hookd_offsets_t *ot)
     if (ot == NULL)
         return;
     for (i = 0; i < ot->nparts; i++)
-        free(ot->parts[i].ring);
+        hookd_oring_free(&ot->parts[i].ring);
     free(ot->parts);
     pthread_mutex_destroy(&ot->lock);
     free(ot);
-}
-
-/* cap is a power of two (64, doubled when full): a mask instead of a division. */
-static hookd_offsets_entry_t *entry_at(hookd_offsets_part_t *p, size_t i)
-{
-    return &p->ring[(p->head + i) & (p->cap - 1)];
 }
 
 /* The partition if owned under `epoch`, else NULL. Lock held. */
@@ -84,23 +79,19 @@ hookd_offsets_err_t hookd_offsets_assign(hookd_offsets_t *ot, int32_t partition,
     if (partition < 0)
         return HOOKD_OFFSETS_ERR_NOT_OWNED;
     pthread_mutex_lock(&ot->lock);
-    if ((size_t)partition >= ot->nparts) {
-        size_t n = (size_t)partition + 1;
-        hookd_offsets_part_t *np = realloc(ot->parts, n * sizeof(*np));
-        if (np == NULL) {
-            pthread_mutex_unlock(&ot->lock);
-            return HOOKD_OFFSETS_ERR_NOMEM;
-        }
-        memset(np + ot->nparts, 0, (n - ot->nparts) * sizeof(*np));
-        ot->parts = np;
-        ot->nparts = n;
+    if (hookd_oring_table_reserve((void **)&ot->parts, &ot->nparts, sizeof(*ot->parts),
+                                  partition) != 0) {
+        pthread_mutex_unlock(&ot->lock);
+        return HOOKD_OFFSETS_ERR_NOMEM;
     }
     p = &ot->parts[partition];
     p->owned = true;
     p->dirty = false;
     p->epoch = epoch;
     p->last_tracked = -1;
-    p->head = p->count = 0;
+    if (p->ring.esz == 0)
+        hookd_oring_init(&p->ring, sizeof(hookd_offsets_entry_t));
+    hookd_oring_clear(&p->ring);
     pthread_mutex_unlock(&ot->lock);
     return HOOKD_OFFSETS_OK;
 }
@@ -112,7 +103,7 @@ void hookd_offsets_revoke(hookd_offsets_t *ot, int32_t partition)
         hookd_offsets_part_t *p = &ot->parts[partition];
         p->owned = false;
         p->dirty = false;
-        p->head = p->count = 0;
+        hookd_oring_clear(&p->ring);
         p->last_tracked = -1;
     }
     pthread_mutex_unlock(&ot->lock);
@@ -134,31 +125,14 @@ hookd_offsets_err_t hookd_offsets_track(hookd_offsets_t *ot, int32_t partition, 
         err = HOOKD_OFFSETS_ERR_ORDER;
         goto done;
     }
-    if (p->count == p->cap) {
-        /* Grow, unrolling the ring so it starts at index 0 again. */
-        size_t ncap = p->cap ? p->cap * 2 : 64, i;
-        hookd_offsets_entry_t *nr = malloc(ncap * sizeof(*nr));
-        if (nr == NULL) {
-            err = HOOKD_OFFSETS_ERR_NOMEM;
-            goto done;
-        }
-        for (i = 0; i < p->count; i++)
-            nr[i] = *entry_at(p, i);
-        free(p->ring);
-        p->ring = nr;
-        p->cap = ncap;
-        p->head = 0;
+    if ((e = hookd_oring_push(&p->ring, offset)) == NULL) {
+        err = HOOKD_OFFSETS_ERR_NOMEM;
+        goto done;
     }
-    e = entry_at(p, p->count);
-    e->offset = offset;
-    e->remaining = 0;
-    e->expected = 0;
-    e->done = 0;
-    p->count++;
     /* With everything before it done, the committable position was
      * last_tracked + 1; it is now this (unfinished) offset, which can only
      * differ when the partition has an offset gap. */
-    if (p->count == 1 && p->last_tracked >= 0 && offset != p->last_tracked + 1)
+    if (p->ring.count == 1 && p->last_tracked >= 0 && offset != p->last_tracked + 1)
         p->dirty = true;
     p->last_tracked = offset;
 done:
@@ -166,30 +140,12 @@ done:
     return err;
 }
 
-/* Index of `offset` in the ring, or -1. Lock held. */
-static long find_entry(hookd_offsets_part_t *p, int64_t offset)
-{
-    size_t lo = 0, hi = p->count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int64_t o = entry_at(p, mid)->offset;
-        if (o == offset)
-            return (long)mid;
-        if (o < offset)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
-}
-
 /* Pop the done entries at the head. Lock held. */
 static void advance(hookd_offsets_part_t *p)
 {
     bool moved = false;
-    while (p->count > 0 && p->ring[p->head].done) {
-        p->head = (p->head + 1) & (p->cap - 1);
-        p->count--;
+    while (p->ring.count > 0 && ((hookd_offsets_entry_t *)hookd_oring_at(&p->ring, 0))->done) {
+        hookd_oring_pop(&p->ring);
         moved = true;
     }
     if (moved)
@@ -208,9 +164,9 @@ static hookd_offsets_err_t locate(hookd_offsets_t *ot, int32_t partition, uint64
 
     if ((*part = owned_part(ot, partition, epoch)) == NULL)
         return HOOKD_OFFSETS_ERR_NOT_OWNED;
-    if ((i = find_entry(*part, offset)) < 0)
+    if ((i = hookd_oring_find(&(*part)->ring, offset)) < 0)
         return HOOKD_OFFSETS_ERR_UNKNOWN;
-    *entry = entry_at(*part, (size_t)i);
+    *entry = hookd_oring_at(&(*part)->ring, (size_t)i);
     return HOOKD_OFFSETS_OK;
 }
 
@@ -269,8 +225,8 @@ static int64_t committable_locked(const hookd_offsets_part_t *p)
 {
     if (!p->owned || p->last_tracked < 0)
         return -1;
-    if (p->count > 0)
-        return p->ring[p->head].offset;
+    if (p->ring.count > 0)
+        return hookd_oring_offset_at(&p->ring, 0);
     return p->last_tracked + 1;
 }
 
@@ -289,7 +245,7 @@ size_t hookd_offsets_outstanding(hookd_offsets_t *ot, int32_t partition)
     size_t n = 0;
     pthread_mutex_lock(&ot->lock);
     if (partition >= 0 && (size_t)partition < ot->nparts && ot->parts[partition].owned)
-        n = ot->parts[partition].count;
+        n = ot->parts[partition].ring.count;
     pthread_mutex_unlock(&ot->lock);
     return n;
 }

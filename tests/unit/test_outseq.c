@@ -166,6 +166,37 @@ Test(outseq, epochs_drop_parked_outcomes)
 }
 
 /*
+ * A long wait behind a slow head: the ring wraps (its head moved) and then
+ * grows several times while full of parked outcomes, which must all come
+ * out in order once the head arrives.
+ */
+Test(outseq, a_long_backlog_wraps_and_grows)
+{
+    void *it;
+    int64_t o, next = 0;
+    hookd_outseq_assign(s, 0, 1);
+    for (o = 0; o < 40; o++) { /* move the head away from index 0 */
+        cr_assert_eq(hookd_outseq_track(s, 0, 1, o), 0);
+        cr_assert_eq(hookd_outseq_arrive(s, 0, 1, o, &it), HOOKD_OUTSEQ_GO);
+        cr_assert_null(hookd_outseq_next(s, 0, 1));
+        next = o + 1;
+    }
+    for (o = next; o < next + 1000; o++)
+        cr_assert_eq(hookd_outseq_track(s, 0, 1, 2 * o), 0);
+    for (o = next + 999; o > next; o--)
+        cr_assert_eq(hookd_outseq_arrive(s, 0, 1, 2 * o, box(2 * o)), HOOKD_OUTSEQ_PARKED);
+    cr_assert_eq(hookd_outseq_parked(s, 0), 999);
+    cr_assert_eq(hookd_outseq_arrive(s, 0, 1, 2 * next, &it), HOOKD_OUTSEQ_GO);
+    for (o = next + 1; o < next + 1000; o++) {
+        it = hookd_outseq_next(s, 0, 1);
+        cr_assert_not_null(it, "offset %lld", (long long)(2 * o));
+        cr_assert_eq(unbox(it), 2 * o);
+    }
+    cr_assert_null(hookd_outseq_next(s, 0, 1));
+    cr_assert_eq(hookd_outseq_pending(s, 0), 0);
+}
+
+/*
  * Model: random tracks (with gaps), arrivals in random order, turn holders
  * that call next() late (other arrivals in between), rewinds. Checked
  * after every step: the outcomes handed out per partition are exactly the
