@@ -145,15 +145,9 @@ bool hookd_json_utf8_valid(const unsigned char *s, size_t len, size_t *bad_at)
         uint32_t cp, min;
 
         if (c < 0x80) {
-            uint64_t w;
-            /* Events are almost all ASCII: skip it eight bytes at a time. */
+            /* Events are almost all ASCII: skip it a vector at a time. */
             i++;
-            while (i + 8 <= len) {
-                memcpy(&w, s + i, 8);
-                if (w & 0x8080808080808080ULL)
-                    break;
-                i += 8;
-            }
+            i += hookd_json_ascii_run(s + i, len - i);
             continue;
         } else if ((c & 0xe0) == 0xc0) {
             n = 2, cp = c & 0x1f, min = 0x80;
@@ -255,15 +249,6 @@ static int hex4(const unsigned char *p)
     return v;
 }
 
-/* Bytes a string scan must look at: '"', '\\' and the control characters. */
-static const unsigned char scan_special[256] = {
-    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1,
-    [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1,
-    [0x0e] = 1, [0x0f] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1,
-    [0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1,
-    [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, ['"'] = 1,  ['\\'] = 1,
-};
-
 /*
  * The body [b, e) of a string the scan accepted, unescaped into `out`
  * (room for e - b + 1 bytes: unescaping never lengthens). Returns out.
@@ -338,14 +323,10 @@ static bool scan_string(scan_t *s, char **out)
     while (s->p < s->end) {
         unsigned char c;
 
-        /* the common case: a run of ordinary characters, eight at a time
-         * (a CSR or a certificate is a kilobyte or more of them), then
-         * four at a time up to the special one or the end */
-        while (s->end - s->p >= 8 && !hookd_json_word_special(s->p))
-            s->p += 8;
-        while (s->end - s->p >= 4 && !scan_special[s->p[0]] && !scan_special[s->p[1]] &&
-               !scan_special[s->p[2]] && !scan_special[s->p[3]])
-            s->p += 4;
+        /* the common case: a run of ordinary characters (a CSR or a
+         * certificate is a kilobyte or more of them) up to the special one
+         * or the end */
+        s->p += hookd_json_plain_run(s->p, (size_t)(s->end - s->p));
         if (s->p >= s->end)
             break;
         c = *s->p;

@@ -447,11 +447,10 @@ static void jb_str(jbuf_t *b, const char *s)
     *o++ = '"';
     for (i = 0; i < n; i++) {
         unsigned char c;
-        /* eight ordinary bytes at a time: they are copied as one run */
-        while (i + 8 <= n && !hookd_json_word_special(u + i)) {
-            i += 8;
-            run += 8;
-        }
+        /* ordinary bytes are copied as one run */
+        size_t plain = hookd_json_plain_run(u + i, n - i);
+        i += plain;
+        run += plain;
         if (i >= n)
             break;
         c = u[i];

@@ -673,50 +673,53 @@ Test(event, cloudevents_attribute_limit_exact)
 /* ---- word-at-a-time scans: a byte that matters, at every offset ---------- */
 
 /*
- * The string scan skips eight ordinary bytes at a time: whatever falls
- * inside or across a word (escapes, UTF-8, control characters, the closing
- * quote) must come out as cJSON reads it, at every offset of strings up to
- * 40 bytes, around the word boundaries.
+ * The string scan skips ordinary bytes sixteen or eight at a time: whatever
+ * falls inside or across a block (escapes, UTF-8, control characters, the
+ * closing quote) must come out as cJSON reads it, at every offset of
+ * strings up to 56 bytes, around the block boundaries.
  */
 Test(json, string_scan_sees_every_offset)
 {
     static const char *const pieces[] = {
         "\\\"",     "\\\\",         "\\/",  "\\n", "\\u0041", "\\ud83d\\ude00",
         "\xc3\xa9", "\xe2\x82\xac", "\x7f", " ",   "~",       "#"};
-    char body[96], json[256];
+    char body[160], json[400];
 
-    for (size_t len = 0; len <= 40; len++) {
+    for (size_t len = 0; len <= 56; len++) {
         for (size_t at = 0; at <= len; at++) {
             for (size_t k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++) {
                 snprintf(body, sizeof(body), "%.*s%s%.*s", (int)at,
-                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP", pieces[k], (int)(len - at),
-                         "0123456789012345678901234567890123456789");
+                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456", pieces[k],
+                         (int)(len - at),
+                         "01234567890123456789012345678901234567890123456789012345");
                 snprintf(json, sizeof(json), "{\"k\":\"%s\",\"n\":[\"%s\"]}", body, body);
                 same_tree(json);
             }
             /* a raw control character is refused wherever it is */
             snprintf(body, sizeof(body), "%.*s\x01%.*s", (int)at,
-                     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP", (int)(len - at),
-                     "0123456789012345678901234567890123456789");
+                     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456", (int)(len - at),
+                     "01234567890123456789012345678901234567890123456789012345");
             snprintf(json, sizeof(json), "{\"k\":\"%s\"}", body);
             refused(json, "control character");
             /* and a string cut short is unterminated wherever it ends */
             snprintf(json, sizeof(json), "{\"k\":\"%.*s", (int)len,
-                     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP");
+                     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456");
             refused(json, "unterminated string");
         }
     }
 }
 
-/* The base64 check tests eight bytes at a time: a bad byte at any offset is seen. */
+/* The base64 check tests sixteen or eight bytes at a time: a bad byte at any offset is seen. */
 Test(event, base64_check_sees_every_offset)
 {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    static const char bad[] = {'-', '_', '=', ' ', '.', '\x7f'};
+    /* outside the alphabet, and each range's neighbours (the vector test
+     * compares ranges) */
+    static const char bad[] = {'-', '_', '=', ' ', '.', '\x7f', '@', '[', '`', '{', ':', '*', ','};
     char csr[80], json[256];
 
-    for (size_t len = 4; len <= 64; len += 4) {
+    for (size_t len = 4; len <= 72; len += 4) {
         for (size_t i = 0; i < len; i++)
             csr[i] = alphabet[(i * 7 + len) % 64];
         csr[len] = '\0';
@@ -741,6 +744,83 @@ Test(event, base64_check_sees_every_offset)
                 cr_assert(strstr(err, "not base64") != NULL, "%s", err);
                 hookd_event_clear(&ev);
                 csr[at] = saved;
+            }
+        }
+    }
+}
+
+/* The byte-loop answers the vector scans must give. */
+static size_t plain_run_model(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && p[i] >= 0x20 && p[i] != '"' && p[i] != '\\')
+        i++;
+    return i;
+}
+
+static size_t ascii_run_model(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && p[i] < 0x80)
+        i++;
+    return i;
+}
+
+/*
+ * hookd_json_plain_run and hookd_json_ascii_run (sixteen bytes at a time
+ * with SSE2, then eight, then one) against a byte loop: every length up to
+ * 100, every start alignment, one odd byte at every offset, and random
+ * buffers mixing the bytes on both sides of each boundary.
+ */
+Test(json, vector_scans_match_a_byte_loop)
+{
+    static const unsigned char edge[] = {0x00, 0x1f, 0x20, 0x21, '"',  0x23, 0x5b,
+                                         '\\', 0x5d, 0x7f, 0x80, 0xc3, 0xff};
+    unsigned char buf[128];
+    unsigned seed = 7;
+
+    for (size_t shift = 0; shift < 16; shift++) {
+        unsigned char *p = buf + shift;
+        for (size_t n = 0; n <= 100 && shift + n <= sizeof(buf); n++) {
+            memset(p, 'A', n);
+            cr_assert_eq(hookd_json_plain_run(p, n), n);
+            cr_assert_eq(hookd_json_ascii_run(p, n), n);
+            for (size_t at = 0; at < n; at++) {
+                for (size_t e = 0; e < sizeof(edge); e++) {
+                    p[at] = edge[e];
+                    cr_assert_eq(hookd_json_plain_run(p, n), plain_run_model(p, n),
+                                 "n %zu, 0x%02x at %zu", n, edge[e], at);
+                    cr_assert_eq(hookd_json_ascii_run(p, n), ascii_run_model(p, n),
+                                 "n %zu, 0x%02x at %zu", n, edge[e], at);
+                }
+                p[at] = 'A';
+            }
+            for (int r = 0; r < 20; r++) {
+                for (size_t i = 0; i < n; i++)
+                    p[i] = rand_r(&seed) % 8 == 0 ? edge[rand_r(&seed) % sizeof(edge)]
+                                                  : (unsigned char)(0x20 + rand_r(&seed) % 0x5f);
+                cr_assert_eq(hookd_json_plain_run(p, n), plain_run_model(p, n));
+                cr_assert_eq(hookd_json_ascii_run(p, n), ascii_run_model(p, n));
+            }
+        }
+    }
+}
+
+/* UTF-8 validation skips ASCII a vector at a time: a bad byte at any offset is found there. */
+Test(json, utf8_check_sees_every_offset)
+{
+    unsigned char buf[80];
+
+    for (size_t n = 1; n <= 70; n++) {
+        for (size_t at = 0; at < n; at++) {
+            size_t bad_at = 12345;
+            memset(buf, 'x', n);
+            buf[at] = 0x80; /* a continuation byte with no lead */
+            cr_assert_not(hookd_json_utf8_valid(buf, n, &bad_at), "n %zu at %zu", n, at);
+            cr_assert_eq(bad_at, at, "n %zu", n);
+            if (at + 1 < n) {
+                buf[at] = 0xc3, buf[at + 1] = 0xa9; /* é */
+                cr_assert(hookd_json_utf8_valid(buf, n, NULL), "n %zu at %zu", n, at);
             }
         }
     }
