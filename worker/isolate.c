@@ -597,18 +597,40 @@ void hookd_isolate_stats(const hookd_isolate_t *iso, hookd_isolate_stats_t *st)
     *st = iso->stats;
 }
 
-/* Has the child exited on its own (between invocations)? Reaps it if so. */
+/*
+ * Has the child exited on its own (between invocations), or is it on its
+ * way out? Reaps it if so.
+ */
 static bool child_gone(hookd_isolate_t *iso)
 {
     siginfo_t si;
+    struct pollfd p;
     int st = 0;
     if (iso->pid <= 0)
         return true;
     /* WNOWAIT: look without reaping, so reap_child() can still kill its group safely */
     memset(&si, 0, sizeof(si));
     if (waitid(P_PID, (id_t)iso->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0 ||
-        si.si_pid != iso->pid)
-        return false;
+        si.si_pid != iso->pid) {
+        /*
+         * Not reapable, but its end of the socket says something while no
+         * request is outstanding: EOF, or bytes nobody asked for. A dying
+         * process of several threads closes its descriptors a moment before
+         * it becomes reapable; a live one broke the protocol between calls.
+         * Either way it would not answer the next request, and that event
+         * would be blamed: replace it now.
+         */
+        p.fd = iso->sock;
+        p.events = POLLIN;
+        p.revents = 0;
+        if (iso->sock < 0 || poll(&p, 1, 0) != 1)
+            return false;
+        hookd_log_warn("isolated handler child %d closed its socket or wrote unasked between "
+                       "invocations; starting a new one",
+                       (int)iso->pid);
+        reap_child(iso, true, &st);
+        return true;
+    }
     hookd_log_warn("isolated handler child %d ended between invocations (%s %d); starting a "
                    "new one",
                    (int)iso->pid, si.si_code == CLD_EXITED ? "exit status" : "signal",

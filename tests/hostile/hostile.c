@@ -18,6 +18,9 @@
  *   allocbomb  allocate and touch memory until malloc fails, return FAIL
  *   closehang  close every descriptor, then sleep forever
  *   garbage    write junk on every socket it holds, then return OK
+ *   halfclose  return OK; from then on SIGUSR1 shuts down the writing side
+ *              of every socket it holds (the worker reads EOF, the child
+ *              lives on), then creates the file $HOSTILE_MARKER
  *
  * success_hook and post_hook return OK: the phase seam is what is tested.
  */
@@ -45,8 +48,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+static char halfclose_marker[4096]; /* $HOSTILE_MARKER, read by "halfclose" */
+
+/* SIGUSR1 after "halfclose": only async-signal-safe calls. */
+static void halfclose_now(int sig)
+{
+    int fd;
+    (void)sig;
+    for (fd = 3; fd < 1024; fd++) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+            (void)shutdown(fd, SHUT_WR);
+    }
+    if (halfclose_marker[0] != '\0' && (fd = open(halfclose_marker, O_WRONLY | O_CREAT, 0600)) >= 0)
+        close(fd);
+}
 
 static hookd_outcome_t hostile_pre(hookd_ctx_t *ctx, void *state, const char *certificate_name,
                                    const char *order_name, const char *csr)
@@ -141,6 +161,17 @@ static hookd_outcome_t hostile_pre(hookd_ctx_t *ctx, void *state, const char *ce
                 (void)!write(fd, junk, sizeof(junk));
         }
         return HOOKD_OK;
+    }
+    if (strcmp(what, "halfclose") == 0) {
+        struct sigaction sa;
+        const char *marker = getenv("HOSTILE_MARKER");
+        if (marker != NULL && strlen(marker) < sizeof(halfclose_marker))
+            memcpy(halfclose_marker, marker, strlen(marker) + 1);
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = halfclose_now;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        return sigaction(SIGUSR1, &sa, NULL) == 0 ? HOOKD_OK : HOOKD_FAIL;
     }
     hookd_set_error(ctx, "hostile: unknown behaviour '%s'", what);
     return HOOKD_FAIL;

@@ -514,6 +514,45 @@ Test(isolate, a_child_that_died_between_calls_is_replaced)
     fixture_close(&f);
 }
 
+/*
+ * A child whose socket says EOF between calls while it is not reapable yet
+ * (a dying process of several threads closes its descriptors a moment
+ * before it becomes reapable; here a live child shut down its writing side)
+ * is replaced before the next event reaches it: that event is not blamed.
+ */
+Test(isolate, a_child_that_closed_its_socket_between_calls_is_replaced)
+{
+    fixture_t f;
+    hookd_invocation_t out;
+    hookd_isolate_stats_t st;
+    char marker[] = "/tmp/hostile-halfclose-XXXXXX";
+    struct timespec step = {0, 5 * 1000 * 1000};
+    pid_t pid;
+    int fd = mkstemp(marker);
+
+    cr_assert_geq(fd, 0);
+    close(fd);
+    unlink(marker);
+    cr_assert_eq(setenv("HOSTILE_MARKER", marker, 1), 0);
+    fixture_open(&f, TIMEOUT_MS);
+    call(&f, "halfclose", &out);
+    cr_assert_eq(out.outcome, HOOKD_OK, "%s", out.error);
+    pid = child_pid(&f);
+    cr_assert_eq(kill(pid, SIGUSR1), 0);
+    /* await the shutdown: the child creates the marker right after it */
+    for (int i = 0; i < 2000 && access(marker, F_OK) != 0; i++)
+        nanosleep(&step, NULL);
+    cr_assert_eq(access(marker, F_OK), 0, "the child did not shut its socket down in 10 s");
+    unlink(marker);
+    expect_ok(&f);
+    cr_assert_neq(child_pid(&f), pid, "a fresh child served the event");
+    hookd_isolate_stats(f.iso, &st);
+    cr_assert_eq(st.crashed, 0);
+    cr_assert_eq(st.timed_out, 0);
+    fixture_close(&f);
+    unsetenv("HOSTILE_MARKER");
+}
+
 Test(isolate, many_hostile_invocations_leak_nothing)
 {
     static const char *const seq[] = {"segv",  "ok",     "hang",      "abort",   "ok",
