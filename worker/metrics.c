@@ -527,6 +527,8 @@ static atomic_uint_fast64_t hookd_stats_received;
 static atomic_uint_fast64_t hookd_offset_commits[2];
 /* Exactly-once transactions ended: [0] aborted, [1] committed. */
 static atomic_uint_fast64_t hookd_transactions[2];
+/* Outcomes parked by the sequencer, as the main loop last counted them. */
+static atomic_uint_fast64_t hookd_parked_outcomes;
 
 typedef struct hookd_partition_gauge {
     char *topic;
@@ -807,6 +809,11 @@ void hookd_metrics_transaction(bool committed)
     atomic_fetch_add(&hookd_transactions[committed ? 1 : 0], 1);
 }
 
+void hookd_metrics_outcomes_parked(size_t n)
+{
+    atomic_store(&hookd_parked_outcomes, (uint_fast64_t)n);
+}
+
 void hookd_metrics_reset(void)
 {
     for (size_t i = 0; i < HOOKD_NFAMILIES; i++)
@@ -817,6 +824,7 @@ void hookd_metrics_reset(void)
     atomic_store(&hookd_offset_commits[1], 0);
     atomic_store(&hookd_transactions[0], 0);
     atomic_store(&hookd_transactions[1], 0);
+    atomic_store(&hookd_parked_outcomes, 0);
     pthread_mutex_lock(&hookd_parts_lock);
     hookd_parts_free(hookd_parts, hookd_parts_count);
     hookd_parts = NULL;
@@ -880,6 +888,13 @@ char *hookd_metrics_render(size_t *len)
                       (uint_fast64_t)atomic_load(&hookd_transactions[1]));
     hookd_sbuf_printf(&b, "hookd_transactions_total{result=\"aborted\"} %" PRIuFAST64 "\n",
                       (uint_fast64_t)atomic_load(&hookd_transactions[0]));
+
+    hookd_render_header(&b, "hookd_outcomes_parked",
+                        "Outcomes ready but held back until an earlier event of their partition "
+                        "is published (delivery = exactly_once with ordering = key).",
+                        "gauge");
+    hookd_sbuf_printf(&b, "hookd_outcomes_parked %" PRIuFAST64 "\n",
+                      (uint_fast64_t)atomic_load(&hookd_parked_outcomes));
 
     hookd_render_partitions(&b);
 

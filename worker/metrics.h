@@ -43,6 +43,9 @@ void hookd_metrics_kafka_stats(const char *json, size_t len);
 void hookd_metrics_offset_commit(bool ok);
 /* An exactly-once transaction was committed or aborted. */
 void hookd_metrics_transaction(bool committed);
+/* Outcomes parked now: exactly-once with key ordering, each waiting for an
+ * earlier event of its partition to be published first (outseq.h). */
+void hookd_metrics_outcomes_parked(size_t n);
 
 /*
  * The librdkafka version the process runs with (rd_kafka_version_str()), for

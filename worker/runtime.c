@@ -1336,6 +1336,8 @@ int hookd_runtime_run(hookd_runtime_t *rt, const atomic_int *stop)
             eos_commit_if_due(rt);
         else
             commit_if_due(rt, store_offsets(rt, false));
+        if (rt->seq != NULL)
+            hookd_metrics_outcomes_parked(hookd_outseq_parked(rt->seq, -1));
         update_pauses(rt);
         probe_broker(rt);
     }

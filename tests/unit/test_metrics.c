@@ -186,6 +186,20 @@ Test(metrics, counters_by_label)
     free(s);
 }
 
+Test(metrics, outcomes_parked_is_a_gauge)
+{
+    char *s = render();
+    cr_assert_not_null(strstr(s, "# TYPE hookd_outcomes_parked gauge\n"));
+    cr_assert_eq(sample(s, "hookd_outcomes_parked"), 0);
+    free(s);
+    hookd_metrics_outcomes_parked(7);
+    hookd_metrics_outcomes_parked(3); /* the latest count, not a sum */
+    s = render();
+    assert_valid_exposition(s);
+    cr_assert_eq(sample(s, "hookd_outcomes_parked"), 3);
+    free(s);
+}
+
 Test(metrics, invocations_retries_and_histogram)
 {
     hookd_metrics_invocation("pre", "skeleton", "retry", 0.003);
