@@ -512,3 +512,34 @@ Test(metrics, recording_hints_follow_the_label_text)
     cr_assert_eq(sample(s, "hookd_events_consumed_total{type=\"c.type\"}"), 1);
     free(s);
 }
+
+/* Every family the worker exports has its row in docs/operations.md's metrics table. */
+Test(metrics, every_family_is_documented)
+{
+    FILE *f = fopen(HOOKD_SOURCE_DIR "/docs/operations.md", "r");
+    char *doc, *s, *p, row[160];
+    long size;
+    int families = 0;
+
+    cr_assert_not_null(f);
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    size = ftell(f);
+    rewind(f);
+    doc = malloc((size_t)size + 1);
+    cr_assert_not_null(doc);
+    cr_assert_eq(fread(doc, 1, (size_t)size, f), (size_t)size);
+    doc[size] = '\0';
+    fclose(f);
+    s = render();
+    for (p = strstr(s, "# TYPE "); p != NULL; p = strstr(p + 1, "# TYPE ")) {
+        const char *name = p + 7;
+        size_t n = strcspn(name, " ");
+        snprintf(row, sizeof(row), "| `%.*s` |", (int)n, name);
+        cr_expect_not_null(strstr(doc, row), "%.*s is not in the table of docs/operations.md",
+                           (int)n, name);
+        families++;
+    }
+    cr_assert_gt(families, 10);
+    free(s);
+    free(doc);
+}
