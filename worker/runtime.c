@@ -335,10 +335,8 @@ static void record_committed(hookd_runtime_t *rt, const rd_kafka_topic_partition
         rt->committed[slot] = p->offset;
         any = true;
     }
-    if (any) {
-        rt->stats.commits++;
+    if (any)
         pthread_cond_broadcast(&rt->cond);
-    }
     pthread_mutex_unlock(&rt->lock);
 }
 

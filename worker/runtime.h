@@ -59,7 +59,6 @@ typedef struct hookd_runtime_stats {
     uint64_t replies_acked;          /* replies acknowledged (or given up, see publisher.h) */
     uint64_t publish_failures;       /* failed deliveries (each retried) */
     uint64_t producers_recreated;    /* producers replaced after a fatal error */
-    uint64_t commits;                /* successful offset commits */
     uint64_t rebalances;             /* assignment changes seen */
     uint64_t transactions_committed; /* exactly-once: transactions committed */
     uint64_t transactions_aborted;   /* exactly-once: transactions aborted (events redone) */
