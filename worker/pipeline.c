@@ -393,6 +393,17 @@ error:
     return NULL;
 }
 
+/* The log fields that place an outcome: its event and input message. */
+static hookd_log_fields_t outcome_fields(const pl_outcome_t *o)
+{
+    hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+    f.event_id = o->event_id;
+    f.topic = o->topic;
+    f.partition = o->m->partition;
+    f.offset = o->m->offset;
+    return f;
+}
+
 /*
  * Publish a prepared outcome. The tracker is told how many records to wait
  * for before anything is produced, so no delivery report can come first.
@@ -403,13 +414,8 @@ static unsigned outcome_emit(const hookd_pipeline_t *pl, const pl_outcome_t *o)
     const hookd_config_t *cfg = pl->cfg;
     const hookd_msg_t *m = o->m;
     hookd_record_origin_t ro = {m->slot, o->epoch, m->offset, o->topic, m->partition};
-    hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+    hookd_log_fields_t f = outcome_fields(o);
     unsigned acks = o->acks;
-
-    f.event_id = o->event_id;
-    f.topic = o->topic;
-    f.partition = m->partition;
-    f.offset = m->offset;
 
     /* Exactly-once: the outcome's records go into one transaction together
      * (a transaction never ends between begin and end), and the epoch the
@@ -464,11 +470,7 @@ static unsigned outcome_publish(const hookd_pipeline_t *pl, pl_outcome_t *o)
     case HOOKD_OUTSEQ_PARKED:
         return 0;
     case HOOKD_OUTSEQ_STALE: {
-        hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
-        f.event_id = o->event_id;
-        f.topic = o->topic;
-        f.partition = o->m->partition;
-        f.offset = o->m->offset;
+        hookd_log_fields_t f = outcome_fields(o);
         hookd_logf(HOOKD_LOG_INFO, &f,
                    "partition revoked during processing; outcome not published");
         outcome_free(o);
