@@ -89,9 +89,9 @@ hookd_offsets_err_t hookd_offsets_assign(hookd_offsets_t *ot, int32_t partition,
     p->dirty = false;
     p->epoch = epoch;
     p->last_tracked = -1;
-    if (p->ring.esz == 0)
+    if (p->ring.esz == 0) /* first assignment: the table entry is still zeroed */
         hookd_oring_init(&p->ring, sizeof(hookd_offsets_entry_t));
-    hookd_oring_clear(&p->ring);
+    hookd_oring_clear(&p->ring); /* a reassignment keeps the buffer */
     pthread_mutex_unlock(&ot->lock);
     return HOOKD_OFFSETS_OK;
 }
