@@ -99,6 +99,20 @@ static const struct field_spec {
 #define FIELD_COUNT (sizeof(field_specs) / sizeof(field_specs[0]))
 
 /*
+ * cJSON_IsString and cJSON_IsObject, inline: libcjson is a shared library,
+ * and a decode asks a few dozen times (a call through the PLT each).
+ */
+static inline bool is_string(const cJSON *item)
+{
+    return item != NULL && (item->type & 0xff) == cJSON_String;
+}
+
+static inline bool is_object(const cJSON *item)
+{
+    return item != NULL && (item->type & 0xff) == cJSON_Object;
+}
+
+/*
  * cJSON_GetObjectItemCaseSensitive, comparing the first byte before calling
  * strcmp: a decode looks members up a few dozen times, and most names
  * differ at once.
@@ -486,7 +500,7 @@ static hookd_event_err_t check_string(const vctx_t *v, const cJSON *item, str_ki
         v = &quiet;
         label = "";
     }
-    if (!cJSON_IsString(item) || item->valuestring == NULL)
+    if (!is_string(item) || item->valuestring == NULL)
         return fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size, "%s: not a string", label);
     s = item->valuestring;
     bytes = strlen(s);
@@ -534,7 +548,7 @@ static hookd_event_err_t check_type(const vctx_t *v, const cJSON *item, const ch
 {
     char q[EV_QUOTE_MAX * 4 + 8];
 
-    if (!cJSON_IsString(item) || item->valuestring == NULL)
+    if (!is_string(item) || item->valuestring == NULL)
         return fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size, "%s: not a string", label);
     for (int t = 0; t < HOOKD_EVENT_TYPE_COUNT; t++) {
         if (strcmp(item->valuestring, type_names[t]) == 0) {
@@ -716,7 +730,7 @@ static hookd_event_err_t check_cloudevent(const vctx_t *v, const cJSON *root,
         return fail(HOOKD_EVENT_ERR_PARSE, v->errstr, v->errstr_size, "duplicate %s",
                     label_attr(v, label, sizeof(label), quote(q, sizeof(q), dup, strlen(dup))));
     item = member(root, "specversion");
-    if (!cJSON_IsString(item) || strcmp(item->valuestring, "1.0") != 0)
+    if (!is_string(item) || strcmp(item->valuestring, "1.0") != 0)
         return fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size, "%s: must be \"1.0\"",
                     label_attr(v, label, sizeof(label), "specversion"));
     /* required, in the schema's order */
@@ -752,7 +766,7 @@ static hookd_event_err_t check_cloudevent(const vctx_t *v, const cJSON *root,
         if (a != NULL) {
             err = check_string(v, m, a->kind, label);
         } else if (strcmp(m->string, "datacontenttype") == 0) {
-            if (!cJSON_IsString(m))
+            if (!is_string(m))
                 err = fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size, "%s: not a string",
                            label);
             else if (!check_content_type(m->valuestring))
@@ -769,7 +783,7 @@ static hookd_event_err_t check_cloudevent(const vctx_t *v, const cJSON *root,
                       ? HOOKD_EVENT_OK
                       : fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size,
                              "%s: not a 32-bit integer", label);
-        } else if (cJSON_IsString(m)) {
+        } else if (is_string(m)) {
             err = check_string(v, m, STR_TEXT, label);
         } else {
             err = fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size,
@@ -780,7 +794,7 @@ static hookd_event_err_t check_cloudevent(const vctx_t *v, const cJSON *root,
     }
 
     data = member(root, "data");
-    if (!cJSON_IsObject(data))
+    if (!is_object(data))
         return fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size, "%s: not a JSON object",
                     v->naming == NAMING_BINARY ? "value" : "attribute 'data'");
     if ((dup = duplicate_member(data)) != NULL)
@@ -885,7 +899,7 @@ error:
 /* Copy a string member into the event when it is a readable, sane string. */
 static void salvage(hookd_event_t *ev, const char **slot, const cJSON *item, size_t max_chars)
 {
-    if (*slot == NULL && cJSON_IsString(item) && item->valuestring[0] != '\0' &&
+    if (*slot == NULL && is_string(item) && item->valuestring[0] != '\0' &&
         hookd_json_utf8_chars(item->valuestring) <= max_chars)
         *slot = store_copy(ev, item->valuestring, strlen(item->valuestring));
 }
@@ -899,15 +913,15 @@ static void salvage_event(hookd_event_t *ev, const cJSON *root, const hookd_limi
 {
     const cJSON *fields = root, *type;
 
-    if (!cJSON_IsObject(root))
+    if (!is_object(root))
         return;
-    if (ev->format != HOOKD_FORMAT_PLAIN && cJSON_IsObject(member(root, "data")))
+    if (ev->format != HOOKD_FORMAT_PLAIN && is_object(member(root, "data")))
         fields = member(root, "data");
     salvage(ev, &ev->id, member(root, "id"), lim->max_field_bytes);
     salvage(ev, &ev->order_name, member(fields, "order_name"), lim->max_field_bytes);
     salvage(ev, &ev->certificate_name, member(fields, "certificate_name"), lim->max_field_bytes);
     type = member(root, "type");
-    if (cJSON_IsString(type))
+    if (is_string(type))
         for (int t = 0; t < HOOKD_EVENT_TYPE_COUNT; t++)
             if (strcmp(type->valuestring, type_names[t]) == 0)
                 ev->type = (hookd_event_type_t)t;
@@ -947,7 +961,7 @@ static hookd_event_err_t fill_event(hookd_event_t *ev, const cJSON *root, char *
     ev_store_t *old = ev->priv, *st;
 
     for (size_t i = 0; i < n; i++) {
-        lens[i] = cJSON_IsString(copies[i].item) ? strlen(copies[i].item->valuestring) : 0;
+        lens[i] = is_string(copies[i].item) ? strlen(copies[i].item->valuestring) : 0;
         total += lens[i] + 1;
     }
     /* A store made before the checks (the ce_id salvaged from a header) is
@@ -966,7 +980,7 @@ static hookd_event_err_t fill_event(hookd_event_t *ev, const cJSON *root, char *
         char *dst;
 
         *copies[i].slot = NULL;
-        if (!cJSON_IsString(item))
+        if (!is_string(item))
             continue; /* absent or null */
         dst = st->block + used;
         memcpy(dst, item->valuestring, lens[i] + 1);
@@ -1029,7 +1043,7 @@ static hookd_event_err_t decode(const void *value, size_t len, const hookd_heade
         root = hookd_json_parse_as("event", value, len, &has_nul, errstr, errstr_size);
         if (root == NULL)
             return HOOKD_EVENT_ERR_PARSE;
-        if (cJSON_IsObject(root) && member(root, "specversion") != NULL)
+        if (is_object(root) && member(root, "specversion") != NULL)
             ev->format = HOOKD_FORMAT_CE_STRUCTURED;
     }
 
@@ -1040,7 +1054,7 @@ static hookd_event_err_t decode(const void *value, size_t len, const hookd_heade
     v.max_chars = lim.max_field_bytes;
     v.errstr = errstr;
     v.errstr_size = errstr_size;
-    if (!cJSON_IsObject(root)) {
+    if (!is_object(root)) {
         err = fail(HOOKD_EVENT_ERR_SCHEMA, errstr, errstr_size, "event is not a JSON object");
     } else if (has_nul) {
         /* The schema refuses NUL in every string (handlers get C strings). */
