@@ -18,9 +18,10 @@
  *   allocbomb  allocate and touch memory until malloc fails, return FAIL
  *   closehang  close every descriptor, then sleep forever
  *   garbage    write junk on every socket it holds, then return OK
- *   halfclose  return OK; from then on SIGUSR1 shuts down the writing side
- *              of every socket it holds (the worker reads EOF, the child
- *              lives on), then creates the file $HOSTILE_MARKER
+ *   halfclose  fork a grandchild and return OK; once a byte is written to
+ *              the FIFO $HOSTILE_TRIGGER, the grandchild shuts down the
+ *              writing side of every socket it holds (the worker reads EOF,
+ *              the child lives on), then creates the file $HOSTILE_MARKER
  *
  * success_hook and post_hook return OK: the phase seam is what is tested.
  */
@@ -51,22 +52,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static char halfclose_marker[4096]; /* $HOSTILE_MARKER, read by "halfclose" */
-
-/* SIGUSR1 after "halfclose": only async-signal-safe calls. */
-static void halfclose_now(int sig)
-{
-    int fd;
-    (void)sig;
-    for (fd = 3; fd < 1024; fd++) {
-        struct stat st;
-        if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
-            (void)shutdown(fd, SHUT_WR);
-    }
-    if (halfclose_marker[0] != '\0' && (fd = open(halfclose_marker, O_WRONLY | O_CREAT, 0600)) >= 0)
-        close(fd);
-}
 
 static hookd_outcome_t hostile_pre(hookd_ctx_t *ctx, void *state, const char *certificate_name,
                                    const char *order_name, const char *csr)
@@ -163,15 +148,37 @@ static hookd_outcome_t hostile_pre(hookd_ctx_t *ctx, void *state, const char *ce
         return HOOKD_OK;
     }
     if (strcmp(what, "halfclose") == 0) {
-        struct sigaction sa;
-        const char *marker = getenv("HOSTILE_MARKER");
-        if (marker != NULL && strlen(marker) < sizeof(halfclose_marker))
-            memcpy(halfclose_marker, marker, strlen(marker) + 1);
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = halfclose_now;
-        sa.sa_flags = SA_RESTART;
-        sigemptyset(&sa.sa_mask);
-        return sigaction(SIGUSR1, &sa, NULL) == 0 ? HOOKD_OK : HOOKD_FAIL;
+        /*
+         * A grandchild holds the child's socket too, and shuts its writing
+         * side down when told to: the worker reads EOF while the child
+         * itself lives on, waiting for its next request. (No signal handler
+         * or thread in the child: ThreadSanitizer defers the one and
+         * forbids the other after a fork.)
+         */
+        const char *trigger = getenv("HOSTILE_TRIGGER"), *marker = getenv("HOSTILE_MARKER");
+        pid_t pid;
+        if (trigger == NULL || marker == NULL) {
+            hookd_set_error(ctx, "hostile: halfclose needs HOSTILE_TRIGGER and HOSTILE_MARKER");
+            return HOOKD_FAIL;
+        }
+        if ((pid = fork()) == 0) {
+            char c;
+            int fd = open(trigger, O_RDONLY); /* a FIFO: blocks until the test opens it */
+            if (fd >= 0) {
+                (void)!read(fd, &c, 1);
+                close(fd);
+            }
+            for (fd = 3; fd < 1024; fd++) {
+                struct stat st;
+                if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+                    (void)shutdown(fd, SHUT_WR);
+            }
+            if ((fd = open(marker, O_WRONLY | O_CREAT, 0600)) >= 0)
+                close(fd);
+            for (;;)
+                pause();
+        }
+        return pid > 0 ? HOOKD_OK : HOOKD_FAIL;
     }
     hookd_set_error(ctx, "hostile: unknown behaviour '%s'", what);
     return HOOKD_FAIL;

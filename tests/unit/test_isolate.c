@@ -9,12 +9,14 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -525,32 +527,41 @@ Test(isolate, a_child_that_closed_its_socket_between_calls_is_replaced)
     fixture_t f;
     hookd_invocation_t out;
     hookd_isolate_stats_t st;
-    char marker[] = "/tmp/hostile-halfclose-XXXXXX";
+    char dir[] = "/tmp/hostile-halfclose-XXXXXX", trigger[64], marker[64];
     struct timespec step = {0, 5 * 1000 * 1000};
     pid_t pid;
-    int fd = mkstemp(marker);
+    int fd;
 
-    cr_assert_geq(fd, 0);
-    close(fd);
-    unlink(marker);
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(trigger, sizeof(trigger), "%s/trigger", dir);
+    snprintf(marker, sizeof(marker), "%s/done", dir);
+    cr_assert_eq(mkfifo(trigger, 0600), 0);
+    cr_assert_eq(setenv("HOSTILE_TRIGGER", trigger, 1), 0);
     cr_assert_eq(setenv("HOSTILE_MARKER", marker, 1), 0);
     fixture_open(&f, TIMEOUT_MS);
     call(&f, "halfclose", &out);
     cr_assert_eq(out.outcome, HOOKD_OK, "%s", out.error);
     pid = child_pid(&f);
-    cr_assert_eq(kill(pid, SIGUSR1), 0);
-    /* await the shutdown: the child creates the marker right after it */
+    /* the call has been answered: now its grandchild shuts the socket down */
+    fd = open(trigger, O_WRONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, "x", 1), 1);
+    close(fd);
+    /* await the shutdown: the marker is created right after it */
     for (int i = 0; i < 2000 && access(marker, F_OK) != 0; i++)
         nanosleep(&step, NULL);
-    cr_assert_eq(access(marker, F_OK), 0, "the child did not shut its socket down in 10 s");
-    unlink(marker);
+    cr_assert_eq(access(marker, F_OK), 0, "the socket was not shut down in 10 s");
     expect_ok(&f);
     cr_assert_neq(child_pid(&f), pid, "a fresh child served the event");
     hookd_isolate_stats(f.iso, &st);
     cr_assert_eq(st.crashed, 0);
     cr_assert_eq(st.timed_out, 0);
     fixture_close(&f);
+    unsetenv("HOSTILE_TRIGGER");
     unsetenv("HOSTILE_MARKER");
+    unlink(trigger);
+    unlink(marker);
+    rmdir(dir);
 }
 
 Test(isolate, many_hostile_invocations_leak_nothing)
