@@ -239,7 +239,12 @@ class Setup:
                 hooks["hooks_file"] = BRIDGE_FILE
             hooks.update({"hookd_bootstrap_servers": bootstrap(), "hookd_topic": topics.input,
                           "hookd_reply_topic": topics.reply, "hookd_verdict_timeout": verdict_timeout,
-                          "hookd_handlers": "cn_dump, exception_test"})
+                          "hookd_handlers": "cn_dump, exception_test",
+                          # the reply-partition lock files go with the run's
+                          # other files (one directory for all its servers,
+                          # as on one host), not to /tmp, where each run's
+                          # new reply topics would leave one file apiece
+                          "hookd_lock_dir": workdir()})
         hooks.update({"save_path": self.save_path, "cn_dump_san_only": "true"})
         for ph in ("pre", "success", "post"):
             hooks["raise_%s_hook_exception" % ph] = ph in raise_phases
