@@ -220,6 +220,27 @@ done:
     return err;
 }
 
+hookd_offsets_err_t hookd_offsets_expect_more(hookd_offsets_t *ot, int32_t partition,
+                                              uint64_t epoch, int64_t offset, unsigned more)
+{
+    hookd_offsets_part_t *p;
+    hookd_offsets_entry_t *e;
+    hookd_offsets_err_t err;
+
+    pthread_mutex_lock(&ot->lock);
+    err = locate(ot, partition, epoch, offset, &p, &e);
+    if (err != HOOKD_OFFSETS_OK)
+        goto done;
+    if (!e->expected || e->remaining == 0 || more > (unsigned)(UINT16_MAX - e->remaining)) {
+        err = HOOKD_OFFSETS_ERR_STATE;
+        goto done;
+    }
+    e->remaining = (uint16_t)(e->remaining + more);
+done:
+    pthread_mutex_unlock(&ot->lock);
+    return err;
+}
+
 /* Lock held. */
 static int64_t committable_locked(const hookd_offsets_part_t *p)
 {

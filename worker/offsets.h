@@ -66,6 +66,15 @@ hookd_offsets_err_t hookd_offsets_ack(hookd_offsets_t *ot, int32_t partition, ui
                                       int64_t offset);
 
 /*
+ * Its outcome now needs `more` delivery reports besides those it awaits: a
+ * record refused for good was replaced by several (publisher.h, the stand-ins
+ * of a retry record). Only while at least one awaited report is still
+ * missing (the replaced record's own), so the message cannot have been done.
+ */
+hookd_offsets_err_t hookd_offsets_expect_more(hookd_offsets_t *ot, int32_t partition,
+                                              uint64_t epoch, int64_t offset, unsigned more);
+
+/*
  * The offset that may be stored for `partition` (the next one to consume):
  * the lowest tracked offset not done, else the last tracked + 1. -1 when
  * the partition is not owned or nothing was tracked since its assignment.

@@ -4,6 +4,7 @@
  * outcome is not durable, whatever the order of the delivery reports.
  */
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "offsets.h"
@@ -93,6 +94,44 @@ Test(offsets, ack_before_expect_and_double_expect_are_refused)
     cr_assert_eq(hookd_offsets_expect(ot, 0, 1, 5, 1), HOOKD_OFFSETS_ERR_STATE);
     cr_assert_eq(hookd_offsets_committable(ot, 0), 5);
     cr_assert_eq(hookd_offsets_ack(ot, 0, 1, 6), HOOKD_OFFSETS_ERR_UNKNOWN);
+}
+
+/* A retry record refused for good, replaced by result, dead letter and reply. */
+Test(offsets, a_replaced_record_adds_its_stand_ins)
+{
+    hookd_offsets_assign(ot, 2, 4);
+    hookd_offsets_track(ot, 2, 4, 7);
+    hookd_offsets_track(ot, 2, 4, 8);
+    /* before expect: nothing to add to */
+    cr_assert_eq(hookd_offsets_expect_more(ot, 2, 4, 7, 2), HOOKD_OFFSETS_ERR_STATE);
+    cr_assert_eq(hookd_offsets_expect(ot, 2, 4, 7, 1), HOOKD_OFFSETS_OK);
+    cr_assert_eq(hookd_offsets_expect(ot, 2, 4, 8, 0), HOOKD_OFFSETS_OK);
+    cr_assert_eq(hookd_offsets_expect_more(ot, 2, 4, 7, 2), HOOKD_OFFSETS_OK); /* 3 now */
+    cr_assert_eq(hookd_offsets_expect_more(ot, 2, 5, 7, 1), HOOKD_OFFSETS_ERR_NOT_OWNED);
+    cr_assert_eq(hookd_offsets_expect_more(ot, 2, 4, 6, 1), HOOKD_OFFSETS_ERR_UNKNOWN);
+    cr_assert_eq(hookd_offsets_expect_more(ot, 2, 4, 7, UINT16_MAX), HOOKD_OFFSETS_ERR_STATE);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(hookd_offsets_ack(ot, 2, 4, 7), HOOKD_OFFSETS_OK);
+        cr_assert_eq(hookd_offsets_committable(ot, 2), 7, "%d of 3 acknowledged", i + 1);
+    }
+    cr_assert_eq(hookd_offsets_ack(ot, 2, 4, 7), HOOKD_OFFSETS_OK);
+    cr_assert_eq(hookd_offsets_committable(ot, 2), 9);
+    /* done (and popped): too late to add */
+    cr_assert_eq(hookd_offsets_expect_more(ot, 2, 4, 7, 1), HOOKD_OFFSETS_ERR_UNKNOWN);
+}
+
+/* A done message behind an unfinished one is still tracked: adding to it is refused. */
+Test(offsets, a_done_message_takes_no_stand_ins)
+{
+    hookd_offsets_assign(ot, 0, 1);
+    hookd_offsets_track(ot, 0, 1, 0);
+    hookd_offsets_track(ot, 0, 1, 1);
+    hookd_offsets_expect(ot, 0, 1, 0, 1);
+    hookd_offsets_expect(ot, 0, 1, 1, 1);
+    hookd_offsets_ack(ot, 0, 1, 1);
+    cr_assert_eq(hookd_offsets_expect_more(ot, 0, 1, 1, 1), HOOKD_OFFSETS_ERR_STATE);
+    cr_assert_eq(hookd_offsets_ack(ot, 0, 1, 0), HOOKD_OFFSETS_OK);
+    cr_assert_eq(hookd_offsets_committable(ot, 0), 2);
 }
 
 Test(offsets, zero_acks_is_done_at_once)
