@@ -273,7 +273,8 @@ void hookd_pipeline_outcome_dispose(void *item)
 
 /*
  * Encode the outcome: the result (when the event has an id), the dead
- * letter (when decided), and the reply (when asked for and allowed).
+ * letter (when decided: the message's headers, or `dl_base`'s when not
+ * NULL, then the context), and the reply (when asked for and allowed).
  * Returns it pointing at `m` (which stays the caller's until it sets
  * owns_m), or NULL (out of memory, signing failed: nothing to publish, the
  * message stays uncommitted). With `local` (not NULL) the outcome is built
@@ -282,8 +283,8 @@ void hookd_pipeline_outcome_dispose(void *item)
  */
 static pl_outcome_t *outcome_prepare(const hookd_pipeline_t *pl, hookd_msg_t *m, uint64_t epoch,
                                      const hookd_event_t *ev, const hookd_decision_t *d,
-                                     const pl_reply_t *reply, hookd_decision_t *scratch,
-                                     pl_outcome_t *local)
+                                     const pl_reply_t *reply, const hookd_headers_t *dl_base,
+                                     hookd_decision_t *scratch, pl_outcome_t *local)
 {
     const hookd_config_t *cfg = pl->cfg;
     const char *topic =
@@ -347,10 +348,15 @@ static pl_outcome_t *outcome_prepare(const hookd_pipeline_t *pl, hookd_msg_t *m,
     if (d->dead_letter) {
         if ((o->dh = hookd_headers_new()) == NULL)
             goto nomem;
-        for (i = 0; i < m->header_count; i++)
+        for (i = 0; dl_base == NULL && i < m->header_count; i++)
             if (hookd_headers_add(o->dh, m->headers[i].name, m->headers[i].value,
                                   m->headers[i].len) != 0)
                 goto nomem;
+        for (i = 0; dl_base != NULL && i < hookd_headers_count(dl_base); i++) {
+            const hookd_header_t *h = hookd_headers_get(dl_base, i);
+            if (hookd_headers_add(o->dh, h->name, h->value, h->len) != 0)
+                goto nomem;
+        }
         if (hookd_deadletter_headers(&info, d, o->dh) != 0)
             goto nomem;
         o->dead_letter = true;
@@ -549,18 +555,36 @@ static void tier_state(const hookd_pipeline_t *pl, const hookd_msg_t *m, size_t 
     }
 }
 
+/* A record of the outcome that stands in for a tier record (publisher.h). */
+static hookd_publisher_record_t standin(hookd_record_kind_t kind, const char *topic,
+                                        int32_t partition, const void *key, size_t key_len,
+                                        const void *value, size_t value_len,
+                                        const hookd_headers_t *headers, const char *label)
+{
+    hookd_publisher_record_t r = {kind,  topic,     partition, key,  key_len,
+                                  value, value_len, headers,   label};
+    return r;
+}
+
 /*
  * Publish the event to retry tier `next`: its key, value and headers, with
  * the retry headers and the phases done anew (signed when [auth] verifies
  * input, so the worker that consumes it can verify it like any event), to
  * the tier topic's partition of the same number as its input partition.
  * The tier record is the event's outcome: the offset is done when it is
- * acknowledged. Returns 1 when published, 0 when not (revoked meanwhile,
- * or out of memory: left uncommitted and redone).
+ * acknowledged. Its stand-ins go with it: the outcome as if there were no
+ * further tier (`d` is that decision: retries_exhausted), published
+ * instead should the tier topic refuse the record for good; their dead
+ * letter carries the tier record's headers (with hookd.retry.*). The key
+ * is held for the tier before the record can be acknowledged (a hold taken
+ * after could outlive the event's return) and released again when nothing
+ * was published. Returns 1 when published, 0 when not (revoked
+ * meanwhile, or out of memory: left uncommitted and redone).
  */
-static unsigned publish_tier(const hookd_pipeline_t *pl, const hookd_msg_t *m, uint64_t epoch,
+static unsigned publish_tier(const hookd_pipeline_t *pl, hookd_msg_t *m, uint64_t epoch,
                              const hookd_event_t *ev, const hookd_decision_t *d, size_t next,
-                             const hookd_tiers_state_t *ts, unsigned phases_done)
+                             const hookd_tiers_state_t *ts, unsigned phases_done,
+                             const pl_reply_t *reply, hookd_decision_t *scratch)
 {
     const hookd_config_t *cfg = pl->cfg;
     const char *topic = hookd_tiers_topic(cfg->retry_tiers, next, NULL);
@@ -574,7 +598,10 @@ static unsigned publish_tier(const hookd_pipeline_t *pl, const hookd_msg_t *m, u
     int64_t now = hookd_wall_ms();
     unsigned acks = 0;
     char label[24];
-    size_t i;
+    size_t i, n = 0;
+    pl_outcome_t local, *o = NULL;
+    hookd_publisher_record_t sb[3];
+    bool held = false;
 
     f.event_id = ev->id;
     f.topic = hookd_tiers_topic(cfg->retry_tiers, next - 1, cfg->input_topic);
@@ -608,14 +635,30 @@ static unsigned publish_tier(const hookd_pipeline_t *pl, const hookd_msg_t *m, u
             goto done;
         }
     }
+    if ((o = outcome_prepare(pl, m, epoch, ev, d, reply, h, scratch, &local)) == NULL)
+        goto done; /* logged */
+    if (o->result)
+        sb[n++] = standin(HOOKD_RECORD_RESULT, cfg->result_topic, -1, o->key, o->key_len, o->value,
+                          o->value_len, o->rh, o->verdict_label);
+    if (o->dead_letter)
+        sb[n++] = standin(HOOKD_RECORD_DEAD_LETTER, cfg->dead_letter_topic, -1, m->key, m->key_len,
+                          m->value, m->len, o->dh, o->class_label);
+    if (o->reply)
+        sb[n++] = standin(HOOKD_RECORD_REPLY, o->reply_topic, o->reply_partition, o->key,
+                          o->key_len, o->pvalue != NULL ? o->pvalue : o->value,
+                          o->pvalue != NULL ? o->pvalue_len : o->value_len, o->ph, NULL);
+
+    if (pl->tier_hold != NULL)
+        held = pl->tier_hold(pl->opaque, m->partition, next, m->key, m->key_len, ts->origin_offset);
     hookd_publisher_outcome_begin(pl->pub);
     if (hookd_offsets_expect(pl->offsets, m->slot, epoch, m->offset, 1) != HOOKD_OFFSETS_OK) {
         hookd_logf(HOOKD_LOG_INFO, &f,
                    "partition revoked during processing; retry record not published");
     } else {
         snprintf(label, sizeof(label), "%zu", next);
-        if (hookd_publisher_publish_to(pl->pub, HOOKD_RECORD_RETRY, topic, m->partition, m->key,
-                                       m->key_len, m->value, m->len, h, &ro, label) != 0)
+        if (hookd_publisher_publish_retry(pl->pub, topic, m->partition, m->key, m->key_len,
+                                          m->value, m->len, h, &ro, label, sb, n,
+                                          ts->origin_offset) != 0)
             hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory publishing the retry; offset held");
         else
             acks = 1;
@@ -624,10 +667,13 @@ static unsigned publish_tier(const hookd_pipeline_t *pl, const hookd_msg_t *m, u
     if (acks > 0)
         hookd_logf(HOOKD_LOG_INFO, &f, "retry: to %s (tier %zu, %s of %s: %s)", topic, next,
                    rec.phase, rec.handler ? rec.handler : "?", d->error);
+    else if (held && pl->tier_release != NULL)
+        pl->tier_release(pl->opaque, m->partition, m->key, m->key_len, ts->origin_offset);
     goto done;
 nomem:
     hookd_logf(HOOKD_LOG_ERROR, &f, "out of memory encoding the retry record; offset held");
 done:
+    outcome_free(o);
     hookd_headers_destroy(h);
     return acks;
 }
@@ -712,13 +758,11 @@ void hookd_pipeline_process(void *opaque, size_t thread_index, int32_t partition
         hookd_logf(HOOKD_LOG_INFO, &f, "processing interrupted by shutdown; left uncommitted");
         pl->done(pl->opaque, true);
     } else if ((next = hookd_tiers_next(cfg->retry_tiers, tier, d)) > 0) {
-        unsigned acks = publish_tier(pl, m, epoch, &ev, d, next, &ts, phases_done);
-        if (acks > 0 && pl->tier_hold != NULL)
-            pl->tier_hold(pl->opaque, m->partition, next, m->key, m->key_len, ts.origin_offset);
+        publish_tier(pl, m, epoch, &ev, d, next, &ts, phases_done, &reply, &t->masked);
         pl->done(pl->opaque, false);
     } else {
         pl_outcome_t local; /* at-least-once: published before the event is cleared */
-        pl_outcome_t *o = outcome_prepare(pl, m, epoch, &ev, d, &reply, &t->masked,
+        pl_outcome_t *o = outcome_prepare(pl, m, epoch, &ev, d, &reply, NULL, &t->masked,
                                           pl->seq == NULL ? &local : NULL);
         unsigned acks = 0;
         if (o != NULL) {

@@ -64,6 +64,11 @@ typedef struct hookd_publish_job {
     uint32_t attempts;
     uint8_t level; /* fallbacks applied: 0 as published, see job_fallback */
     void *extra;   /* headers rebuilt by a fallback (own allocation) */
+    /* A retry record's stand-ins (publish_retry), chained through this
+     * field, in no list until the record is refused for good; and the
+     * token the standby callback gets then. */
+    struct hookd_publish_job *standby;
+    int64_t hold_token;
 } hookd_publish_job_t;
 
 /* Fallback levels of a job. */
@@ -82,6 +87,7 @@ struct hookd_publisher {
     char *bootstraps;
     hookd_publisher_ack_cb *ack;
     hookd_publisher_owned_cb *owned;
+    hookd_publisher_standby_cb *standby;
     void *opaque;
 
     pthread_rwlock_t rk_lock;
@@ -119,9 +125,13 @@ struct hookd_publisher {
 
 static void job_free(hookd_publish_job_t *job)
 {
-    free(job->value); /* the value has its own allocation, see publish() */
-    free(job->extra);
-    free(job);
+    while (job != NULL) {
+        hookd_publish_job_t *next = job->standby;
+        free(job->value); /* the value has its own allocation, see job_new() */
+        free(job->extra);
+        free(job);
+        job = next;
+    }
 }
 
 /* Lock held. */
@@ -444,37 +454,6 @@ done:
 }
 
 /*
- * A tier record refused for good carries the event's headers and the retry
- * headers but no dead-letter context: add it (error class
- * retries_exhausted, the record it was consumed from), as the dead letter
- * it becomes must say why it is there. 0, -1 on ENOMEM.
- */
-static int retry_context_headers(hookd_publisher_t *pub, hookd_publish_job_t *job,
-                                 const char *reason)
-{
-    const hookd_config_t *cfg = pub->cfg;
-    hookd_origin_t o = {origin_topic(pub, &job->origin), origin_partition(&job->origin),
-                        job->origin.offset, -1, cfg->group_id};
-    hookd_headers_t *h = hookd_headers_new();
-    int rc = -1;
-
-    if (h == NULL)
-        goto done;
-    for (size_t i = 0; i < job->header_count; i++)
-        if (hookd_headers_add(h, job->headers[i].name, job->headers[i].value,
-                              job->headers[i].len) != 0)
-            goto done;
-    if (hookd_deadletter_refused_headers(&o, cfg->worker_id, "retry", "retries_exhausted", reason,
-                                         h) != 0 ||
-        job_set_headers(job, h) != 0)
-        goto done;
-    rc = 0;
-done:
-    hookd_headers_destroy(h);
-    return rc;
-}
-
-/*
  * The record was refused for good: rewrite it into its next smaller form.
  * Returns the name of the form, NULL when there is none left (or ENOMEM):
  * then it is retried as it is, like a transient error.
@@ -485,22 +464,8 @@ static const char *job_fallback(hookd_publisher_t *pub, hookd_publish_job_t *job
     bool signed_result = false;
     size_t i;
 
-    if (job->kind == HOOKD_RECORD_RETRY) {
-        /* The tier topic refuses the event for good (its max.message.bytes
-         * is lower than the input's): it cannot wait there, so it ends as
-         * it would without tiers, dead-lettered as retries_exhausted with
-         * the dead-letter context of the record it was consumed from; its
-         * retry headers stay. */
-        if (retry_context_headers(pub, job, reason) != 0)
-            return NULL;
-        job->kind = HOOKD_RECORD_DEAD_LETTER;
-        job->topic = pub->cfg->dead_letter_topic;
-        job->partition = RD_KAFKA_PARTITION_UA;
-        snprintf(job->label, sizeof(job->label), "retries_exhausted");
-        return dead_letter_cut(pub, job, dead_letter_cap(pub), LEVEL_REDUCED) == 0
-                   ? "retry_dead_lettered"
-                   : NULL;
-    }
+    if (job->kind == HOOKD_RECORD_RETRY)
+        return NULL; /* its stand-ins replace it: retry_stand_down() */
     if (job->kind == HOOKD_RECORD_DEAD_LETTER) {
         if (job->level < LEVEL_REDUCED && job->value_len > 0) {
             size_t cap = dead_letter_cap(pub), rest = job_wire_rest(job, TRUNCATION_HEADER_BYTES);
@@ -558,7 +523,7 @@ static const char *job_fallback(hookd_publisher_t *pub, hookd_publish_job_t *job
  * no longer commit. The job is dropped, the transaction marked doomed, and
  * the runtime aborts it and redoes its events from the committed offsets.
  * (Only a record the producer refuses at once for its size still falls
- * back, in publish_job: it was never queued, so the transaction is
+ * back, in job_submit: it was never queued, so the transaction is
  * unharmed.) In this mode no job ever waits for the publisher thread's
  * retry: every record is produced by the thread that publishes it, inside
  * its outcome, so a closed gate means nothing is being produced.
@@ -584,6 +549,81 @@ static void txn_record_failed(hookd_publisher_t *pub, hookd_publish_job_t *job,
     job_free(job);
 }
 
+static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, rd_kafka_resp_err_t err);
+
+/*
+ * A retry record refused for good: the tier topic cannot take the event
+ * (its max.message.bytes is lower than the input's), so it cannot wait
+ * there and ends as it would without the tier. Its stand-ins (the failed
+ * result, the retries_exhausted dead letter with the record's retry
+ * headers, the reply) take its place: the standby callback first makes
+ * the tracker await them instead of the record's one acknowledgement (no
+ * report can come before), then they are produced here, and only then is
+ * the callback told again, to end the key's hold: a later event of the key
+ * produces its records after them. Not owned any more (or no stand-ins):
+ * dropped, the next owner redoes the event. False when the record is left
+ * to the caller's transient path.
+ */
+static bool retry_stand_down(hookd_publisher_t *pub, hookd_publish_job_t *job,
+                             rd_kafka_resp_err_t err)
+{
+    hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+    hookd_publish_job_t *sb, *next;
+    unsigned n = 0;
+
+    for (sb = job->standby; sb != NULL; sb = sb->standby)
+        n++;
+    if (n == 0 || pub->standby == NULL)
+        return false;
+    f.partition = origin_partition(&job->origin);
+    f.offset = job->origin.offset;
+    if (!pub->standby(pub->opaque, &job->origin, n - 1, job->key, job->key_len, job->hold_token,
+                      false)) {
+        hookd_logf(HOOKD_LOG_INFO, &f,
+                   "retry to %s refused for good (%s) after its partition was revoked; dropped",
+                   job->topic, rd_kafka_err2name(err));
+        pthread_mutex_lock(&pub->lock);
+        failing_set(pub, job, false);
+        job_unlink(pub, job);
+        pthread_cond_broadcast(&pub->cond);
+        pthread_mutex_unlock(&pub->lock);
+        job_free(job);
+        return true;
+    }
+    hookd_metrics_publish_fallback("retry", "retry_dead_lettered");
+    hookd_logf(HOOKD_LOG_WARNING, &f,
+               "retry to %s refused for good (%s): %s; the event ends without it "
+               "(retries_exhausted: %u record(s) instead)",
+               job->topic, rd_kafka_err2name(err), rd_kafka_err2str(err), n);
+    pthread_mutex_lock(&pub->lock);
+    pub->counts.fallbacks++;
+    failing_set(pub, job, false);
+    job_unlink(pub, job);
+    pthread_mutex_unlock(&pub->lock);
+    for (sb = job->standby, job->standby = NULL; sb != NULL; sb = next) {
+        rd_kafka_resp_err_t e;
+        next = sb->standby;
+        sb->standby = NULL;
+        pthread_mutex_lock(&pub->lock);
+        sb->prev = pub->tail;
+        if (pub->tail)
+            pub->tail->next = sb;
+        else
+            pub->head = sb;
+        pub->tail = sb;
+        pub->counts.outstanding++;
+        pthread_mutex_unlock(&pub->lock);
+        /* in flight: once produced, its report may free it */
+        if ((e = job_produce(pub, sb)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            job_requeue(pub, sb, 0); /* rare: its order against the key's next is then open */
+        else if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+            job_failed(pub, sb, e);
+    }
+    pub->standby(pub->opaque, &job->origin, 0, job->key, job->key_len, job->hold_token, true);
+    job_free(job);
+    return true;
+}
+
 static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, rd_kafka_resp_err_t err)
 {
     /* Everything the log line needs is read now: once the job is waiting
@@ -606,6 +646,9 @@ static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, rd_kafk
     f.offset = job->origin.offset;
     drop = pub->owned != NULL && !pub->owned(pub->opaque, job->origin.partition, job->origin.epoch);
     if (!drop && hookd_publisher_classify(err) == HOOKD_PRODUCE_ERR_PERMANENT &&
+        job->kind == HOOKD_RECORD_RETRY && retry_stand_down(pub, job, err))
+        return;
+    if (!drop && hookd_publisher_classify(err) == HOOKD_PRODUCE_ERR_PERMANENT &&
         (form = job_fallback(pub, job, reason)) != NULL) {
         /* Not a failure to wait out: the smaller form goes at once. */
         hookd_metrics_publish_fallback(kind, form);
@@ -615,8 +658,6 @@ static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, rd_kafk
                    strcmp(form, "result_compacted") == 0 ? "publishing it compacted"
                    : strcmp(form, "result_dead_lettered") == 0
                        ? "dead-lettering it as publish_refused"
-                   : strcmp(form, "retry_dead_lettered") == 0
-                       ? "dead-lettering it as retries_exhausted"
                        : "publishing it with its value cut",
                    job->value_len, before, job->topic);
         pthread_mutex_lock(&pub->lock);
@@ -1145,7 +1186,8 @@ static void *publisher_thread_main(void *arg)
 
 hookd_publisher_t *hookd_publisher_new(const hookd_config_t *cfg, const char *bootstraps,
                                        hookd_publisher_ack_cb *ack, hookd_publisher_owned_cb *owned,
-                                       void *opaque, char *errstr, size_t errstr_size)
+                                       hookd_publisher_standby_cb *standby, void *opaque,
+                                       char *errstr, size_t errstr_size)
 {
     hookd_publisher_t *pub = calloc(1, sizeof(*pub));
     pthread_condattr_t ca;
@@ -1161,6 +1203,7 @@ hookd_publisher_t *hookd_publisher_new(const hookd_config_t *cfg, const char *bo
     pthread_cond_init(&pub->txn_cond, NULL);
     pub->ack = ack;
     pub->owned = owned;
+    pub->standby = standby;
     pub->opaque = opaque;
     pthread_rwlock_init(&pub->rk_lock, NULL);
     pthread_mutex_init(&pub->lock, NULL);
@@ -1216,15 +1259,16 @@ static void txn_produce_result(hookd_publisher_t *pub, hookd_publish_job_t *job,
 }
 
 /* copy_topic: the topic is the caller's (a reply's, read from its request), copy it. */
-static int publish_job(hookd_publisher_t *pub, hookd_record_kind_t kind, const char *topic,
-                       bool copy_topic, int32_t partition, const void *key, size_t key_len,
-                       const void *value, size_t value_len, const hookd_headers_t *headers,
-                       const hookd_record_origin_t *origin, const char *label)
+/* A job of its own copies, in no list yet; NULL on ENOMEM. */
+static hookd_publish_job_t *job_new(hookd_record_kind_t kind, const char *topic, bool copy_topic,
+                                    int32_t partition, const void *key, size_t key_len,
+                                    const void *value, size_t value_len,
+                                    const hookd_headers_t *headers,
+                                    const hookd_record_origin_t *origin, const char *label)
 {
     size_t nh = headers ? hookd_headers_count(headers) : 0, size, i;
     size_t tl = copy_topic ? strlen(topic) + 1 : 0;
     hookd_publish_job_t *job;
-    rd_kafka_resp_err_t err;
     char *p;
 
     /*
@@ -1242,11 +1286,11 @@ static int publish_job(hookd_publisher_t *pub, hookd_record_kind_t kind, const c
     /* Only the job itself needs zeroing: what follows it is all copied over
      * (calloc cleared the key and value bytes for nothing). */
     if ((job = malloc(size)) == NULL)
-        return -1;
+        return NULL;
     memset(job, 0, sizeof(*job));
     if (value != NULL && (job->value = malloc(value_len ? value_len : 1)) == NULL) {
         free(job);
-        return -1;
+        return NULL;
     }
     job->kind = kind;
     job->topic = topic;
@@ -1287,28 +1331,43 @@ static int publish_job(hookd_publisher_t *pub, hookd_record_kind_t kind, const c
         job->value_len = value_len;
     }
     job->state = JOB_IN_FLIGHT;
-    if (kind == HOOKD_RECORD_DEAD_LETTER &&
-        (job->value_len > dead_letter_cap(pub) ||
-         job->value_len + job_wire_rest(job, 0) > pub->max_msg_bytes)) {
-        /* Known before producing: it would be refused (or is over the
-         * configured cut). Cut now instead of waiting for the refusal. */
-        size_t before = job->value_len;
-        hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
-        f.partition = origin_partition(origin);
-        f.offset = origin->offset;
-        if (dead_letter_cut(pub, job, dead_letter_cap(pub), LEVEL_REDUCED) == 0) {
-            hookd_metrics_publish_fallback(kind_name(job), "value_truncated");
-            hookd_logf(HOOKD_LOG_WARNING, &f,
-                       "dead letter to %s: value of %zu bytes cut to %zu (producer limit %zu "
-                       "bytes, dead_letter_max_value_bytes %zu)",
-                       topic, before, job->value_len, pub->max_msg_bytes,
-                       pub->cfg->dead_letter_max_value_bytes);
-            pthread_mutex_lock(&pub->lock);
-            pub->counts.fallbacks++;
-            pthread_mutex_unlock(&pub->lock);
-        }
-    }
+    return job;
+}
 
+/*
+ * A dead letter known to be refused (or over the configured cut) before
+ * its first produce is cut now instead of waiting for the refusal.
+ */
+static void job_precut(hookd_publisher_t *pub, hookd_publish_job_t *job)
+{
+    size_t before = job->value_len;
+    hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+
+    if (job->kind != HOOKD_RECORD_DEAD_LETTER ||
+        (job->value_len <= dead_letter_cap(pub) &&
+         job->value_len + job_wire_rest(job, 0) <= pub->max_msg_bytes))
+        return;
+    f.partition = origin_partition(&job->origin);
+    f.offset = job->origin.offset;
+    if (dead_letter_cut(pub, job, dead_letter_cap(pub), LEVEL_REDUCED) == 0) {
+        hookd_metrics_publish_fallback(kind_name(job), "value_truncated");
+        hookd_logf(HOOKD_LOG_WARNING, &f,
+                   "dead letter to %s: value of %zu bytes cut to %zu (producer limit %zu "
+                   "bytes, dead_letter_max_value_bytes %zu)",
+                   job->topic, before, job->value_len, pub->max_msg_bytes,
+                   pub->cfg->dead_letter_max_value_bytes);
+        pthread_mutex_lock(&pub->lock);
+        pub->counts.fallbacks++;
+        pthread_mutex_unlock(&pub->lock);
+    }
+}
+
+/* Put a new job in the list and produce it (taken, whatever happens). */
+static void job_submit(hookd_publisher_t *pub, hookd_publish_job_t *job)
+{
+    rd_kafka_resp_err_t err;
+
+    job_precut(pub, job);
     pthread_mutex_lock(&pub->lock);
     job->prev = pub->tail;
     if (pub->tail)
@@ -1333,7 +1392,7 @@ static int publish_job(hookd_publisher_t *pub, hookd_record_kind_t kind, const c
     }
     if (pub->txn) {
         txn_produce_result(pub, job, err);
-        return 0;
+        return;
     }
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
         /* Shutting down: not a failure, just no room yet; the publisher
@@ -1342,6 +1401,18 @@ static int publish_job(hookd_publisher_t *pub, hookd_record_kind_t kind, const c
     else if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         job_failed(pub, job, err); /* retried (or cut) by the publisher thread */
     }
+}
+
+static int publish_job(hookd_publisher_t *pub, hookd_record_kind_t kind, const char *topic,
+                       bool copy_topic, int32_t partition, const void *key, size_t key_len,
+                       const void *value, size_t value_len, const hookd_headers_t *headers,
+                       const hookd_record_origin_t *origin, const char *label)
+{
+    hookd_publish_job_t *job = job_new(kind, topic, copy_topic, partition, key, key_len, value,
+                                       value_len, headers, origin, label);
+    if (job == NULL)
+        return -1;
+    job_submit(pub, job);
     return 0;
 }
 
@@ -1354,13 +1425,39 @@ int hookd_publisher_publish(hookd_publisher_t *pub, hookd_record_kind_t kind, co
                        value_len, headers, origin, label);
 }
 
-int hookd_publisher_publish_to(hookd_publisher_t *pub, hookd_record_kind_t kind, const char *topic,
-                               int32_t partition, const void *key, size_t key_len,
-                               const void *value, size_t value_len, const hookd_headers_t *headers,
-                               const hookd_record_origin_t *origin, const char *label)
+int hookd_publisher_publish_retry(hookd_publisher_t *pub, const char *topic, int32_t partition,
+                                  const void *key, size_t key_len, const void *value,
+                                  size_t value_len, const hookd_headers_t *headers,
+                                  const hookd_record_origin_t *origin, const char *label,
+                                  const hookd_publisher_record_t *standby, size_t nstandby,
+                                  int64_t hold_token)
 {
-    return publish_job(pub, kind, topic, false, partition < 0 ? RD_KAFKA_PARTITION_UA : partition,
-                       key, key_len, value, value_len, headers, origin, label);
+    hookd_publish_job_t *job, **tail;
+    size_t i;
+
+    if ((job = job_new(HOOKD_RECORD_RETRY, topic, false,
+                       partition < 0 ? RD_KAFKA_PARTITION_UA : partition, key, key_len, value,
+                       value_len, headers, origin, label)) == NULL)
+        return -1;
+    job->hold_token = hold_token;
+    tail = &job->standby;
+    for (i = 0; i < nstandby; i++) {
+        const hookd_publisher_record_t *r = &standby[i];
+        /* every topic copied: a reply's comes from its request */
+        if ((*tail = job_new(r->kind, r->topic, true,
+                             r->partition < 0 ? RD_KAFKA_PARTITION_UA : r->partition, r->key,
+                             r->key_len, r->value, r->value_len, r->headers, origin,
+                             r->label != NULL                ? r->label
+                             : r->kind == HOOKD_RECORD_REPLY ? "reply"
+                                                             : NULL)) == NULL) {
+            job_free(job);
+            return -1;
+        }
+        job_precut(pub, *tail);
+        tail = &(*tail)->standby;
+    }
+    job_submit(pub, job);
+    return 0;
 }
 
 int hookd_publisher_reply(hookd_publisher_t *pub, const char *topic, int32_t partition,

@@ -24,7 +24,10 @@
  *     headers stay);
  *   - a result: compacted first (hookd_result_compact), then, refused
  *     again, written to the dead-letter topic with error class
- *     publish_refused and its value cut the same way.
+ *     publish_refused and its value cut the same way;
+ *   - a retry tier record: the records that stand in for it are produced
+ *     instead (hookd_publisher_publish_retry), the event's outcome as
+ *     without the tier.
  * Only when even the last form is refused does the record block like a
  * transient error. A dead letter whose value is over the limit is cut
  * before its first produce. Errors that affect every record (broker down,
@@ -92,6 +95,34 @@ typedef void(hookd_publisher_ack_cb)(void *opaque, const hookd_record_origin_t *
 /* Is the input partition still ours under that epoch? A failed record of a
  * partition no longer owned is dropped instead of retried. */
 typedef bool(hookd_publisher_owned_cb)(void *opaque, int32_t partition, uint64_t epoch);
+/*
+ * A retry record was refused for good and its `more` + 1 stand-ins replace
+ * it (hookd_publisher_publish_retry). Called twice, on the publisher
+ * thread, or on the publishing one when produce refused the record at
+ * once: with `queued` false before any stand-in is produced, when the
+ * outcome of `origin` must await `more` acknowledgements besides the one
+ * it awaits (false: the partition is no longer owned under the origin's
+ * epoch, and the record and its stand-ins are dropped, with no second
+ * call); then with `queued` true once they are handed to the producer,
+ * when the hold the event's key took for the tier (`hold_token`) ends.
+ */
+typedef bool(hookd_publisher_standby_cb)(void *opaque, const hookd_record_origin_t *origin,
+                                         unsigned more, const void *key, size_t key_len,
+                                         int64_t hold_token, bool queued);
+
+/* A record to publish later, as hookd_publisher_publish_retry takes its
+ * stand-ins; everything is copied. */
+typedef struct hookd_publisher_record {
+    hookd_record_kind_t kind; /* RESULT, DEAD_LETTER or REPLY */
+    const char *topic;
+    int32_t partition; /* -1: by key */
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    const hookd_headers_t *headers;
+    const char *label; /* as for hookd_publisher_publish; NULL for a reply */
+} hookd_publisher_record_t;
 
 typedef struct hookd_publisher_counts {
     uint64_t results;      /* acknowledged result records */
@@ -117,7 +148,8 @@ void hookd_publisher_txn_stats(hookd_publisher_t *pub, hookd_publisher_txn_stats
 
 hookd_publisher_t *hookd_publisher_new(const hookd_config_t *cfg, const char *bootstraps,
                                        hookd_publisher_ack_cb *ack, hookd_publisher_owned_cb *owned,
-                                       void *opaque, char *errstr, size_t errstr_size);
+                                       hookd_publisher_standby_cb *standby, void *opaque,
+                                       char *errstr, size_t errstr_size);
 
 /*
  * Publish one record to `topic` (borrowed, must outlive the publisher):
@@ -132,14 +164,23 @@ int hookd_publisher_publish(hookd_publisher_t *pub, hookd_record_kind_t kind, co
                             const char *label);
 
 /*
- * The same to an explicit `partition` (retry tiers: a tier record goes to
- * its input partition's number). A tier record refused for good becomes a
- * dead letter (label retries_exhausted) cut like one.
+ * Publish a retry tier record (HOOKD_RECORD_RETRY) to `partition` of
+ * `topic`, with the `nstandby` records that stand in for it: the event's
+ * outcome as it would be without this tier (the failed result, the
+ * retries_exhausted dead letter, the reply). Should the tier topic refuse
+ * the record for good (its max.message.bytes is lower than the input's),
+ * the event cannot wait there and ends now: the standby callback is told,
+ * then the stand-ins are produced instead, each acknowledged to `ack` like
+ * any record (counted as a fallback: record "retry", form
+ * "retry_dead_lettered"). Otherwise they are freed with the record.
+ * `hold_token` is handed to the callback. 0, or -1 on ENOMEM.
  */
-int hookd_publisher_publish_to(hookd_publisher_t *pub, hookd_record_kind_t kind, const char *topic,
-                               int32_t partition, const void *key, size_t key_len,
-                               const void *value, size_t value_len, const hookd_headers_t *headers,
-                               const hookd_record_origin_t *origin, const char *label);
+int hookd_publisher_publish_retry(hookd_publisher_t *pub, const char *topic, int32_t partition,
+                                  const void *key, size_t key_len, const void *value,
+                                  size_t value_len, const hookd_headers_t *headers,
+                                  const hookd_record_origin_t *origin, const char *label,
+                                  const hookd_publisher_record_t *standby, size_t nstandby,
+                                  int64_t hold_token);
 
 /*
  * Publish a reply: `topic` and `partition` (-1: by key) come from the

@@ -298,6 +298,25 @@ static void on_tier_release(void *opaque, int32_t partition, const void *key, si
                        token);
 }
 
+/*
+ * A tier record refused for good (publisher thread, or a handler thread):
+ * its stand-ins, the event's outcome without the tier, replace its one
+ * acknowledgement; once they are queued, the key's hold for the tier ends,
+ * as the event will not come back.
+ */
+static bool on_retry_refused(void *opaque, const hookd_record_origin_t *o, unsigned more,
+                             const void *key, size_t key_len, int64_t token, bool queued)
+{
+    hookd_runtime_t *rt = opaque;
+    if (queued) {
+        on_tier_release(rt, o->topic != NULL ? o->topic_partition : o->partition, key, key_len,
+                        token);
+        return true;
+    }
+    return hookd_offsets_expect_more(rt->offsets, o->partition, o->epoch, o->offset, more) ==
+           HOOKD_OFFSETS_OK;
+}
+
 /* ---- consumer side (consumer thread) ------------------------------------ */
 
 /* "assigned 3 partition(s) [0,1,2]"; a partition of another topic than
@@ -1167,8 +1186,8 @@ hookd_runtime_t *hookd_runtime_create(const hookd_config_t *cfg, const hookd_reg
                  hookd_invoke_create(reg, cfg, &rt->abort_handlers, errstr, errstr_size)) == NULL)
             goto error;
 
-    if ((rt->pub = hookd_publisher_new(cfg, rt->bootstraps, on_record_acked, on_owned, rt, errstr,
-                                       errstr_size)) == NULL)
+    if ((rt->pub = hookd_publisher_new(cfg, rt->bootstraps, on_record_acked, on_owned,
+                                       on_retry_refused, rt, errstr, errstr_size)) == NULL)
         goto error;
 
     if ((conf = hookd_kafka_conf_new(cfg, HOOKD_KAFKA_CONSUMER, rt->bootstraps, errstr,

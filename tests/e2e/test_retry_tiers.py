@@ -25,12 +25,20 @@ keeps asking for a retry is a retries_exhausted dead letter without tiers.
     is signed anew by the worker and verified when consumed (the event
     completes, its success hook ran once); a record written to the tier
     topic with a hookd.phases.done its signature does not cover is
-    auth_failed, and no hook runs for it.
-Runtime about 20-30 s on a loaded machine (the tiers' delays, topic
-creation, two workers' joins).
+    auth_failed, and no hook runs for it;
+  - a tier topic that refuses the event (a third worker; its one tier's
+    max.message.bytes is 512, under the event's size): the event ends at
+    once as without tiers, a failed retries_exhausted result, its dead
+    letter (with the refused record's hookd.retry.attempt 1) and the reply
+    to its requester; the next event of its key runs after it, both input
+    offsets are committed and the tier topic stays empty.
+Runtime about 25-35 s on a loaded machine (the tiers' delays, topic
+creation, three workers' joins).
 """
 import os
 import time
+
+from confluent_kafka.admin import NewTopic
 
 import hookd_e2e as e
 from test_replay import sign
@@ -189,6 +197,7 @@ def main():
     results.close()
     dlq.close()
     signed(wd, pki, prod)
+    refused(wd, pki, prod)
 
 
 def signed(wd, pki, prod):
@@ -256,6 +265,78 @@ def signed(wd, pki, prod):
     tr.close()
     results.close()
     dlq.close()
+
+
+def refused(wd, pki, prod):
+    """A tier topic too small for the event: it ends as without tiers,
+    with result, dead letter and reply, and its key goes on."""
+    t0 = time.monotonic()
+    topics = e.Topics("retrytiers-refused", partitions=1)
+    tier = topics.input + ".retry.1s"
+    reply = e.unique("retrytiers.reply")
+    adm = e.admin()  # kept until the futures are done: its destruction cancels them
+    futs = adm.create_topics(
+        [NewTopic(tier, num_partitions=1, replication_factor=1,
+                  config={"max.message.bytes": "512"})], operation_timeout=30)
+    for f in futs.values():
+        f.result()
+    e.create_topics({reply: 1})
+    trace = os.path.join(wd, "trace-refused.txt")
+    deadline = os.path.join(wd, "deadline-refused")
+    open(trace, "w").close()
+    with open(deadline, "w") as f:
+        f.write("%d\n" % int((time.time() + 3600) * 1e9))  # "-a" events keep asking for a retry
+    hooks = {"hooks_file": "exec",
+             "exec_success_command": 'echo "S $HOOKD_EVENT_ID" >> %s' % trace,
+             "exec_post_command": "sh " + post_script(wd, "post-refused.sh", deadline, trace),
+             "allow_post_hook_failure": False}
+    w = e.Worker("retrytiers-refused", topics, hooks, kafka={"reply_topics": reply},
+                 worker={"ordering": "key", "retry_topics": "1s", "retry_max_attempts": 1})
+    w.start()
+    w.wait_log(r"assigned \d+ partition", 60)
+    corr = "corr-%s" % os.urandom(8).hex()
+    v, h = e.encode(e.ISSUED, "big-a", e.fields(e.ISSUED, "big", pki))
+    e.check(len(v) > 512, "the event (%d bytes) fits the tier topic" % len(v))
+    prod.send(topics.input, v, key=b"big",
+              headers=h + [("kafka_replyTopic", reply.encode()), ("kafka_correlationId", corr.encode())])
+    v, h = e.encode(e.ISSUED, "big-b", e.fields(e.ISSUED, "big", pki))
+    prod.send(topics.input, v, key=b"big", headers=h)
+    prod.flush()
+
+    results = e.Reader(topics.result)
+    got = results.until(lambda ms: {"big-a", "big-b"} <= {e.result_input_id(m) for m in ms}, 60,
+                        "results of big-a and big-b")
+    by_id = {e.result_input_id(m): m for m in got}
+    a, b = by_id["big-a"], by_id["big-b"]
+    e.check(e.result_type(a) == e.RESULT_FAILED, "big-a: %s" % e.result_type(a))
+    e.check(a.json().get("error_class") == "retries_exhausted", "big-a: %r" % a.json())
+    e.check(e.result_type(b) == e.RESULT_COMPLETED, "big-b: %s" % e.result_type(b))
+    e.check(a.offset < b.offset, "big-b's result (offset %d) before big-a's (%d), same key"
+            % (b.offset, a.offset))
+    dlq = e.Reader(topics.dlq)
+    dl = dlq.until(lambda ms: ms, 30, "big-a's dead letter")[0]
+    e.check(e.header(dl, "hookd.dlq.event.id") == "big-a", repr(dl))
+    e.check(e.header(dl, "hookd.dlq.error.class") == "retries_exhausted", repr(dl))
+    e.check(e.header(dl, "hookd.retry.attempt") == "1", repr(dl))
+    e.check(e.header(dl, "hookd.dlq.record") is None, repr(dl))
+    rr = e.Reader(reply)
+    rep = rr.until(lambda ms: ms, 30, "the reply to big-a's requester")[0]
+    e.check(e.header(rep, "kafka_correlationId") == corr, repr(rep))
+    e.check(e.result_input_id(rep) == "big-a", repr(rep))
+    e.check(w.stop() == 0, "worker exit status")
+    e.check("refused for good" in w.log_text(), "no refusal logged")
+    e.check(e.committed(topics.group, topics.input) == {0: 2},
+            "committed %r" % e.committed(topics.group, topics.input))
+    e.check(e.end_offsets(tier) == {0: 0}, "tier topic holds %r" % e.end_offsets(tier))
+    calls = [l.split() for l in open(trace).read().splitlines() if l.strip()]
+    e.check(calls and calls[-1] == ["P", "big-b"] and ["F", "big-a"] in calls and
+            max(i for i, c in enumerate(calls) if c[1] == "big-a") <
+            min(i for i, c in enumerate(calls) if c[1] == "big-b"),
+            "calls %r" % calls)
+    e.log("refused tier record: checked in %.1f s" % (time.monotonic() - t0))
+    results.close()
+    dlq.close()
+    rr.close()
 
 
 if __name__ == "__main__":

@@ -648,7 +648,7 @@ static char *build_event(itk_run_t *r, size_t seq, const char *type, const char 
 }
 
 static size_t produce_raw(itk_run_t *r, itk_kind_t kind, const char *dlq_class, char *value,
-                          size_t len, int32_t partition)
+                          size_t len, int32_t partition, const char *key_as)
 {
     size_t seq = r->n_in;
     itk_input_t *in;
@@ -670,7 +670,10 @@ static size_t produce_raw(itk_run_t *r, itk_kind_t kind, const char *dlq_class, 
     in->len = len;
     if (partition < 0)
         partition = (int32_t)(seq % (size_t)r->in_parts);
-    snprintf(key, sizeof(key), "order-%zu", seq);
+    if (key_as != NULL)
+        snprintf(key, sizeof(key), "order-%s", key_as);
+    else
+        snprintf(key, sizeof(key), "order-%zu", seq);
     snprintf(hdr, sizeof(hdr), "%zu", seq);
     for (;;) {
         err = rd_kafka_producev(r->producer, RD_KAFKA_V_TOPIC(r->in_topic),
@@ -712,7 +715,19 @@ size_t itk_produce_typed(itk_run_t *r, itk_kind_t kind, const char *type, const 
 {
     size_t len;
     char *v = build_event(r, r->n_in, type, csr_b64 ? csr_b64 : r->pki.csr_b64, 0, &len);
-    return produce_raw(r, kind, kind == ITK_HOOK_FAIL ? "hook_failed" : NULL, v, len, partition);
+    return produce_raw(r, kind, kind == ITK_HOOK_FAIL ? "hook_failed" : NULL, v, len, partition,
+                       NULL);
+}
+
+size_t itk_produce_after(itk_run_t *r, itk_kind_t kind, const char *type, size_t earlier,
+                         int32_t partition)
+{
+    char seq[24];
+    size_t len;
+    char *v = build_event(r, r->n_in, type, r->pki.csr_b64, 0, &len);
+    snprintf(seq, sizeof(seq), "%zu", earlier);
+    return produce_raw(r, kind, kind == ITK_HOOK_FAIL ? "hook_failed" : NULL, v, len, partition,
+                       seq);
 }
 
 size_t itk_produce(itk_run_t *r, itk_kind_t kind, int32_t partition)
@@ -764,7 +779,7 @@ size_t itk_produce(itk_run_t *r, itk_kind_t kind, int32_t partition)
     default:
         return (size_t)-1;
     }
-    return produce_raw(r, kind, "invalid_event", v, len, partition);
+    return produce_raw(r, kind, "invalid_event", v, len, partition, NULL);
 }
 
 int itk_flush(itk_run_t *r, int timeout_ms)

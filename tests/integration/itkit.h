@@ -245,6 +245,9 @@ size_t itk_produce(itk_run_t *r, itk_kind_t kind, int32_t partition);
 /* Produce a valid event of type issued/failed/requested explicitly (kind GOOD or HOOK_FAIL). */
 size_t itk_produce_typed(itk_run_t *r, itk_kind_t kind, const char *type, const char *csr_b64,
                          int32_t partition);
+/* The same with the Kafka key of input `earlier` ("order-<earlier>"): key ordering puts it behind that one. */
+size_t itk_produce_after(itk_run_t *r, itk_kind_t kind, const char *type, size_t earlier,
+                         int32_t partition);
 /* Wait until every produced input is acknowledged by the broker. 0 or -1. */
 int itk_flush(itk_run_t *r, int timeout_ms);
 

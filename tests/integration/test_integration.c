@@ -516,13 +516,14 @@ static int64_t topic_records(itk_run_t *r, const char *topic)
  *
  * `refused`: the tier topics' leader (broker 2) refuses every Produce as
  * too large, for good: a tier record cannot be written, so the event ends
- * at once as a retries_exhausted dead letter (hookd.retry.attempt 1), the
- * issued event included, and nothing is lost.
+ * at once as it would without tiers, the issued event included: a failed
+ * result and a retries_exhausted dead letter (carrying the refused
+ * record's hookd.retry.attempt 1), and nothing is lost.
  */
 static int run_tiers(itk_run_t *r, const opts_t *o, const char *ordering, bool refused)
 {
     char hooks[1024], wextra[512], trace[400], order[48];
-    size_t issued[ITK_MAX_PARTS], failed[ITK_MAX_PARTS];
+    size_t issued[ITK_MAX_PARTS], failed[ITK_MAX_PARTS], after[ITK_MAX_PARTS];
     itk_verdict_opts_t vo = {.allow_dups = false, .full_commit = true};
     int64_t n1, n2;
 
@@ -562,6 +563,8 @@ static int run_tiers(itk_run_t *r, const opts_t *o, const char *ordering, bool r
     for (int p = 0; p < r->in_parts; p++) {
         itk_produce_typed(r, ITK_GOOD, "acme.enrollment.requested", NULL, p);
         issued[p] = itk_produce_typed(r, ITK_GOOD, "acme.enrollment.issued", NULL, p);
+        /* the issued event's key again: with key ordering it waits for it */
+        after[p] = itk_produce_after(r, ITK_GOOD, "acme.enrollment.requested", issued[p], p);
         itk_produce_typed(r, ITK_GOOD, "acme.enrollment.requested", NULL, p);
         failed[p] = itk_produce_typed(r, ITK_HOOK_FAIL, "acme.enrollment.failed", NULL, p);
         itk_produce_typed(r, ITK_GOOD, "acme.enrollment.requested", NULL, p);
@@ -570,18 +573,14 @@ static int run_tiers(itk_run_t *r, const opts_t *o, const char *ordering, bool r
         r->in[failed[p]].dlq_class = "retries_exhausted";
         if (refused) {
             /*
-             * A refused tier record becomes the event's dead letter
-             * (publisher.c, retry_dead_lettered) and is its only outcome:
-             * no result is published for it (unlike a retries_exhausted
-             * event after the last tier). The kit's "dead letter only"
-             * kind, so the commit invariant holds the commit to that
-             * dead letter.
+             * A refused tier record is replaced by its stand-ins
+             * (publisher.c, retry_stand_down): the failed result and the
+             * dead letter, as after the last tier. The commit invariant
+             * holds the commit to both, which the tracker awaits instead
+             * of the tier record.
              */
-            for (int k = 0; k < 2; k++) {
-                itk_input_t *in = &r->in[k ? issued[p] : failed[p]];
-                in->kind = ITK_INVALID_NOID;
-                in->dlq_class = "retries_exhausted";
-            }
+            r->in[issued[p]].kind = ITK_HOOK_FAIL;
+            r->in[issued[p]].dlq_class = "retries_exhausted";
         }
     }
     if (itk_flush(r, 20000))
@@ -604,6 +603,20 @@ static int run_tiers(itk_run_t *r, const opts_t *o, const char *ordering, bool r
         if (refused && in->dlqs > 0 && strcmp(in->dlq_retry_attempt, "1") != 0)
             itk_fail(r, "dead letter of issued input #%zu: hookd.retry.attempt '%s', expected 1",
                      issued[p], in->dlq_retry_attempt);
+        /* Key ordering: the event of the same key after it has its result after it (the
+         * key was held while the issued one waited in the tier, and released when it came
+         * back, or, refused, when its stand-ins replaced the tier record); the same key,
+         * the same result partition. */
+        if (strcmp(ordering, "key") == 0 &&
+            (in->first_result.partition < 0 ||
+             r->in[after[p]].first_result.partition != in->first_result.partition ||
+             r->in[after[p]].first_result.offset <= in->first_result.offset))
+            itk_fail(r,
+                     "input #%zu (key of #%zu): result at %d/%" PRId64 ", the earlier one's at "
+                     "%d/%" PRId64 ": not after it",
+                     after[p], issued[p], (int)r->in[after[p]].first_result.partition,
+                     r->in[after[p]].first_result.offset, (int)in->first_result.partition,
+                     in->first_result.offset);
 
         /* The issued one: its success hook asked twice (the in-line attempts), then, out of
          * tier 1, passed; its post hook ran once, after that. */
