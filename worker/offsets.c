@@ -170,75 +170,70 @@ static hookd_offsets_err_t locate(hookd_offsets_t *ot, int32_t partition, uint64
     return HOOKD_OFFSETS_OK;
 }
 
-hookd_offsets_err_t hookd_offsets_expect(hookd_offsets_t *ot, int32_t partition, uint64_t epoch,
-                                         int64_t offset, unsigned acks)
+/* What a call does to a tracked message's count of awaited reports. */
+typedef enum await_op { AWAIT_SET, AWAIT_ADD, AWAIT_ACK } await_op_t;
+
+/*
+ * expect (set the count, once), expect_more (add to a count not run out)
+ * and ack (take one off) are one locked step each: the message is done,
+ * and the head may advance, when its count reaches 0.
+ */
+static hookd_offsets_err_t await_change(hookd_offsets_t *ot, int32_t partition, uint64_t epoch,
+                                        int64_t offset, await_op_t op, unsigned n)
 {
     hookd_offsets_part_t *p;
     hookd_offsets_entry_t *e;
     hookd_offsets_err_t err;
+    bool ok = false;
 
     pthread_mutex_lock(&ot->lock);
     err = locate(ot, partition, epoch, offset, &p, &e);
     if (err != HOOKD_OFFSETS_OK)
         goto done;
-    if (e->expected || acks > UINT16_MAX) {
+    switch (op) {
+    case AWAIT_SET:
+        ok = !e->expected && n <= UINT16_MAX;
+        break;
+    case AWAIT_ADD:
+        ok = e->expected && e->remaining > 0 && n <= (unsigned)(UINT16_MAX - e->remaining);
+        break;
+    case AWAIT_ACK:
+        ok = e->expected && e->remaining > 0;
+        break;
+    }
+    if (!ok) {
         err = HOOKD_OFFSETS_ERR_STATE;
         goto done;
     }
     e->expected = 1;
-    e->remaining = (uint16_t)acks;
-    if (acks == 0) {
+    e->remaining = (uint16_t)(op == AWAIT_SET   ? n
+                              : op == AWAIT_ADD ? e->remaining + n
+                                                : e->remaining - 1u);
+    if (e->remaining == 0) {
         e->done = 1;
         advance(p);
     }
 done:
     pthread_mutex_unlock(&ot->lock);
     return err;
+}
+
+hookd_offsets_err_t hookd_offsets_expect(hookd_offsets_t *ot, int32_t partition, uint64_t epoch,
+                                         int64_t offset, unsigned acks)
+{
+    return await_change(ot, partition, epoch, offset, AWAIT_SET, acks);
 }
 
 hookd_offsets_err_t hookd_offsets_ack(hookd_offsets_t *ot, int32_t partition, uint64_t epoch,
                                       int64_t offset)
 {
-    hookd_offsets_part_t *p;
-    hookd_offsets_entry_t *e;
-    hookd_offsets_err_t err;
-
-    pthread_mutex_lock(&ot->lock);
-    err = locate(ot, partition, epoch, offset, &p, &e);
-    if (err != HOOKD_OFFSETS_OK)
-        goto done;
-    if (!e->expected || e->remaining == 0) {
-        err = HOOKD_OFFSETS_ERR_STATE;
-        goto done;
-    }
-    if (--e->remaining == 0) {
-        e->done = 1;
-        advance(p);
-    }
-done:
-    pthread_mutex_unlock(&ot->lock);
-    return err;
+    return await_change(ot, partition, epoch, offset, AWAIT_ACK, 1);
 }
 
 hookd_offsets_err_t hookd_offsets_expect_more(hookd_offsets_t *ot, int32_t partition,
                                               uint64_t epoch, int64_t offset, unsigned more)
 {
-    hookd_offsets_part_t *p;
-    hookd_offsets_entry_t *e;
-    hookd_offsets_err_t err;
-
-    pthread_mutex_lock(&ot->lock);
-    err = locate(ot, partition, epoch, offset, &p, &e);
-    if (err != HOOKD_OFFSETS_OK)
-        goto done;
-    if (!e->expected || e->remaining == 0 || more > (unsigned)(UINT16_MAX - e->remaining)) {
-        err = HOOKD_OFFSETS_ERR_STATE;
-        goto done;
-    }
-    e->remaining = (uint16_t)(e->remaining + more);
-done:
-    pthread_mutex_unlock(&ot->lock);
-    return err;
+    return await_change(ot, partition, epoch, offset, AWAIT_ADD, more);
 }
 
 /* Lock held. */

@@ -135,6 +135,19 @@ static void job_free(hookd_publish_job_t *job)
 }
 
 /* Lock held. */
+static void job_link(hookd_publisher_t *pub, hookd_publish_job_t *job)
+{
+    job->next = NULL;
+    job->prev = pub->tail;
+    if (pub->tail)
+        pub->tail->next = job;
+    else
+        pub->head = job;
+    pub->tail = job;
+    pub->counts.outstanding++;
+}
+
+/* Lock held. */
 static void job_unlink(hookd_publisher_t *pub, hookd_publish_job_t *job)
 {
     if (job->prev)
@@ -605,13 +618,7 @@ static bool retry_stand_down(hookd_publisher_t *pub, hookd_publish_job_t *job,
         next = sb->standby;
         sb->standby = NULL;
         pthread_mutex_lock(&pub->lock);
-        sb->prev = pub->tail;
-        if (pub->tail)
-            pub->tail->next = sb;
-        else
-            pub->head = sb;
-        pub->tail = sb;
-        pub->counts.outstanding++;
+        job_link(pub, sb);
         pthread_mutex_unlock(&pub->lock);
         /* in flight: once produced, its report may free it */
         if ((e = job_produce(pub, sb)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -1369,13 +1376,7 @@ static void job_submit(hookd_publisher_t *pub, hookd_publish_job_t *job)
 
     job_precut(pub, job);
     pthread_mutex_lock(&pub->lock);
-    job->prev = pub->tail;
-    if (pub->tail)
-        pub->tail->next = job;
-    else
-        pub->head = job;
-    pub->tail = job;
-    pub->counts.outstanding++;
+    job_link(pub, job);
     pthread_mutex_unlock(&pub->lock);
 
     /* librdkafka's queue full: wait for delivery reports to make room (the
