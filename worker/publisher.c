@@ -583,11 +583,18 @@ static bool retry_stand_down(hookd_publisher_t *pub, hookd_publish_job_t *job,
     hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
     hookd_publish_job_t *sb, *next;
     unsigned n = 0;
+    char id[256] = "";
 
-    for (sb = job->standby; sb != NULL; sb = sb->standby)
-        n++;
+    /* the event id for the log lines: the stand-in result carries it */
+    for (sb = job->standby; sb != NULL; sb = sb->standby, n++)
+        for (size_t i = 0; i < sb->header_count && id[0] == '\0'; i++)
+            if (sb->headers[i].value != NULL && strcmp(sb->headers[i].name, "ce_inputeventid") == 0)
+                snprintf(id, sizeof(id), "%.*s", (int)sb->headers[i].len,
+                         (const char *)sb->headers[i].value);
     if (n == 0 || pub->standby == NULL)
         return false;
+    f.event_id = id[0] != '\0' ? id : NULL;
+    f.topic = origin_topic(pub, &job->origin);
     f.partition = origin_partition(&job->origin);
     f.offset = job->origin.offset;
     if (!pub->standby(pub->opaque, &job->origin, n - 1, job->key, job->key_len, job->hold_token,
