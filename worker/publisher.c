@@ -563,6 +563,7 @@ static void txn_record_failed(hookd_publisher_t *pub, hookd_publish_job_t *job,
 }
 
 static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, rd_kafka_resp_err_t err);
+static void job_precut(hookd_publisher_t *pub, hookd_publish_job_t *job);
 
 /*
  * A retry record refused for good: the tier topic cannot take the event
@@ -624,6 +625,7 @@ static bool retry_stand_down(hookd_publisher_t *pub, hookd_publish_job_t *job,
         rd_kafka_resp_err_t e;
         next = sb->standby;
         sb->standby = NULL;
+        job_precut(pub, sb); /* now, not at publish: most stand-ins never go out */
         pthread_mutex_lock(&pub->lock);
         job_link(pub, sb);
         pthread_mutex_unlock(&pub->lock);
@@ -646,7 +648,7 @@ static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, rd_kafk
     const char *kind = kind_name(job), *topic = job->topic, *reason = rd_kafka_err2str(err);
     const char *form = NULL;
     size_t before = job->value_len;
-    bool drop;
+    bool drop, permanent;
 
     if (pub->txn) {
         txn_record_failed(pub, job, err);
@@ -659,11 +661,10 @@ static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, rd_kafk
     f.partition = origin_partition(&job->origin);
     f.offset = job->origin.offset;
     drop = pub->owned != NULL && !pub->owned(pub->opaque, job->origin.partition, job->origin.epoch);
-    if (!drop && hookd_publisher_classify(err) == HOOKD_PRODUCE_ERR_PERMANENT &&
-        job->kind == HOOKD_RECORD_RETRY && retry_stand_down(pub, job, err))
+    permanent = !drop && hookd_publisher_classify(err) == HOOKD_PRODUCE_ERR_PERMANENT;
+    if (permanent && job->kind == HOOKD_RECORD_RETRY && retry_stand_down(pub, job, err))
         return;
-    if (!drop && hookd_publisher_classify(err) == HOOKD_PRODUCE_ERR_PERMANENT &&
-        (form = job_fallback(pub, job, reason)) != NULL) {
+    if (permanent && (form = job_fallback(pub, job, reason)) != NULL) {
         /* Not a failure to wait out: the smaller form goes at once. */
         hookd_metrics_publish_fallback(kind, form);
         hookd_logf(HOOKD_LOG_WARNING, &f,
@@ -1272,8 +1273,8 @@ static void txn_produce_result(hookd_publisher_t *pub, hookd_publish_job_t *job,
         txn_record_failed(pub, job, err);
 }
 
-/* copy_topic: the topic is the caller's (a reply's, read from its request), copy it. */
-/* A job of its own copies, in no list yet; NULL on ENOMEM. */
+/* A job of its own copies, in no list yet; NULL on ENOMEM. copy_topic: the
+ * topic is the caller's (a reply's, read from its request), copy it. */
 static hookd_publish_job_t *job_new(hookd_record_kind_t kind, const char *topic, bool copy_topic,
                                     int32_t partition, const void *key, size_t key_len,
                                     const void *value, size_t value_len,
@@ -1461,7 +1462,6 @@ int hookd_publisher_publish_retry(hookd_publisher_t *pub, const char *topic, int
             job_free(job);
             return -1;
         }
-        job_precut(pub, *tail);
         tail = &(*tail)->standby;
     }
     job_submit(pub, job);

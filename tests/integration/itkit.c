@@ -710,24 +710,27 @@ int itk_run_tiers(itk_run_t *r, const char *delays)
     return 0;
 }
 
-size_t itk_produce_typed(itk_run_t *r, itk_kind_t kind, const char *type, const char *csr_b64,
-                         int32_t partition)
+static size_t produce_typed(itk_run_t *r, itk_kind_t kind, const char *type, const char *csr_b64,
+                            int32_t partition, const char *key_as)
 {
     size_t len;
     char *v = build_event(r, r->n_in, type, csr_b64 ? csr_b64 : r->pki.csr_b64, 0, &len);
     return produce_raw(r, kind, kind == ITK_HOOK_FAIL ? "hook_failed" : NULL, v, len, partition,
-                       NULL);
+                       key_as);
+}
+
+size_t itk_produce_typed(itk_run_t *r, itk_kind_t kind, const char *type, const char *csr_b64,
+                         int32_t partition)
+{
+    return produce_typed(r, kind, type, csr_b64, partition, NULL);
 }
 
 size_t itk_produce_after(itk_run_t *r, itk_kind_t kind, const char *type, size_t earlier,
                          int32_t partition)
 {
     char seq[24];
-    size_t len;
-    char *v = build_event(r, r->n_in, type, r->pki.csr_b64, 0, &len);
     snprintf(seq, sizeof(seq), "%zu", earlier);
-    return produce_raw(r, kind, kind == ITK_HOOK_FAIL ? "hook_failed" : NULL, v, len, partition,
-                       seq);
+    return produce_typed(r, kind, type, NULL, partition, seq);
 }
 
 size_t itk_produce(itk_run_t *r, itk_kind_t kind, int32_t partition)
