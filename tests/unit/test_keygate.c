@@ -446,3 +446,67 @@ Test(keygate, hold_blocks_the_key_not_the_partition)
     cr_assert_eq(hookd_keygate_hold(g, 1, "a", 1, 1, 1), -1, "not assigned");
     hookd_keygate_destroy(g);
 }
+
+/* A lane freed after a hold leaves nothing behind for the next keys, and
+ * long keys are told apart to their last byte (and kept together when
+ * equal). */
+Test(keygate, a_freed_lane_leaves_nothing_and_long_keys_differ_to_the_last_byte)
+{
+    hookd_keygate_t *g = hookd_keygate_new(true);
+    int tags[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+    hookd_keygate_lane_t *lane, *lane2;
+    char k64[64], k65a[65], k65b[65], k200a[200], k200b[200];
+    int *it;
+
+    memset(k64, 'x', sizeof(k64));
+    memset(k65a, 'y', sizeof(k65a));
+    memcpy(k65b, k65a, sizeof(k65b));
+    k65b[64] = 'z';
+    memset(k200a, 'w', sizeof(k200a));
+    memcpy(k200b, k200a, sizeof(k200b));
+    k200b[199] = 'v';
+    cr_assert_eq(hookd_keygate_assign(g, 0, 1), 0);
+    for (int round = 0; round < 3; round++) {
+        /* "a" runs, is held past its finish, released: its lane is freed */
+        cr_assert_eq(hookd_keygate_push(g, 0, 1, "a", 1, &tags[0]), 0);
+        it = hookd_keygate_take(g, NULL, NULL, &lane);
+        cr_assert(it != NULL && *it == 0);
+        cr_assert_eq(hookd_keygate_hold(g, 0, "a", 1, 7, 1), 0);
+        cr_assert_not(hookd_keygate_finish(g, lane));
+        cr_assert(hookd_keygate_release(g, 0, "a", 1, 7) == false, "idle and empty: freed");
+        cr_assert_eq(hookd_keygate_held(g, -1), 0);
+        /* the next keys get recycled lanes: neither held nor running */
+        cr_assert_eq(hookd_keygate_push(g, 0, 1, "b", 1, &tags[1]), 0);
+        cr_assert_eq(hookd_keygate_push(g, 0, 1, k64, sizeof(k64), &tags[2]), 0);
+        cr_assert_eq(hookd_keygate_push(g, 0, 1, k65a, sizeof(k65a), &tags[3]), 0);
+        cr_assert_eq(hookd_keygate_push(g, 0, 1, k65b, sizeof(k65b), &tags[4]), 0);
+        cr_assert_eq(hookd_keygate_push(g, 0, 1, k200a, sizeof(k200a), &tags[5]), 0);
+        cr_assert_eq(hookd_keygate_push(g, 0, 1, k200b, sizeof(k200b), &tags[6]), 0);
+        cr_assert_eq(hookd_keygate_push(g, 0, 1, "b", 1, &tags[7]), 0);
+        cr_assert_eq(hookd_keygate_push(g, 0, 1, k200a, sizeof(k200a), &tags[8]), 0);
+        hookd_keygate_lane_t *lanes[6];
+        int seen = 0;
+        for (int i = 0; i < 6; i++) {
+            it = hookd_keygate_take(g, NULL, NULL, &lanes[i]);
+            cr_assert_not_null(it, "six distinct keys run at once (take %d)", i);
+            seen |= 1 << *it;
+        }
+        cr_assert_eq(seen, 0x7e, "items 1..6; the second \"b\" and the second long key wait");
+        cr_assert_null(hookd_keygate_take(g, NULL, NULL, &lane2));
+        for (int i = 0; i < 6; i++)
+            hookd_keygate_finish(g, lanes[i]);
+        seen = 0;
+        for (int i = 0; i < 2; i++) {
+            it = hookd_keygate_take(g, NULL, NULL, &lanes[i]);
+            cr_assert_not_null(it);
+            seen |= 1 << *it;
+        }
+        cr_assert_eq(seen, 0x180);
+        cr_assert_null(hookd_keygate_take(g, NULL, NULL, &lane2));
+        cr_assert_not(hookd_keygate_finish(g, lanes[0]));
+        cr_assert_not(hookd_keygate_finish(g, lanes[1]));
+        cr_assert_eq(hookd_keygate_queued(g, -1), 0);
+        cr_assert_eq(hookd_keygate_running(g, -1), 0);
+    }
+    cr_assert_null(hookd_keygate_destroy(g));
+}
