@@ -1275,6 +1275,9 @@ static void txn_produce_result(hookd_publisher_t *pub, hookd_publish_job_t *job,
 
 /* A job of its own copies, in no list yet; NULL on ENOMEM. copy_topic: the
  * topic is the caller's (a reply's, read from its request), copy it. */
+/* How many header name lengths job_new measures once instead of twice. */
+#define JOB_NAME_LENS 24
+
 static hookd_publish_job_t *job_new(hookd_record_kind_t kind, const char *topic, bool copy_topic,
                                     int32_t partition, const void *key, size_t key_len,
                                     const void *value, size_t value_len,
@@ -1283,6 +1286,7 @@ static hookd_publish_job_t *job_new(hookd_record_kind_t kind, const char *topic,
 {
     size_t nh = headers ? hookd_headers_count(headers) : 0, size, i;
     size_t tl = copy_topic ? strlen(topic) + 1 : 0;
+    size_t name_len[JOB_NAME_LENS]; /* the first headers' name lengths, + 1 */
     hookd_publish_job_t *job;
     char *p;
 
@@ -1296,7 +1300,10 @@ static hookd_publish_job_t *job_new(hookd_record_kind_t kind, const char *topic,
     size = sizeof(*job) + nh * sizeof(hookd_header_t) + (key ? key_len : 0) + tl;
     for (i = 0; i < nh; i++) {
         const hookd_header_t *h = hookd_headers_get(headers, i);
-        size += strlen(h->name) + 1 + (h->value ? h->len : 0);
+        size_t nl = strlen(h->name) + 1;
+        if (i < JOB_NAME_LENS)
+            name_len[i] = nl;
+        size += nl + (h->value ? h->len : 0);
     }
     /* Only the job itself needs zeroing: what follows it is all copied over
      * (calloc cleared the key and value bytes for nothing). */
@@ -1319,7 +1326,7 @@ static hookd_publish_job_t *job_new(hookd_record_kind_t kind, const char *topic,
     p = (char *)(job->headers + nh);
     for (i = 0; i < nh; i++) {
         const hookd_header_t *h = hookd_headers_get(headers, i);
-        size_t nl = strlen(h->name) + 1;
+        size_t nl = i < JOB_NAME_LENS ? name_len[i] : strlen(h->name) + 1;
         memcpy(p, h->name, nl);
         job->headers[i].name = p;
         p += nl;
