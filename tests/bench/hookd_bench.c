@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The benchmark: acme-hookd side by side with the limit of its stack (a raw
- * librdkafka consume -> produce -> commit passthrough, no JSON, no hooks)
+ * librdkafka consume -> produce -> commit passthrough, no JSON, no hooks;
+ * and the same writing a result's eight CloudEvents headers on each copy)
  * and with the peer a user would otherwise write (a Python worker with
  * confluent-kafka), in the same run on the same broker. It prints figures;
  * it asserts nothing about speed.
@@ -10,10 +11,10 @@
  *                   [--events N] [--partitions P] [--bootstrap B]
  *                   [--latency-rate R] [--latency-seconds S] [--sleep-events M]
  *                   [--rounds K] [--warmup-events W]
- *   hookd_bench passthrough --bootstrap B --group G --input T --output T
+ *   hookd_bench passthrough --bootstrap B --group G --input T --output T [--envelope yes]
  *   hookd_bench keys --worker PATH --slow-handler SO [--events N] [--keys K]
  *                   [--threads T] [--bootstrap B]
- *   hookd_bench profile --contender hookd|raw [--worker PATH] [--events N]
+ *   hookd_bench profile --contender hookd|raw|raw-envelope [--worker PATH] [--events N]
  *                   [--wrap 'CMD ARGS'] [--kafka-set 'k=v;...'] [--worker-set 'k=v;...']
  *       one contender alone, behind a profiler (see run_profile)
  *
@@ -128,7 +129,28 @@ static void pt_store(rd_kafka_t *c, const char *topic, pt_state_t *st)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-static int passthrough(const char *bootstrap, const char *group, const char *in, const char *out)
+/*
+ * --envelope yes: each copy also carries the eight headers of an acme-hookd
+ * result (the CloudEvents binary-mode envelope), of the same names and value
+ * lengths as the worker writes for these events, added the way any
+ * librdkafka application adds headers. The values are constants: this
+ * contender measures what the stack costs for a record shaped like a
+ * result, not the making of one. The worker cannot go below it without
+ * writing other bytes.
+ */
+static const char *const pt_envelope[][2] = {
+    {"ce_specversion", "1.0"},
+    {"ce_id", "0b9f6d1e-8a3c-4f7e-9d21-5c6b7a8e9f01"},
+    {"ce_source", "urn:acme-hookd:prof-123456-hookd"},
+    {"ce_type", "acme.hookd.result.completed"},
+    {"ce_subject", "order-12345"},
+    {"ce_time", "2026-01-01T00:00:00.000Z"},
+    {"content-type", "application/json"},
+    {"ce_inputeventid", "bench-hookd-12345-1767225600000000"},
+};
+
+static int passthrough(const char *bootstrap, const char *group, const char *in, const char *out,
+                       bool envelope)
 {
     char errstr[512];
     rd_kafka_conf_t *cc = rd_kafka_conf_new(), *pc = rd_kafka_conf_new();
@@ -193,18 +215,29 @@ static int passthrough(const char *bootstrap, const char *group, const char *in,
             rd_kafka_message_t *m = batch[i];
             if (!m->err && m->partition < MAX_PARTS) {
                 rd_kafka_resp_err_t err;
+                rd_kafka_headers_t *hdrs = NULL;
+                if (envelope) {
+                    size_t nh = sizeof(pt_envelope) / sizeof(pt_envelope[0]);
+                    hdrs = rd_kafka_headers_new(nh);
+                    for (size_t h = 0; h < nh; h++)
+                        rd_kafka_header_add(hdrs, pt_envelope[h][0], -1, pt_envelope[h][1], -1);
+                }
                 do {
                     err = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(out),
                                             RD_KAFKA_V_PARTITION(m->partition),
                                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                             RD_KAFKA_V_KEY(m->key, m->key_len),
                                             RD_KAFKA_V_VALUE(m->payload, m->len),
+                                            RD_KAFKA_V_HEADERS(hdrs),
                                             RD_KAFKA_V_OPAQUE((void *)(((uintptr_t)m->offset << 8) |
                                                                        (uintptr_t)m->partition)),
                                             RD_KAFKA_V_END);
                     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
                         rd_kafka_poll(p, 10);
                 } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+                if (err && hdrs)
+                    rd_kafka_headers_destroy(hdrs); /* not taken by the message */
+                /* else: hdrs = NULL; now owned by the message */
             }
             rd_kafka_message_destroy(m);
         }
@@ -721,7 +754,7 @@ static void summarize(figures_t *out, const figures_t *r, int n)
  * the mock cluster's transactional calls do nothing (its results would be
  * visible before any commit), so their figures would mean nothing there.
  */
-enum { C_RAW, C_HOOKD, C_PY, C_EOS, C_EOS_1S, C_COUNT };
+enum { C_RAW, C_RAW_ENV, C_HOOKD, C_PY, C_EOS, C_EOS_1S, C_COUNT };
 
 static bool contender_runs(const bench_t *b, int c)
 {
@@ -747,19 +780,20 @@ static void run_contender(bench_t *b, int c, figures_t *f, long events, long lat
 {
     char ti[160], to[160], td[160], grp[160], wid[96], cfg[600];
     const bench_opts_t *o = &b->o;
-    static const char *const who[C_COUNT] = {"raw", "hookd", "py", "eos", "eos1s"};
+    static const char *const who[C_COUNT] = {"raw", "rawenv", "hookd", "py", "eos", "eos1s"};
 
     snprintf(ti, sizeof(ti), "%s-%s.in", b->prefix, who[c]);
     snprintf(to, sizeof(to), "%s-%s.out", b->prefix, who[c]);
     snprintf(td, sizeof(td), "%s-%s.dlq", b->prefix, who[c]);
     snprintf(grp, sizeof(grp), "%s-%s", b->prefix, who[c]);
     snprintf(wid, sizeof(wid), "%s-%s", b->prefix, who[c]);
-    if (c == C_RAW) {
+    if (c == C_RAW || c == C_RAW_ENV) {
         char *argv[] = {b->self,       "passthrough",
                         "--bootstrap", b->bootstraps,
                         "--group",     grp,
                         "--input",     ti,
                         "--output",    to,
+                        "--envelope",  c == C_RAW_ENV ? "yes" : "no",
                         NULL};
         measure(b, f, who[c], argv, ti, to, events, lat_rate, lat_secs);
     } else if (c == C_HOOKD) {
@@ -803,6 +837,7 @@ static int run(bench_opts_t *o)
     bench_t b;
     char errstr[512], in[160], to[160], wcfg[600], hooks[700];
     static const char *const names[C_COUNT] = {"raw librdkafka passthrough (C)",
+                                               "raw passthrough + result headers",
                                                "acme-hookd (skeleton, defaults)",
                                                "Python confluent-kafka worker",
                                                "acme-hookd exactly_once, 100 ms",
@@ -859,6 +894,7 @@ static int run(bench_opts_t *o)
         snprintf(b.prefix, sizeof(b.prefix), "bench-%ld-r%d", pid, r + 1);
         fprintf(stderr, "hookd_bench: round %d of %ld: producing the backlogs\n", r + 1, o->rounds);
         prepare(&b, "raw", o->events);
+        prepare(&b, "rawenv", o->events);
         prepare(&b, "hookd", o->events);
         prepare(&b, "py", o->events);
         if (contender_runs(&b, C_EOS)) {
@@ -969,6 +1005,12 @@ static int run(bench_opts_t *o)
             printf("per CPU second (less sensitive to a busy machine): acme-hookd / raw = %.2f, "
                    "acme-hookd / Python = %.2f\n",
                    fh->ev_per_cpu_s / fr->ev_per_cpu_s, fh->ev_per_cpu_s / fp->ev_per_cpu_s);
+        if (fh->ev_per_cpu_s > 0 && sum[C_RAW_ENV].ev_per_cpu_s > 0)
+            printf("per CPU second: acme-hookd %.0f, the floor for its output (raw passthrough + "
+                   "result headers) %.0f: %.2f of it%s\n",
+                   fh->ev_per_cpu_s, sum[C_RAW_ENV].ev_per_cpu_s,
+                   fh->ev_per_cpu_s / sum[C_RAW_ENV].ev_per_cpu_s,
+                   b.cl ? "" : " (target on the real broker: 250000 events per CPU second)");
         if (contender_runs(&b, C_EOS) && sum[C_EOS].eps > 0 && fh->eps > 0)
             printf("exactly_once (100 ms) / at_least_once = %.2f   (target >= 0.5: %s); "
                    "per CPU second %.2f; 1 s interval: %.2f\n",
@@ -1214,10 +1256,10 @@ static int run_keys(bench_opts_t *o)
 }
 
 /*
- * One contender alone, for a profiler: `profile --contender hookd|raw
- * --events N [--wrap "CMD ARGS"]` produces N events, starts the contender
- * (acme-hookd with its defaults and the no-op handler, or the raw
- * passthrough) behind the wrapper command (e.g. valgrind --tool=callgrind
+ * One contender alone, for a profiler: `profile --contender
+ * hookd|raw|raw-envelope --events N [--wrap "CMD ARGS"]` produces N events,
+ * starts the contender (acme-hookd with its defaults and the no-op handler,
+ * or the raw passthrough, with or without a result's headers) behind the wrapper command (e.g. valgrind --tool=callgrind
  * ...), waits for its N results, stops it with SIGTERM and prints one line
  * of figures. No latency phase, no rounds. tests/bench/run.sh --callgrind
  * drives it at two backlog sizes and takes the difference, so start-up and
@@ -1234,7 +1276,8 @@ static int run_profile(bench_opts_t *o)
         "enable.idempotence",           "true",    "linger.ms", "5", "batch.num.messages", "10000",
         "queue.buffering.max.messages", "1000000", NULL};
     const char *tmp = getenv("TMPDIR");
-    bool raw = !strcmp(o->contender, "raw");
+    bool envelope = !strcmp(o->contender, "raw-envelope");
+    bool raw = envelope || !strcmp(o->contender, "raw");
 
     memset(&b, 0, sizeof(b));
     b.o = *o;
@@ -1270,6 +1313,7 @@ static int run_profile(bench_opts_t *o)
                       "--group",     grp,
                       "--input",     ti,
                       "--output",    to,
+                      "--envelope",  envelope ? "yes" : "no",
                       NULL};
         for (int i = 0; pa[i]; i++)
             argv[argc++] = pa[i];
@@ -1296,7 +1340,7 @@ static int run_profile(bench_opts_t *o)
     argv[argc] = NULL;
     measure(&b, &f, raw ? "raw" : "hookd", argv, ti, to, o->events, 0, 0);
     printf("profile %s: %ld/%ld results, %.0f events/s, %.0f events per CPU second, %s\n",
-           raw ? "raw" : "hookd", f.got, o->events, f.eps, f.ev_per_cpu_s, f.status);
+           o->contender, f.got, o->events, f.eps, f.ev_per_cpu_s, f.status);
     fflush(stdout);
     rd_kafka_destroy(b.producer);
     itk_pki_destroy(&b.pki);
@@ -1319,11 +1363,13 @@ static void usage(void)
             "                   [--latency-rate R] [--latency-seconds S] [--sleep-events M]\n"
             "                   [--rounds K] [--warmup-events W]\n"
             "       hookd_bench passthrough --bootstrap B --group G --input T --output T\n"
+            "                   [--envelope yes]\n"
             "       hookd_bench keys --worker PATH --slow-handler SO [--events N] [--keys K]\n"
             "                   [--threads T] [--bootstrap B]\n"
             "       hookd_bench handlers --worker PATH --python-path SITE_PACKAGES\n"
             "                   [--events N] [--partitions P]\n"
-            "       hookd_bench profile --contender hookd|raw [--worker PATH] [--events N]\n"
+            "       hookd_bench profile --contender hookd|raw|raw-envelope [--worker PATH]\n"
+            "                   [--events N]\n"
             "                   [--partitions P] [--bootstrap B] [--wrap 'CMD ARGS']\n"
             "                   [--timeout-s S] [--kafka-set 'key=value;...']\n"
             "                   [--worker-set 'key=value;...']\n");
@@ -1342,6 +1388,7 @@ int main(int argc, char **argv)
                       .keys = 1000,
                       .threads = 64};
     const char *group = NULL, *in = NULL, *out = NULL;
+    bool envelope = false;
     if (argc < 2)
         usage();
     for (int i = 2; i < argc; i++) {
@@ -1394,6 +1441,8 @@ int main(int argc, char **argv)
             in = v;
         else if (!strcmp(a, "--output"))
             out = v;
+        else if (!strcmp(a, "--envelope"))
+            envelope = !strcmp(v, "yes");
         else
             usage();
         i++;
@@ -1402,7 +1451,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "passthrough")) {
         if (!o.bootstrap || !group || !in || !out)
             usage();
-        return passthrough(o.bootstrap, group, in, out);
+        return passthrough(o.bootstrap, group, in, out, envelope);
     }
     if (!strcmp(argv[1], "handlers")) {
         if (!o.worker || !o.python_path || o.events < 1 || o.partitions < 1 ||
@@ -1414,7 +1463,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "profile")) {
         if (!o.contender ||
-            (strcmp(o.contender, "raw") && (strcmp(o.contender, "hookd") || !o.worker)) ||
+            (strcmp(o.contender, "raw") && strcmp(o.contender, "raw-envelope") &&
+             (strcmp(o.contender, "hookd") || !o.worker)) ||
             o.events < 1 || o.partitions < 1 || o.partitions > MAX_PARTS)
             usage();
         signal(SIGINT, on_signal);

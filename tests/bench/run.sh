@@ -11,7 +11,8 @@
 #       partition beside ordering = key on 1 and 32 partitions (default N: 20,000)
 #   tests/bench/run.sh --callgrind [--events N] [--out DIR] [--worker PATH]
 #       instructions per event and stage (valgrind's callgrind, mock cluster):
-#       acme-hookd and the raw passthrough, each on a backlog of N/6 and of N
+#       acme-hookd, the raw passthrough and the raw passthrough writing a
+#       result's eight CloudEvents headers, each on a backlog of N/6 and of N
 #       events (default N: 24,000), the difference divided by 5N/6
 #
 # Broker: by default a librdkafka mock cluster the benchmark starts in its own
@@ -67,7 +68,7 @@ if [ $callgrind = 1 ]; then
   cg_out=${cg_out:-$(mktemp -d "${TMPDIR:-/tmp}/hookd-callgrind.XXXXXX")}
   cg_worker=${cg_worker:-$build/worker/acme-hookd}
   mkdir -p "$cg_out"
-  for c in hookd raw; do
+  for c in hookd raw raw-envelope; do
     for n in $small $events; do
       "$build/tests/bench/hookd_bench" profile --contender "$c" --worker "$cg_worker" \
         --events "$n" --partitions "$partitions" --timeout-s 1800 \
@@ -79,6 +80,9 @@ if [ $callgrind = 1 ]; then
   echo
   echo "raw librdkafka passthrough, Ir per event:"
   python3 "$here/callgrind_stages.py" "$cg_out/raw-$small" "$small" "$cg_out/raw-$events" "$events" --raw
+  echo
+  echo "raw passthrough writing a result's eight CloudEvents headers (the floor for records shaped like acme-hookd's), Ir per event:"
+  python3 "$here/callgrind_stages.py" "$cg_out/raw-envelope-$small" "$small" "$cg_out/raw-envelope-$events" "$events" --raw
   echo
   echo "callgrind files: $cg_out (callgrind_annotate --inclusive=yes FILE-NN, one per thread)"
   exit 0
