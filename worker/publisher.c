@@ -1273,11 +1273,11 @@ static void txn_produce_result(hookd_publisher_t *pub, hookd_publish_job_t *job,
         txn_record_failed(pub, job, err);
 }
 
-/* A job of its own copies, in no list yet; NULL on ENOMEM. copy_topic: the
- * topic is the caller's (a reply's, read from its request), copy it. */
 /* How many header name lengths job_new measures once instead of twice. */
 #define JOB_NAME_LENS 24
 
+/* A job of its own copies, in no list yet; NULL on ENOMEM. copy_topic: the
+ * topic is the caller's (a reply's, read from its request), copy it. */
 static hookd_publish_job_t *job_new(hookd_record_kind_t kind, const char *topic, bool copy_topic,
                                     int32_t partition, const void *key, size_t key_len,
                                     const void *value, size_t value_len,

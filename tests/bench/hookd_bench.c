@@ -1259,9 +1259,10 @@ static int run_keys(bench_opts_t *o)
  * One contender alone, for a profiler: `profile --contender
  * hookd|raw|raw-envelope --events N [--wrap "CMD ARGS"]` produces N events,
  * starts the contender (acme-hookd with its defaults and the no-op handler,
- * or the raw passthrough, with or without a result's headers) behind the wrapper command (e.g. valgrind --tool=callgrind
- * ...), waits for its N results, stops it with SIGTERM and prints one line
- * of figures. No latency phase, no rounds. tests/bench/run.sh --callgrind
+ * or the raw passthrough, with or without a result's headers) behind the
+ * wrapper command (e.g. valgrind --tool=callgrind ...), waits for its N
+ * results, stops it with SIGTERM and prints one line of figures. No latency
+ * phase, no rounds. tests/bench/run.sh --callgrind
  * drives it at two backlog sizes and takes the difference, so start-up and
  * shutdown cancel out of the per-event counts.
  */

@@ -475,7 +475,7 @@ Test(keygate, a_freed_lane_leaves_nothing_and_long_keys_differ_to_the_last_byte)
         cr_assert_not(hookd_keygate_finish(g, lane));
         cr_assert(hookd_keygate_release(g, 0, "a", 1, 7) == false, "idle and empty: freed");
         cr_assert_eq(hookd_keygate_held(g, -1), 0);
-        /* the next keys get recycled lanes: neither held nor running */
+        /* the next keys' lanes are new: neither held nor running */
         cr_assert_eq(hookd_keygate_push(g, 0, 1, "b", 1, &tags[1]), 0);
         cr_assert_eq(hookd_keygate_push(g, 0, 1, k64, sizeof(k64), &tags[2]), 0);
         cr_assert_eq(hookd_keygate_push(g, 0, 1, k65a, sizeof(k65a), &tags[3]), 0);
