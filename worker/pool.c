@@ -103,6 +103,7 @@ hookd_pool_t *hookd_pool_new(size_t threads, bool by_key, hookd_pool_work_cb *wo
         goto nomem;
     pool->nthreads = threads;
     for (i = 0; i < threads; i++) {
+        char name[16]; /* the kernel's limit, NUL included */
         int err;
         pool->threads[i].pool = pool;
         pool->threads[i].index = i;
@@ -112,6 +113,11 @@ hookd_pool_t *hookd_pool_new(size_t threads, bool by_key, hookd_pool_work_cb *wo
             goto error;
         }
         pool->threads[i].started = true;
+        /* Named for top -H, perf and gdb, as librdkafka names its own
+         * ("rdk:main"); an isolation child renames itself after the fork.
+         * Best effort: a name is never worth failing the start. */
+        snprintf(name, sizeof(name), "hookd:work%u", (unsigned)(i % 1000)); /* threads <= 256 */
+        (void)pthread_setname_np(pool->threads[i].tid, name);
     }
     return pool;
 

@@ -1237,6 +1237,7 @@ hookd_publisher_t *hookd_publisher_new(const hookd_config_t *cfg, const char *bo
         goto error;
     }
     pub->thread_started = true;
+    (void)pthread_setname_np(pub->thread, "hookd:publish"); /* see pool.c */
     return pub;
 
 error:

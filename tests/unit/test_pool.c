@@ -7,6 +7,7 @@
  * sleeping.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -216,6 +217,39 @@ Test(pool, drop_all_and_stop_leave_nothing_behind)
     cr_assert_eq(hookd_pool_stop(pool, 10000), 0);
     cr_assert_eq(pr.processed, 1);
     cr_assert_eq(pr.dropped, 5);
+    hookd_pool_destroy(pool);
+}
+
+/* The threads carry names (top -H, perf, gdb): hookd:work0 .. hookd:work<n-1>. */
+Test(pool, threads_are_named_by_index)
+{
+    char err[256], path[300], comm[32], want[3][16] = {"hookd:work0", "hookd:work1", "hookd:work2"};
+    int seen[3] = {0, 0, 0};
+    hookd_pool_t *pool;
+    DIR *d;
+    struct dirent *de;
+    probe_init();
+    pool = hookd_pool_new(3, false, work, drop, NULL, err, sizeof(err));
+    cr_assert_not_null(pool, "%s", err);
+    cr_assert_not_null(d = opendir("/proc/self/task"));
+    while ((de = readdir(d)) != NULL) {
+        FILE *f;
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
+        if ((f = fopen(path, "r")) == NULL)
+            continue;
+        if (fgets(comm, sizeof(comm), f) != NULL) {
+            comm[strcspn(comm, "\n")] = '\0';
+            for (int i = 0; i < 3; i++)
+                seen[i] += strcmp(comm, want[i]) == 0;
+        }
+        fclose(f);
+    }
+    closedir(d);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(seen[i], 1, "%s: %d thread(s) of that name", want[i], seen[i]);
+    cr_assert_eq(hookd_pool_stop(pool, 10000), 0);
     hookd_pool_destroy(pool);
 }
 
