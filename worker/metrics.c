@@ -5,11 +5,19 @@
  * Every metric family owns one mutex and a small array of series. The label
  * sets of this worker are few (event types, phases x handlers x outcomes,
  * error classes, verdicts), so a linear scan keyed by a precomputed hash is
- * cheaper than any tree, and one lock per family keeps handler threads of
- * different families from contending. Label values that come from input
- * (the event type) are bounded: past HOOKD_METRICS_MAX_SERIES distinct sets
- * a family folds new ones into a single "_other" series instead of growing
- * without limit.
+ * cheaper than any tree. Label values that come from input (the event
+ * type) are bounded: past HOOKD_METRICS_MAX_SERIES distinct sets a family
+ * folds new ones into a single "_other" series instead of growing without
+ * limit.
+ *
+ * Recording takes no lock once a thread has recorded a label set: the
+ * thread remembers the series (hookd_hint_find), a series never moves nor
+ * is freed until hookd_metrics_reset(), its label values never change, and
+ * its counts are atomics. Every handler thread records several series per
+ * event (consumed, one invocation and one duration per phase, the verdict):
+ * behind a family mutex, all of them would take turns on the same few
+ * locks for every event. The family lock is left for making a series, for
+ * the render's walk and for reset.
  *
  * The status flags and the heartbeat are plain atomics: the HTTP thread reads
  * them on every probe and must never wait for the main loop.
@@ -153,10 +161,13 @@ typedef enum hookd_family_kind { HOOKD_FAM_COUNTER, HOOKD_FAM_HISTOGRAM } hookd_
 
 typedef struct hookd_series {
     uint64_t hash;
-    char *values[HOOKD_METRICS_MAX_LABELS];
-    uint64_t count;    /* counter value, or histogram observation count */
-    double sum;        /* histogram only */
-    uint64_t *buckets; /* histogram only: non-cumulative counts, one per bound */
+    char *values[HOOKD_METRICS_MAX_LABELS]; /* set before the series is published, then read-only */
+    atomic_uint_fast64_t count;             /* counter only */
+    _Atomic double sum;                     /* histogram only */
+    /* histogram only: non-cumulative counts, one per bound and a last one
+     * above every bound; the observation count is their sum, so a render
+     * racing with recorders still shows +Inf and _count equal */
+    atomic_uint_fast64_t *buckets;
 } hookd_series_t;
 
 typedef struct hookd_family {
@@ -165,10 +176,11 @@ typedef struct hookd_family {
     hookd_family_kind_t kind;
     int nlabels;
     const char *labels[HOOKD_METRICS_MAX_LABELS];
-    pthread_mutex_t lock;
-    hookd_series_t *series;
+    pthread_mutex_t lock;    /* series, count, cap; and reset against render */
+    hookd_series_t **series; /* each allocated once, freed by reset only */
     size_t count;
     size_t cap;
+    atomic_uint gen; /* bumped by reset: every thread's hints go stale */
 } hookd_family_t;
 
 #define HOOKD_FAMILY(n, h, k, nl, ...)                                                             \
@@ -247,6 +259,7 @@ static void hookd_series_free(hookd_series_t *s, int nlabels)
     for (int i = 0; i < nlabels; i++)
         free(s->values[i]);
     free(s->buckets);
+    free(s);
 }
 
 /*
@@ -258,7 +271,7 @@ static hookd_series_t *hookd_family_series(hookd_family_t *f, const char *const 
 {
     uint64_t h = hookd_hash_values(values, f->nlabels);
     for (size_t i = 0; i < f->count; i++) {
-        hookd_series_t *s = &f->series[i];
+        hookd_series_t *s = f->series[i];
         if (s->hash != h)
             continue;
         int same = 1;
@@ -285,14 +298,15 @@ static hookd_series_t *hookd_family_series(hookd_family_t *f, const char *const 
 
     if (f->count == f->cap) {
         size_t cap = f->cap ? f->cap * 2 : 8;
-        hookd_series_t *p = realloc(f->series, cap * sizeof(*p));
+        hookd_series_t **p = realloc(f->series, cap * sizeof(*p));
         if (!p)
             return NULL;
         f->series = p;
         f->cap = cap;
     }
-    hookd_series_t *s = &f->series[f->count];
-    memset(s, 0, sizeof(*s));
+    hookd_series_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
     s->hash = h;
     for (int j = 0; j < f->nlabels; j++) {
         s->values[j] = strdup(values[j]);
@@ -302,13 +316,13 @@ static hookd_series_t *hookd_family_series(hookd_family_t *f, const char *const 
         }
     }
     if (f->kind == HOOKD_FAM_HISTOGRAM) {
-        s->buckets = calloc(HOOKD_DURATION_NBUCKETS, sizeof(*s->buckets));
+        s->buckets = calloc(HOOKD_DURATION_NBUCKETS + 1, sizeof(*s->buckets));
         if (!s->buckets) {
             hookd_series_free(s, f->nlabels);
             return NULL;
         }
     }
-    f->count++;
+    f->series[f->count++] = s;
     return s;
 }
 
@@ -339,18 +353,19 @@ static void hookd_bound_values(const char *const *in, int n,
  * The hot path records the same few label sets (event type, phase, handler
  * and outcome, verdict) for every message, mostly from string constants:
  * copying the values into bounded buffers, hashing them and comparing
- * them with every series cost more than the rest of the recording. A hit
- * is only a hint: under the family lock the series at that index must
- * still exist and hold exactly these values (a reset, or a label string
- * freed and its address reused, makes it a miss), so the series found is
- * the one the full lookup would find.
+ * them with every series cost more than the rest of the recording, and the
+ * lookup needs the family lock. A hit is only a hint: the series must be
+ * of the family's current generation (no reset since) and hold exactly
+ * these values (a label string freed and its address reused makes it a
+ * miss), so the series found is the one the full lookup would find.
  */
 #define HOOKD_SERIES_CACHE 8
 
 typedef struct hookd_series_hint {
     const hookd_family_t *family; /* NULL: empty slot */
     const char *ptrs[HOOKD_METRICS_MAX_LABELS];
-    size_t index;
+    hookd_series_t *series;
+    unsigned gen;
 } hookd_series_hint_t;
 
 static _Thread_local hookd_series_hint_t hookd_hints[HOOKD_SERIES_CACHE];
@@ -369,82 +384,89 @@ static hookd_series_hint_t *hookd_hint_find(const hookd_family_t *f, const char 
     return NULL;
 }
 
-/* The hinted series, if it still holds `values`. Family locked. */
+/*
+ * The hinted series, if it is still the family's and holds `values`. No
+ * lock: the hint was stored by this thread after it took the family lock,
+ * which the series' making happened before, and its values never change.
+ */
 static hookd_series_t *hookd_hint_series(const hookd_family_t *f, const hookd_series_hint_t *h,
                                          const char *const *values)
 {
-    hookd_series_t *s;
-    if (h == NULL || h->index >= f->count)
+    if (h == NULL || h->gen != atomic_load_explicit(&f->gen, memory_order_relaxed))
         return NULL;
-    s = &f->series[h->index];
     for (int j = 0; j < f->nlabels; j++)
-        if (strcmp(s->values[j], values[j] ? values[j] : "") != 0)
+        if (strcmp(h->series->values[j], values[j] ? values[j] : "") != 0)
             return NULL;
-    return s;
+    return h->series;
 }
 
-/* Remember where `values` were recorded (a miss just found or made it). */
-static void hookd_hint_store(const hookd_family_t *f, hookd_series_hint_t *h,
-                             const char *const *values, size_t index)
+/* Remember where `values` were recorded (a miss just found or made it). Family locked. */
+static void hookd_hint_store(hookd_family_t *f, hookd_series_hint_t *h, const char *const *values,
+                             hookd_series_t *s)
 {
     if (h == NULL)
         h = &hookd_hints[hookd_hint_next++ % HOOKD_SERIES_CACHE];
     h->family = f;
     for (int j = 0; j < f->nlabels; j++)
         h->ptrs[j] = values[j];
-    h->index = index;
+    h->series = s;
+    h->gen = atomic_load_explicit(&f->gen, memory_order_relaxed);
 }
 
-/* The series of `values`: by the thread's hint, else by the full lookup. Family locked. */
-static hookd_series_t *hookd_family_find(hookd_family_t *f, const char *const *values,
-                                         hookd_series_hint_t *hint)
+/* The series of `values`: by the thread's hint, else by the full lookup under the family lock. */
+static hookd_series_t *hookd_family_find(hookd_family_t *f, const char *const *values)
 {
     char store[HOOKD_METRICS_MAX_LABELS][HOOKD_METRICS_MAX_VALUE + 1];
-    const char *v[HOOKD_METRICS_MAX_LABELS];
+    const char *v[HOOKD_METRICS_MAX_LABELS] = {NULL};
+    hookd_series_hint_t *hint = hookd_hint_find(f, values);
     hookd_series_t *s = hookd_hint_series(f, hint, values);
     if (s != NULL)
         return s;
     hookd_bound_values(values, f->nlabels, store, v);
+    pthread_mutex_lock(&f->lock);
     if ((s = hookd_family_series(f, v)) != NULL)
-        hookd_hint_store(f, hint, values, (size_t)(s - f->series));
+        hookd_hint_store(f, hint, values, s);
+    pthread_mutex_unlock(&f->lock);
     return s;
 }
 
 static void hookd_family_add(hookd_family_t *f, const char *const *values, uint64_t n)
 {
-    hookd_series_hint_t *hint = hookd_hint_find(f, values);
-    pthread_mutex_lock(&f->lock);
-    hookd_series_t *s = hookd_family_find(f, values, hint);
+    hookd_series_t *s = hookd_family_find(f, values);
     if (s)
-        s->count += n;
-    pthread_mutex_unlock(&f->lock);
+        atomic_fetch_add_explicit(&s->count, n, memory_order_relaxed);
 }
 
 static void hookd_family_observe(hookd_family_t *f, const char *const *values, double x)
 {
-    hookd_series_hint_t *hint = hookd_hint_find(f, values);
+    hookd_series_t *s = hookd_family_find(f, values);
+    size_t i = 0;
+    if (s == NULL)
+        return;
     if (isnan(x) || x < 0)
         x = 0; /* a clock step must not poison the sum */
-    pthread_mutex_lock(&f->lock);
-    hookd_series_t *s = hookd_family_find(f, values, hint);
-    if (s) {
-        s->count++;
-        s->sum += x;
-        for (size_t i = 0; i < HOOKD_DURATION_NBUCKETS; i++) {
-            if (x <= hookd_duration_buckets[i]) {
-                s->buckets[i]++;
-                break;
-            }
-        }
-    }
-    pthread_mutex_unlock(&f->lock);
+    while (i < HOOKD_DURATION_NBUCKETS && x > hookd_duration_buckets[i])
+        i++;
+    atomic_fetch_add_explicit(&s->buckets[i], 1, memory_order_relaxed);
+    /* C11 has no atomic add for a double: compare and swap */
+    double sum = atomic_load_explicit(&s->sum, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&s->sum, &sum, sum + x, memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
 }
 
+/*
+ * Drop every series. Recorders hold no lock while they count into a series
+ * (see the top of this file), so this frees what another thread may be
+ * counting into: hookd_metrics_reset() is for start-up and tests, when no
+ * other thread records.
+ */
 static void hookd_family_clear(hookd_family_t *f)
 {
     pthread_mutex_lock(&f->lock);
+    atomic_fetch_add_explicit(&f->gen, 1, memory_order_relaxed);
     for (size_t i = 0; i < f->count; i++)
-        hookd_series_free(&f->series[i], f->nlabels);
+        hookd_series_free(f->series[i], f->nlabels);
     free(f->series);
     f->series = NULL;
     f->count = f->cap = 0;
@@ -487,33 +509,36 @@ static void hookd_family_render(hookd_family_t *f, hookd_sbuf_t *b)
                         f->kind == HOOKD_FAM_COUNTER ? "counter" : "histogram");
     pthread_mutex_lock(&f->lock);
     for (size_t i = 0; i < f->count; i++) {
-        const hookd_series_t *s = &f->series[i];
+        hookd_series_t *s = f->series[i];
         if (f->kind == HOOKD_FAM_COUNTER) {
             hookd_sbuf_puts(b, f->name);
             hookd_render_labels_open(b, f, s);
-            hookd_sbuf_printf(b, "} %" PRIu64 "\n", s->count);
+            hookd_sbuf_printf(b, "} %" PRIu64 "\n",
+                              (uint64_t)atomic_load_explicit(&s->count, memory_order_relaxed));
             continue;
         }
         uint64_t cumulative = 0;
         for (size_t k = 0; k < HOOKD_DURATION_NBUCKETS; k++) {
-            cumulative += s->buckets[k];
+            cumulative += atomic_load_explicit(&s->buckets[k], memory_order_relaxed);
             hookd_sbuf_printf(b, "%s_bucket", f->name);
             hookd_render_labels_open(b, f, s);
             hookd_sbuf_puts(b, ",le=\"");
             hookd_sbuf_double(b, hookd_duration_buckets[k]);
             hookd_sbuf_printf(b, "\"} %" PRIu64 "\n", cumulative);
         }
+        cumulative +=
+            atomic_load_explicit(&s->buckets[HOOKD_DURATION_NBUCKETS], memory_order_relaxed);
         hookd_sbuf_printf(b, "%s_bucket", f->name);
         hookd_render_labels_open(b, f, s);
-        hookd_sbuf_printf(b, ",le=\"+Inf\"} %" PRIu64 "\n", s->count);
+        hookd_sbuf_printf(b, ",le=\"+Inf\"} %" PRIu64 "\n", cumulative);
         hookd_sbuf_printf(b, "%s_sum", f->name);
         hookd_render_labels_open(b, f, s);
         hookd_sbuf_puts(b, "} ");
-        hookd_sbuf_double(b, s->sum);
+        hookd_sbuf_double(b, atomic_load_explicit(&s->sum, memory_order_relaxed));
         hookd_sbuf_puts(b, "\n");
         hookd_sbuf_printf(b, "%s_count", f->name);
         hookd_render_labels_open(b, f, s);
-        hookd_sbuf_printf(b, "} %" PRIu64 "\n", s->count);
+        hookd_sbuf_printf(b, "} %" PRIu64 "\n", cumulative);
     }
     pthread_mutex_unlock(&f->lock);
 }

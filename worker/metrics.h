@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Process-wide counters, histograms and status flags, rendered as
- * Prometheus text exposition by the HTTP endpoint. All functions are
- * thread-safe and cheap enough for the hot path.
+ * Prometheus text exposition by the HTTP endpoint. All functions but
+ * hookd_metrics_reset() are thread-safe, and recording is cheap enough for
+ * the hot path: after a thread's first record of a label set, it takes no
+ * lock (metrics.c).
  */
 #ifndef HOOKD_METRICS_H
 #define HOOKD_METRICS_H
@@ -15,7 +17,7 @@
 extern "C" {
 #endif
 
-/* Reset everything (tests) and record build info. */
+/* Reset everything (start-up and tests: not while another thread records). */
 void hookd_metrics_reset(void);
 
 /* type: "acme.enrollment.requested" ... or "invalid" */

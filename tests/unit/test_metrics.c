@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,7 +451,57 @@ Test(metrics, concurrent_updates_are_not_lost)
                  THREADS * retries_per_thread);
     cr_assert_eq(sample(s, "hookd_handler_duration_seconds_count{phase=\"pre\",handler=\"h\"}"),
                  THREADS * PER_THREAD);
+    /* the sum is added without a lock too: no observation lost there either */
+    cr_assert_float_eq(sample(s, "hookd_handler_duration_seconds_sum{phase=\"pre\",handler=\"h\"}"),
+                       THREADS * PER_THREAD * 0.001, 1e-6);
     free(s);
+}
+
+static atomic_bool recording;
+
+static void *record_until_stopped(void *arg)
+{
+    (void)arg;
+    for (unsigned i = 0; atomic_load(&recording); i++) {
+        hookd_metrics_event_consumed("a");
+        /* every third one above the largest bound: the last, uncumulated bucket */
+        hookd_metrics_invocation("pre", "h", "ok", i % 3 ? 0.001 : 100.0);
+    }
+    return NULL;
+}
+
+/*
+ * Recorders take no lock, so a render reads counts while they move. Each
+ * render must still be a valid exposition whose histogram +Inf bucket and
+ * _count agree (the count is the buckets' sum, not a third counter), and
+ * no count may go down from one render to the next.
+ */
+Test(metrics, renders_during_recording_are_consistent)
+{
+    const char *inf =
+        "hookd_handler_duration_seconds_bucket{phase=\"pre\",handler=\"h\",le=\"+Inf\"}";
+    const char *count = "hookd_handler_duration_seconds_count{phase=\"pre\",handler=\"h\"}";
+    const char *consumed = "hookd_events_consumed_total{type=\"a\"}";
+    double last_count = -1, last_consumed = -1; /* -1: not recorded yet */
+    pthread_t t[THREADS];
+    atomic_store(&recording, true);
+    for (int i = 0; i < THREADS; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, record_until_stopped, NULL), 0);
+    for (int r = 0; r < 300; r++) {
+        char *s = render();
+        assert_valid_exposition(s);
+        double n = sample(s, count), c = sample(s, consumed);
+        cr_assert_eq(sample(s, inf), n, "render %d: +Inf %.0f, _count %.0f", r, sample(s, inf), n);
+        cr_assert_geq(n, last_count, "render %d: _count went down", r);
+        cr_assert_geq(c, last_consumed, "render %d: consumed went down", r);
+        last_count = n;
+        last_consumed = c;
+        free(s);
+    }
+    atomic_store(&recording, false);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    cr_assert_gt(last_count, 0, "the recorders ran while rendering");
 }
 
 Test(metrics, reset_clears_everything)
