@@ -141,7 +141,7 @@ static const cfg_key_t cfg_keys[] = {
     {SEC_WORKER, "partition_queue_max", T_INT, OFF(partition_queue_max), 1, 1000000, 0, "1000"},
     {SEC_WORKER, "commit_interval_ms", T_INT, OFF(commit_interval_ms), 10, 600000, 0, "200"},
     {SEC_WORKER, "ordering", T_ORDERING, OFF(ordering), 0, 0, 0, "key"},
-    {SEC_WORKER, "max_in_flight", T_INT, OFF(max_in_flight), 1, 10000000, 0, "20000"},
+    {SEC_WORKER, "max_in_flight", T_INT, OFF(max_in_flight), 1, 10000000, 0, "40000"},
     {SEC_WORKER, "max_in_flight_per_partition", T_INT, OFF(max_in_flight_per_partition), 1,
      10000000, 0, "5000"},
     {SEC_WORKER, "retry_topics", T_STR, OFF(retry_topics), 0, 0, KF_OPTIONAL | KF_COMMAS, NULL},

@@ -908,7 +908,7 @@ static void update_pauses(hookd_runtime_t *rt)
     size_t pmax = rt->cfg->max_in_flight_per_partition > 0
                       ? (size_t)rt->cfg->max_in_flight_per_partition
                       : 5000;
-    size_t wmax = rt->cfg->max_in_flight > 0 ? (size_t)rt->cfg->max_in_flight : 20000;
+    size_t wmax = rt->cfg->max_in_flight > 0 ? (size_t)rt->cfg->max_in_flight : 40000;
     int64_t now = rt->cfg->retry_tiers != NULL ? hookd_wall_ms() : 0;
     RT_ASSERT_CONSUMER_THREAD(rt);
 

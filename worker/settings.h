@@ -98,7 +98,7 @@ typedef struct hookd_config {
     int partition_queue_max;   /* messages buffered per partition before pausing it, default 1000 */
     int commit_interval_ms;    /* least time between two offset commit requests, default 200 */
     hookd_ordering_t ordering; /* ordering = key | partition, default key */
-    int max_in_flight; /* events consumed and not yet committable, whole worker, default 20000 */
+    int max_in_flight; /* events consumed and not yet committable, whole worker, default 40000 */
     int max_in_flight_per_partition; /* the same per partition, default 5000 */
     char *retry_topics;              /* retry tier delays ("10s,1m,10m"), NULL: no tiers */
     char *retry_topic_names;         /* their topics, NULL: <input_topic>.retry.<delay> */

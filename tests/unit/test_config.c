@@ -118,7 +118,7 @@ Test(config, defaults)
     cr_assert_eq(cfg->publish_retry_backoff_ms, 1000);
     cr_assert_eq(cfg->partition_queue_max, 1000);
     cr_assert_eq(cfg->ordering, HOOKD_ORDERING_KEY);
-    cr_assert_eq(cfg->max_in_flight, 20000);
+    cr_assert_eq(cfg->max_in_flight, 40000);
     cr_assert_eq(cfg->max_in_flight_per_partition, 5000);
     cr_assert_eq(cfg->commit_interval_ms, 200);
     cr_assert_eq(cfg->limits.max_event_bytes, HOOKD_DEFAULT_MAX_EVENT_BYTES);
