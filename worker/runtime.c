@@ -942,15 +942,20 @@ static void update_pauses(hookd_runtime_t *rt)
             rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
             rd_kafka_resp_err_t err;
             list_add_slot(rt, l, p);
-            err =
-                want ? rd_kafka_pause_partitions(rt->rk, l) : rd_kafka_resume_partitions(rt->rk, l);
             /* librdkafka 2.0.2 fetches a resumed partition again only about
              * a second later (measured: a fast handler then idles for most
              * of every pause cycle). Seeking to the next offset to consume
              * restarts its fetcher at once; what was fetched while paused
              * was discarded anyway, so nothing is skipped. A message
-             * delivered twice around the seek is refused by the tracker. */
-            if (!want && err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+             * delivered twice around the seek is refused by the tracker.
+             * The seek comes before the resume, while the partition is
+             * still paused: resumed first, librdkafka fetches from its own
+             * position, past a retry tier's head that was consumed but not
+             * due, and a record behind the head could be consumed before
+             * the seek back to it took effect; tracked first, it made the
+             * tracker refuse the head (offsets go forward), which was lost.
+             * librdkafka resumes from the position a seek set (since 1.9). */
+            if (!want) {
                 int64_t next;
                 pthread_mutex_lock(&rt->lock);
                 next = rt->parts[i].next_offset;
@@ -962,6 +967,8 @@ static void update_pauses(hookd_runtime_t *rt)
                         rd_kafka_error_destroy(e);
                 }
             }
+            err =
+                want ? rd_kafka_pause_partitions(rt->rk, l) : rd_kafka_resume_partitions(rt->rk, l);
             rd_kafka_topic_partition_list_destroy(l);
             if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
                 continue;
@@ -1031,7 +1038,11 @@ static bool tier_not_due(hookd_runtime_t *rt, int32_t slot, const rd_kafka_messa
     pthread_mutex_lock(&rt->lock);
     rp = &rt->parts[slot];
     rp->due_ms = due;
-    rp->next_offset = rkm->offset; /* the head, fetched again on resume */
+    /* the head, fetched again on resume; never a later record than one
+     * still to consume (fetched ahead of the head, it must not move the
+     * resume past it) */
+    if (rp->next_offset < 0 || rkm->offset < rp->next_offset)
+        rp->next_offset = rkm->offset;
     pthread_mutex_unlock(&rt->lock);
     if (hookd_log_enabled(HOOKD_LOG_DEBUG))
         hookd_logf(HOOKD_LOG_DEBUG, NULL,
