@@ -12,6 +12,12 @@
  *      pass it);
  *   4. the schema, keyword for keyword, on the cJSON tree.
  *
+ * An ordinary plain event (an object of string members) takes a shorter
+ * road to the same answer: the parser's syntax scan without a tree, the
+ * same schema checks on the strings, one copy of each (decode_flat). What
+ * does not fit it, a refusal above all, goes the whole way, so each
+ * message is written in one place only.
+ *
  * Binary-mode CloudEvents are first mapped to the structured form exactly
  * as schemas/README.md documents (ce_X header -> attribute X, content-type
  * -> datacontenttype, value -> data) and then go through the very same
@@ -25,6 +31,7 @@
 #include "event.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,18 +90,24 @@ typedef enum field_kind {
 /* requestedFields / issuedFields / failedFields of the schema in one table. */
 static const struct field_spec {
     const char *name;
+    size_t name_len;
     field_kind_t kind;
     unsigned allowed;  /* event types that have this field */
     unsigned required; /* event types that must have it */
     size_t offset;     /* where it lands in hookd_event_t */
 } field_specs[] = {
-    {"certificate_name", KIND_NONEMPTY, T_ALL, T_ALL, offsetof(hookd_event_t, certificate_name)},
-    {"order_name", KIND_NONEMPTY, T_ALL, T_ALL, offsetof(hookd_event_t, order_name)},
-    {"csr", KIND_BASE64, T_ALL, T_ALL, offsetof(hookd_event_t, csr)},
-    {"certificate", KIND_PEM, T_ISS, T_ISS, offsetof(hookd_event_t, certificate)},
-    {"certificate_raw", KIND_BASE64, T_ISS, T_ISS, offsetof(hookd_event_t, certificate_raw)},
-    {"poll_identifier", KIND_NULLABLE, T_ISS, 0, offsetof(hookd_event_t, poll_identifier)},
-    {"error", KIND_NONEMPTY, T_FAI, T_FAI, offsetof(hookd_event_t, error)},
+    {"certificate_name", sizeof("certificate_name") - 1, KIND_NONEMPTY, T_ALL, T_ALL,
+     offsetof(hookd_event_t, certificate_name)},
+    {"order_name", sizeof("order_name") - 1, KIND_NONEMPTY, T_ALL, T_ALL,
+     offsetof(hookd_event_t, order_name)},
+    {"csr", sizeof("csr") - 1, KIND_BASE64, T_ALL, T_ALL, offsetof(hookd_event_t, csr)},
+    {"certificate", sizeof("certificate") - 1, KIND_PEM, T_ISS, T_ISS,
+     offsetof(hookd_event_t, certificate)},
+    {"certificate_raw", sizeof("certificate_raw") - 1, KIND_BASE64, T_ISS, T_ISS,
+     offsetof(hookd_event_t, certificate_raw)},
+    {"poll_identifier", sizeof("poll_identifier") - 1, KIND_NULLABLE, T_ISS, 0,
+     offsetof(hookd_event_t, poll_identifier)},
+    {"error", sizeof("error") - 1, KIND_NONEMPTY, T_FAI, T_FAI, offsetof(hookd_event_t, error)},
 };
 #define FIELD_COUNT (sizeof(field_specs) / sizeof(field_specs[0]))
 
@@ -484,12 +497,14 @@ typedef enum str_kind {
     STR_URIREF /* source, dataschema */
 } str_kind_t;
 
-/* One string-valued keyword set of the schema, applied to `item`. */
-static hookd_event_err_t check_string(const vctx_t *v, const cJSON *item, str_kind_t kind,
-                                      const char *label)
+/*
+ * One string-valued keyword set of the schema, applied to the `bytes`
+ * bytes of `s` (NUL-terminated). label NULL: a check only, no message.
+ */
+static hookd_event_err_t check_text(const vctx_t *v, const char *s, size_t bytes, str_kind_t kind,
+                                    const char *label)
 {
-    const char *s;
-    size_t chars, bytes;
+    size_t chars;
     vctx_t quiet;
 
     if (label == NULL) {
@@ -500,10 +515,6 @@ static hookd_event_err_t check_string(const vctx_t *v, const cJSON *item, str_ki
         v = &quiet;
         label = "";
     }
-    if (!is_string(item) || item->valuestring == NULL)
-        return fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size, "%s: not a string", label);
-    s = item->valuestring;
-    bytes = strlen(s);
     /* A character is at least a byte: count them only when it can matter. */
     chars = bytes <= v->max_chars ? bytes : hookd_json_utf8_chars(s);
     if (chars > v->max_chars)
@@ -540,6 +551,18 @@ static hookd_event_err_t check_string(const vctx_t *v, const cJSON *item, str_ki
         break;
     }
     return HOOKD_EVENT_OK;
+}
+
+/* check_text on a tree's member, which must be a string. */
+static hookd_event_err_t check_string(const vctx_t *v, const cJSON *item, str_kind_t kind,
+                                      const char *label)
+{
+    if (!is_string(item) || item->valuestring == NULL) {
+        if (label == NULL)
+            return HOOKD_EVENT_ERR_SCHEMA; /* a check only: check_fields asks again */
+        return fail(HOOKD_EVENT_ERR_SCHEMA, v->errstr, v->errstr_size, "%s: not a string", label);
+    }
+    return check_text(v, item->valuestring, strlen(item->valuestring), kind, label);
 }
 
 /* The event type: "#/$defs/eventType". */
@@ -990,6 +1013,136 @@ static hookd_event_err_t fill_event(hookd_event_t *ev, const cJSON *root, char *
     return HOOKD_EVENT_OK;
 }
 
+/* ---- the fast path: plain JSON of string members ------------------------- */
+
+/* false: every event goes through the parser's tree (tests, fuzz target) */
+static atomic_bool fast_path = true;
+static _Thread_local size_t fast_decodes; /* by this thread, for the tests */
+
+void hookd_event_set_fast_path(bool on)
+{
+    atomic_store(&fast_path, on);
+}
+
+size_t hookd_event_fast_decodes(void)
+{
+    return fast_decodes;
+}
+
+/* The members a plain event may hold: the envelope's, then field_specs. */
+#define FLAT_ENVELOPE 3 /* type, id, time */
+#define FLAT_SLOTS (FLAT_ENVELOPE + FIELD_COUNT)
+
+static int flat_slot(const hookd_json_flat_member_t *m)
+{
+    static const struct {
+        const char *name;
+        size_t len;
+    } envelope[FLAT_ENVELOPE] = {{"type", 4}, {"id", 2}, {"time", 4}};
+
+    for (int i = 0; i < FLAT_ENVELOPE; i++)
+        if (m->name_len == envelope[i].len && memcmp(m->name, envelope[i].name, m->name_len) == 0)
+            return i;
+    for (size_t i = 0; i < FIELD_COUNT; i++)
+        if (m->name_len == field_specs[i].name_len &&
+            memcmp(m->name, field_specs[i].name, m->name_len) == 0)
+            return FLAT_ENVELOPE + (int)i;
+    return -1;
+}
+
+/*
+ * A plain event that passes every check, decoded without the tree: false
+ * (and `ev` untouched) whenever it is anything else or anything fails, and
+ * the caller then decodes it the whole way, which finds the same fault and
+ * says what it is. So this path accepts nothing the tree's would refuse and
+ * fills the event as fill_event() does (the fuzz target compares the two).
+ */
+static bool decode_flat(const void *value, size_t len, const hookd_limits_t *lim, hookd_event_t *ev)
+{
+    hookd_json_flat_member_t members[FLAT_SLOTS];
+    const hookd_json_flat_member_t *slot[FLAT_SLOTS] = {NULL};
+    const char **dst[FLAT_SLOTS] = {NULL};
+    const char *text[FLAT_SLOTS] = {NULL};
+    str_kind_t kind[FLAT_SLOTS];
+    vctx_t v = {NAMING_PLAIN, lim->max_field_bytes, NULL, 0};
+    hookd_event_type_t type = HOOKD_EVENT_TYPE_COUNT;
+    size_t total = 0, used = 0;
+    unsigned bit;
+    ev_store_t *st;
+    int n;
+
+    if (!atomic_load_explicit(&fast_path, memory_order_relaxed) || value == NULL ||
+        !hookd_json_utf8_valid(value, len, NULL) ||
+        (n = hookd_json_flat_object(value, len, members, FLAT_SLOTS)) < 0)
+        return false;
+    for (int i = 0; i < n; i++) {
+        int k = flat_slot(&members[i]);
+        if (k < 0 || slot[k] != NULL)
+            return false; /* not a plain event's (specversion: structured), or twice */
+        slot[k] = &members[i];
+        total += members[i].value_len + 1;
+    }
+    for (int k = 0; k < FLAT_ENVELOPE; k++)
+        if (slot[k] == NULL || slot[k]->value == NULL)
+            return false;
+    if (!slot[0]->escaped)
+        for (int t = 0; t < HOOKD_EVENT_TYPE_COUNT; t++)
+            if (slot[0]->value_len == strlen(type_names[t]) &&
+                memcmp(slot[0]->value, type_names[t], slot[0]->value_len) == 0)
+                type = (hookd_event_type_t)t;
+    if (type == HOOKD_EVENT_TYPE_COUNT)
+        return false;
+    bit = 1u << type;
+    dst[1] = &ev->id, kind[1] = STR_NONEMPTY;
+    dst[2] = &ev->time, kind[2] = STR_TIME;
+    for (size_t i = 0; i < FIELD_COUNT; i++) {
+        const struct field_spec *f = &field_specs[i];
+        const hookd_json_flat_member_t *m = slot[FLAT_ENVELOPE + i];
+
+        if (m == NULL ? (f->required & bit) != 0 : (f->allowed & bit) == 0)
+            return false;
+        if (m != NULL && m->value == NULL && f->kind != KIND_NULLABLE)
+            return false;
+        dst[FLAT_ENVELOPE + i] = (const char **)((char *)ev + f->offset);
+        kind[FLAT_ENVELOPE + i] = f->kind == KIND_NONEMPTY ? STR_NONEMPTY
+                                  : f->kind == KIND_BASE64 ? STR_BASE64
+                                  : f->kind == KIND_PEM    ? STR_PEM
+                                                           : STR_TEXT;
+    }
+    /* the strings, unescaped, into the event's store; checked there */
+    if ((st = malloc(sizeof(*st) + total)) == NULL)
+        return false;
+    st->count = 0;
+    for (size_t k = 1; k < FLAT_SLOTS; k++) {
+        const hookd_json_flat_member_t *m = slot[k];
+        char *d = st->block + used;
+        size_t l;
+
+        if (m == NULL || m->value == NULL)
+            continue; /* absent, or a null poll_identifier */
+        if (m->escaped) {
+            l = hookd_json_unescape(m->value, m->value_len, d);
+        } else {
+            memcpy(d, m->value, m->value_len);
+            d[m->value_len] = '\0';
+            l = m->value_len;
+        }
+        used += l + 1;
+        if (check_text(&v, d, l, kind[k], NULL) != HOOKD_EVENT_OK) {
+            free(st);
+            return false;
+        }
+        text[k] = d;
+    }
+    ev->priv = st; /* now owned by ev */
+    ev->type = type;
+    ev->format = HOOKD_FORMAT_PLAIN;
+    for (size_t k = 1; k < FLAT_SLOTS; k++)
+        *dst[k] = text[k];
+    fast_decodes++;
+    return true;
+}
+
 static hookd_event_err_t decode(const void *value, size_t len, const hookd_header_t *headers,
                                 size_t header_count, const hookd_limits_t *limits,
                                 hookd_event_t *ev, char *errstr, size_t errstr_size)
@@ -1034,7 +1187,10 @@ static hookd_event_err_t decode(const void *value, size_t len, const hookd_heade
         return fail(HOOKD_EVENT_ERR_TOO_LARGE, errstr, errstr_size, "event is %zu bytes, limit %zu",
                     total, lim.max_event_bytes);
 
-    /* 3. UTF-8 and JSON syntax (binary: mapped to the structured form). */
+    /* 3. UTF-8 and JSON syntax (binary: mapped to the structured form),
+     * or the whole decode at once for an ordinary plain event. */
+    if (ev->format == HOOKD_FORMAT_PLAIN && decode_flat(value, len, &lim, ev))
+        return HOOKD_EVENT_OK;
     if (ev->format == HOOKD_FORMAT_CE_BINARY) {
         err = map_binary(value, len, headers, header_count, &has_nul, &root, errstr, errstr_size);
         if (err != HOOKD_EVENT_OK)

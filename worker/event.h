@@ -102,6 +102,18 @@ hookd_event_err_t hookd_event_decode(const void *value, size_t len, const hookd_
 void hookd_event_clear(hookd_event_t *ev);
 
 /*
+ * An ordinary plain event (an object of string members that passes every
+ * check) is decoded without building a JSON tree; anything else, every
+ * refusal included, is decoded through the tree. false sends every event
+ * the long way: for tests and the fuzz target, which compare the two. On
+ * by default; process-wide.
+ */
+void hookd_event_set_fast_path(bool on);
+
+/* How many decodes of the calling thread took that road (for the tests). */
+size_t hookd_event_fast_decodes(void);
+
+/*
  * Installs the decoder's cJSON allocation hooks (see json.c: a per-thread
  * arena while a decode runs, malloc/free otherwise). The first decode does
  * it too; call it before starting threads that use cJSON so the hooks are

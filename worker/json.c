@@ -251,7 +251,8 @@ static int hex4(const unsigned char *p)
 
 /*
  * The body [b, e) of a string the scan accepted, unescaped into `out`
- * (room for e - b + 1 bytes: unescaping never lengthens). Returns out.
+ * (room for e - b + 1 bytes: unescaping never lengthens), NUL-terminated.
+ * Returns where the NUL is.
  */
 static char *unescape(const unsigned char *b, const unsigned char *e, char *out)
 {
@@ -311,15 +312,18 @@ static char *unescape(const unsigned char *b, const unsigned char *e, char *out)
         b += 2;
     }
     *o = '\0';
-    return out;
+    return o;
 }
 
-/* A string at s->p; its unescaped copy (cJSON_malloc) in *out. */
-static bool scan_string(scan_t *s, char **out)
+/*
+ * The string at s->p checked (escapes, \u surrogate pairs, no raw control
+ * characters) and s->p moved past its closing quote. Its body is
+ * [*body, s->p - 1); *escaped tells whether it holds a backslash.
+ */
+static bool scan_string_span(scan_t *s, const unsigned char **body, bool *escaped)
 {
-    const unsigned char *body = ++s->p; /* after the opening quote */
-    bool escaped = false;
-
+    *body = ++s->p; /* after the opening quote */
+    *escaped = false;
     while (s->p < s->end) {
         unsigned char c;
 
@@ -331,18 +335,7 @@ static bool scan_string(scan_t *s, char **out)
             break;
         c = *s->p;
         if (c == '"') {
-            size_t n = (size_t)(s->p - body);
-            char *str = cJSON_malloc(n + 1);
-            if (str == NULL)
-                return scan_oom(s);
-            if (escaped) {
-                unescape(body, s->p, str);
-            } else {
-                memcpy(str, body, n);
-                str[n] = '\0';
-            }
             s->p++;
-            *out = str;
             return true;
         }
         if (c < 0x20) {
@@ -353,7 +346,7 @@ static bool scan_string(scan_t *s, char **out)
             s->p++;
             continue;
         }
-        escaped = true;
+        *escaped = true;
         if (s->end - s->p < 2)
             break;
         c = s->p[1];
@@ -392,6 +385,29 @@ static bool scan_string(scan_t *s, char **out)
     }
     s->err = "unterminated string";
     return false;
+}
+
+/* A string at s->p; its unescaped copy (cJSON_malloc) in *out. */
+static bool scan_string(scan_t *s, char **out)
+{
+    const unsigned char *body;
+    bool escaped;
+    size_t n;
+    char *str;
+
+    if (!scan_string_span(s, &body, &escaped))
+        return false;
+    n = (size_t)(s->p - 1 - body);
+    if ((str = cJSON_malloc(n + 1)) == NULL)
+        return scan_oom(s);
+    if (escaped) {
+        unescape(body, s->p - 1, str);
+    } else {
+        memcpy(str, body, n);
+        str[n] = '\0';
+    }
+    *out = str;
+    return true;
 }
 
 static bool scan_digits(scan_t *s)
@@ -616,4 +632,84 @@ struct cJSON *hookd_json_parse(const void *data, size_t len, bool *has_nul, char
 {
     *has_nul = false;
     return hookd_json_parse_as("JSON", data, len, has_nul, errstr, errstr_size);
+}
+
+/* ---- flat objects: the decoder's fast path ------------------------------- */
+
+/*
+ * The same scan as the parser's, without a tree: an object of string or
+ * null members is an ordinary event (every plain-JSON enrollment event is
+ * one), and building, walking and copying its cJSON tree cost more than
+ * the checks themselves. Anything else is left to the parser, so every
+ * refusal keeps its message.
+ */
+int hookd_json_flat_object(const void *data, size_t len, hookd_json_flat_member_t *out, size_t max)
+{
+    scan_t s = {data, data, (const unsigned char *)data + len, false, false, NULL};
+    const unsigned char *body;
+    bool escaped;
+    size_t n = 0;
+
+    scan_ws(&s);
+    if (s.p >= s.end || *s.p != '{')
+        return -1;
+    s.p++;
+    scan_ws(&s);
+    if (s.p < s.end && *s.p == '}') {
+        s.p++;
+    } else {
+        for (;;) {
+            hookd_json_flat_member_t *m;
+
+            if (n == max || s.p >= s.end || *s.p != '"')
+                return -1;
+            m = &out[n];
+            if (!scan_string_span(&s, &body, &escaped) || escaped)
+                return -1; /* a name with an escape: the parser's */
+            m->name = (const char *)body;
+            m->name_len = (size_t)(s.p - 1 - body);
+            scan_ws(&s);
+            if (s.p >= s.end || *s.p != ':')
+                return -1;
+            s.p++;
+            scan_ws(&s);
+            if (s.p >= s.end)
+                return -1;
+            if (*s.p == '"') {
+                if (!scan_string_span(&s, &body, &escaped) || s.has_nul)
+                    return -1;
+                m->value = (const char *)body;
+                m->value_len = (size_t)(s.p - 1 - body);
+                m->escaped = escaped;
+            } else if (s.end - s.p >= 4 && memcmp(s.p, "null", 4) == 0) {
+                s.p += 4;
+                m->value = NULL;
+                m->value_len = 0;
+                m->escaped = false;
+            } else {
+                return -1;
+            }
+            n++;
+            scan_ws(&s);
+            if (s.p < s.end && *s.p == ',') {
+                s.p++;
+                scan_ws(&s);
+                continue;
+            }
+            if (s.p < s.end && *s.p == '}') {
+                s.p++;
+                break;
+            }
+            return -1;
+        }
+    }
+    scan_ws(&s);
+    return s.p == s.end ? (int)n : -1;
+}
+
+size_t hookd_json_unescape(const char *body, size_t len, char *out)
+{
+    const unsigned char *b = (const unsigned char *)body;
+
+    return (size_t)(unescape(b, b + len, out) - out);
 }

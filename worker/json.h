@@ -44,6 +44,32 @@ struct cJSON *hookd_json_parse(const void *data, size_t len, bool *has_nul, char
 struct cJSON *hookd_json_parse_as(const char *what, const void *data, size_t len, bool *has_nul,
                                   char *errstr, size_t errstr_size);
 
+/* One member of a flat object, as it stands in the text (not unescaped). */
+typedef struct hookd_json_flat_member {
+    const char *name; /* the name's bytes between the quotes: never escaped */
+    size_t name_len;
+    const char *value; /* a string's bytes between the quotes; NULL: JSON null */
+    size_t value_len;
+    bool escaped; /* the value holds escapes: hookd_json_unescape() it */
+} hookd_json_flat_member_t;
+
+/*
+ * A JSON object whose members are all strings or null, with nothing but
+ * whitespace around it, under the same strict syntax as hookd_json_parse:
+ * its members in order, at most `max` of them, in out[]. Returns how many,
+ * or -1 when the text is anything else: not JSON, another shape, more than
+ * `max` members, a name with an escape or a string with \u0000 (the
+ * parser then decides, with its reason). UTF-8 is not checked here.
+ */
+int hookd_json_flat_object(const void *data, size_t len, hookd_json_flat_member_t *out, size_t max);
+
+/*
+ * The `len` bytes of a string hookd_json_flat_object() returned, unescaped
+ * into `out` (room for len + 1 bytes) and NUL-terminated. Returns the
+ * unescaped length.
+ */
+size_t hookd_json_unescape(const char *body, size_t len, char *out);
+
 /* Strict UTF-8 (RFC 3629); on failure *bad_at (may be NULL) is the offset. */
 bool hookd_json_utf8_valid(const unsigned char *s, size_t len, size_t *bad_at);
 

@@ -5,8 +5,11 @@
  *
  * flags bit 0: binary mode (headers present); bit 1: tight size limits, so
  * the too-large paths run; bit 2: run hookd_x509_check_event on success.
+ * Every input is decoded twice, with and without the decoder's fast path
+ * for plain events, and the two must agree in everything.
  * See fuzz_input.h for the layout.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,36 @@
 #include "json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static bool same_str(const char *a, const char *b)
+{
+    return (a == NULL) == (b == NULL) && (a == NULL || strcmp(a, b) == 0);
+}
+
+/* The answer of the fast path (a) and of the tree's road (b) must be one. */
+static void compare(hookd_event_err_t ra, const hookd_event_t *a, const char *ea,
+                    hookd_event_err_t rb, const hookd_event_t *b, const char *eb)
+{
+    static const size_t fields[] = {
+        offsetof(hookd_event_t, id),
+        offsetof(hookd_event_t, time),
+        offsetof(hookd_event_t, source),
+        offsetof(hookd_event_t, certificate_name),
+        offsetof(hookd_event_t, order_name),
+        offsetof(hookd_event_t, csr),
+        offsetof(hookd_event_t, certificate),
+        offsetof(hookd_event_t, certificate_raw),
+        offsetof(hookd_event_t, poll_identifier),
+        offsetof(hookd_event_t, error),
+    };
+
+    if (ra != rb || strcmp(ea, eb) != 0 || a->type != b->type || a->format != b->format)
+        abort();
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        if (!same_str(*(const char *const *)((const char *)a + fields[i]),
+                      *(const char *const *)((const char *)b + fields[i])))
+            abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -39,6 +72,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err[0] = '\0';
     rc = hookd_event_decode(m.value, m.value_len, m.header_count ? m.headers : NULL, m.header_count,
                             &limits, &ev, err, sizeof(err));
+    {
+        hookd_event_t tree;
+        char terr[512];
+        hookd_event_err_t trc;
+
+        hookd_event_set_fast_path(false);
+        memset(&tree, 0, sizeof(tree));
+        terr[0] = '\0';
+        trc = hookd_event_decode(m.value, m.value_len, m.header_count ? m.headers : NULL,
+                                 m.header_count, &limits, &tree, terr, sizeof(terr));
+        hookd_event_set_fast_path(true);
+        compare(rc, &ev, err, trc, &tree, terr);
+        hookd_event_clear(&tree);
+    }
     if (rc == HOOKD_EVENT_OK) {
         /* what the codec promises for a valid event */
         if (ev.id == NULL || ev.time == NULL || ev.order_name == NULL)

@@ -5,6 +5,7 @@
  * wire forms yield the same event.
  */
 #include <criterion/criterion.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -828,4 +829,207 @@ Test(json, utf8_check_sees_every_offset)
             }
         }
     }
+}
+
+/* ---- the fast path against the tree ----------------------------------------- */
+
+/*
+ * Decode `value` (plain form, no headers) once by each road and compare
+ * everything the caller sees: the answer, the reason, every field.
+ * Returns whether the fast road took it.
+ */
+static bool same_both_ways(const void *value, size_t len, const hookd_limits_t *lim,
+                           const char *what)
+{
+    static const size_t fields[] = {
+        offsetof(hookd_event_t, id),
+        offsetof(hookd_event_t, time),
+        offsetof(hookd_event_t, source),
+        offsetof(hookd_event_t, certificate_name),
+        offsetof(hookd_event_t, order_name),
+        offsetof(hookd_event_t, csr),
+        offsetof(hookd_event_t, certificate),
+        offsetof(hookd_event_t, certificate_raw),
+        offsetof(hookd_event_t, poll_identifier),
+        offsetof(hookd_event_t, error),
+    };
+    hookd_event_t a, b;
+    char ea[512], eb[512];
+    hookd_event_err_t ra, rb;
+    size_t before = hookd_event_fast_decodes();
+    bool fast;
+
+    hookd_event_set_fast_path(true);
+    ra = hookd_event_decode(value, len, NULL, 0, lim, &a, ea, sizeof(ea));
+    fast = hookd_event_fast_decodes() > before;
+    hookd_event_set_fast_path(false);
+    rb = hookd_event_decode(value, len, NULL, 0, lim, &b, eb, sizeof(eb));
+    hookd_event_set_fast_path(true);
+    cr_expect_eq(hookd_event_fast_decodes(), before + fast, "%s: the tree's road went fast", what);
+
+    cr_expect_eq(ra, rb, "%s: %d fast, %d by the tree (%s)", what, ra, rb, eb);
+    cr_expect_str_eq(ea, eb, "%s", what);
+    cr_expect(!fast || ra == HOOKD_EVENT_OK, "%s: the fast road refused", what);
+    if (ra == HOOKD_EVENT_OK && rb == HOOKD_EVENT_OK) {
+        cr_expect_eq(a.type, b.type, "%s", what);
+        cr_expect_eq(a.format, b.format, "%s", what);
+    }
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        const char *x = *(const char *const *)((const char *)&a + fields[i]);
+        const char *y = *(const char *const *)((const char *)&b + fields[i]);
+        cr_expect((x == NULL) == (y == NULL) && (x == NULL || strcmp(x, y) == 0),
+                  "%s: field at %zu: '%s' fast, '%s' by the tree", what, fields[i],
+                  x ? x : "(null)", y ? y : "(null)");
+    }
+    hookd_event_clear(&a);
+    hookd_event_clear(&b);
+    return fast;
+}
+
+Test(event, fast_path_matches_the_tree_on_the_corpus)
+{
+    static const char *const dirs[] = {EXAMPLES "/input/valid", EXAMPLES "/input/invalid"};
+    size_t fast = 0, plain_valid = 0;
+
+    for (size_t d = 0; d < 2; d++) {
+        size_t count = 0;
+        char **files = corpus_list(dirs[d], &count);
+        cr_assert_not_null(files);
+        for (char **f = files; *f; f++) {
+            corpus_msg_t m;
+            char lerr[512];
+            cr_assert_eq(corpus_msg_load(*f, false, &m, lerr, sizeof(lerr)), 0, "%s", lerr);
+            fast += same_both_ways(m.value, m.len, NULL, *f);
+            if (d == 0 && strstr(*f, "/plain-") != NULL)
+                plain_valid++;
+            corpus_msg_free(&m);
+        }
+        corpus_list_free(files);
+    }
+    /* every valid plain example is an object of strings: all took the fast road */
+    cr_expect_geq(plain_valid, 15);
+    cr_expect_eq(fast, plain_valid, "%zu of %zu valid plain examples decoded fast", fast,
+                 plain_valid);
+}
+
+Test(event, fast_path_matches_the_tree_on_edge_cases)
+{
+#define HEAD                                                                                       \
+    "{\"type\":\"acme.enrollment.requested\",\"id\":\"ev-1\",\"time\":\"2026-11-26T19:00:00Z\","
+    static const struct {
+        const char *json;
+        bool fast; /* expected to take the fast road */
+    } edge[] = {
+        {REQ, true},
+        {" \r\n\t" REQ " \n", true},
+        {"{ \"type\" : \"acme.enrollment.requested\" , \"id\" : \"ev-1\" , \"time\" : "
+         "\"2026-11-26T19:00:00Z\" , " REQ_FIELDS " }",
+         true},
+        /* escapes in values are unescaped as the tree does */
+        {HEAD "\"certificate_name\":\"c\\u00e9rt \\ud83d\\ude00 \\\"q\\\" \\/\","
+              "\"order_name\":\"o\\n\\t1\",\"csr\":\"" CSR "\"}",
+         true},
+        {"{\"type\":\"acme.enrollment.issued\",\"id\":\"ev-9\",\"time\":\"2026-11-26T19:00:00Z\","
+         "" REQ_FIELDS ",\"certificate\":\"" PEM_JSON "\",\"certificate_raw\":\"QQ==\","
+         "\"poll_identifier\":null}",
+         true},
+        {"{\"type\":\"acme.enrollment.failed\",\"id\":\"ev-9\",\"time\":\"2026-11-26T19:00:00Z\","
+         "" REQ_FIELDS ",\"error\":\"ca down\"}",
+         true},
+        /* the tree's road: other shapes, names or values */
+        {"{\"type\":\"acme.enrollment.requeste\\u0064\",\"id\":\"ev-1\",\"time\":"
+         "\"2026-11-26T19:00:00Z\"," REQ_FIELDS "}",
+         false},
+        {HEAD "\"certificate_n\\u0061me\":\"cert-1\",\"order_name\":\"o\",\"csr\":\"" CSR "\"}",
+         false},
+        {HEAD REQ_FIELDS ",\"extra\":\"x\"}", false},
+        {HEAD REQ_FIELDS ",\"csr\":\"" CSR "\"}", false},
+        {HEAD REQ_FIELDS ",\"n\":1}", false},
+        {HEAD REQ_FIELDS ",\"o\":{}}", false},
+        {HEAD "\"certificate_name\":null,\"order_name\":\"o\",\"csr\":\"" CSR "\"}", false},
+        {HEAD "\"certificate_name\":\"\",\"order_name\":\"o\",\"csr\":\"" CSR "\"}", false},
+        {HEAD "\"certificate_name\":\"c\",\"order_name\":\"o\",\"csr\":\"not base64\"}", false},
+        {HEAD "\"certificate_name\":\"a\\u0000b\",\"order_name\":\"o\",\"csr\":\"" CSR "\"}",
+         false},
+        {HEAD "\"order_name\":\"o\",\"csr\":\"" CSR "\"}", false},
+        {HEAD REQ_FIELDS ",\"error\":\"only for failed\"}", false},
+        {"{\"type\":\"acme.enrollment.requested\",\"id\":\"\",\"time\":\"2026-11-26T19:00:00Z\","
+         "" REQ_FIELDS "}",
+         false},
+        {"{\"type\":\"acme.enrollment.requested\",\"id\":\"ev-1\",\"time\":\"yesterday\","
+         "" REQ_FIELDS "}",
+         false},
+        {"{\"type\":\"acme.enrollment.requested\",\"id\":\"ev-1\"," REQ_FIELDS "}", false},
+        {"{\"specversion\":\"1.0\",\"type\":\"acme.enrollment.requested\",\"id\":\"ev-1\"}", false},
+        {REQ ",", false},
+        {REQ "}", false},
+        {"{\"type\":\"acme.enrollment.requested\",}", false},
+        {"{\"type\" \"x\"}", false},
+        {"{\"type\":\"x\ty\"}", false},
+        {"{\"type\":nul}", false},
+        {"{\"type\":\"\\ud800\"}", false},
+        {"{\"a\":\"\xc3\x28\"}", false},
+        {"{}", false},
+        {"[]", false},
+        {"\"x\"", false},
+        {"", false},
+    };
+
+    for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++)
+        cr_expect_eq(same_both_ways(edge[i].json, strlen(edge[i].json), NULL, edge[i].json),
+                     edge[i].fast, "%s: fast road %s", edge[i].json,
+                     edge[i].fast ? "not taken" : "taken");
+#undef HEAD
+}
+
+Test(event, fast_path_keeps_the_limits)
+{
+    /* an id at the field limit and one past it, in characters (2 bytes each) */
+    hookd_limits_t lim = {4096, 20};
+    char id[64] = "", at[512], past[512];
+
+    for (int i = 0; i < 20; i++)
+        strcat(id, "\xc3\xa9");
+    snprintf(at, sizeof(at),
+             "{\"type\":\"acme.enrollment.requested\",\"id\":\"%s\",\"time\":"
+             "\"2026-11-26T19:00:00Z\",\"certificate_name\":\"c\",\"order_name\":\"o\","
+             "\"csr\":\"QQ==\"}",
+             id);
+    strcat(id, "\xc3\xa9");
+    snprintf(past, sizeof(past),
+             "{\"type\":\"acme.enrollment.requested\",\"id\":\"%s\",\"time\":"
+             "\"2026-11-26T19:00:00Z\",\"certificate_name\":\"c\",\"order_name\":\"o\","
+             "\"csr\":\"QQ==\"}",
+             id);
+    cr_expect(same_both_ways(at, strlen(at), &lim, "20 characters"));
+    cr_expect_not(same_both_ways(past, strlen(past), &lim, "21 characters"));
+    lim.max_event_bytes = strlen(at) - 1;
+    cr_expect_not(same_both_ways(at, strlen(at), &lim, "event one byte too large"));
+}
+
+Test(json, flat_object_members)
+{
+    hookd_json_flat_member_t m[4];
+    const char *text = " {\"a\" : \"x\\ny\" ,\"bc\":null, \"d\":\"\"} ";
+    char out[8];
+
+    cr_assert_eq(hookd_json_flat_object(text, strlen(text), m, 4), 3);
+    cr_expect_eq(m[0].name_len, 1);
+    cr_expect_eq(memcmp(m[0].name, "a", 1), 0);
+    cr_expect_eq(m[0].value_len, 4);
+    cr_expect(m[0].escaped);
+    cr_expect_eq(hookd_json_unescape(m[0].value, m[0].value_len, out), 3);
+    cr_expect_str_eq(out, "x\ny");
+    cr_expect_eq(m[1].name_len, 2);
+    cr_expect_null(m[1].value);
+    cr_expect_eq(m[2].value_len, 0);
+    cr_expect_not_null(m[2].value);
+    cr_expect_not(m[2].escaped);
+    cr_expect_eq(hookd_json_flat_object("{}", 2, m, 4), 0);
+    /* more members than room: not flat enough */
+    cr_expect_eq(hookd_json_flat_object(text, strlen(text), m, 2), -1);
+    cr_expect_eq(hookd_json_flat_object("{\"a\":\"\\u0000\"}", 14, m, 4), -1);
+    cr_expect_eq(hookd_json_flat_object("{\"\\u0061\":\"x\"}", 14, m, 4), -1);
+    cr_expect_eq(hookd_json_flat_object("{\"a\":true}", 10, m, 4), -1);
+    cr_expect_eq(hookd_json_flat_object("{\"a\":\"x\"", 8, m, 4), -1);
 }
