@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "auth.h"
+#include "../unit/event_fields.h"
 #include "event.h"
 #include "fuzz_input.h"
 #include "json.h"
@@ -32,24 +33,11 @@ static bool same_str(const char *a, const char *b)
 static void compare(hookd_event_err_t ra, const hookd_event_t *a, const char *ea,
                     hookd_event_err_t rb, const hookd_event_t *b, const char *eb)
 {
-    static const size_t fields[] = {
-        offsetof(hookd_event_t, id),
-        offsetof(hookd_event_t, time),
-        offsetof(hookd_event_t, source),
-        offsetof(hookd_event_t, certificate_name),
-        offsetof(hookd_event_t, order_name),
-        offsetof(hookd_event_t, csr),
-        offsetof(hookd_event_t, certificate),
-        offsetof(hookd_event_t, certificate_raw),
-        offsetof(hookd_event_t, poll_identifier),
-        offsetof(hookd_event_t, error),
-    };
 
     if (ra != rb || strcmp(ea, eb) != 0 || a->type != b->type || a->format != b->format)
         abort();
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-        if (!same_str(*(const char *const *)((const char *)a + fields[i]),
-                      *(const char *const *)((const char *)b + fields[i])))
+    for (size_t i = 0; i < EVENT_FIELD_COUNT; i++)
+        if (!same_str(event_field(a, i), event_field(b, i)))
             abort();
 }
 

@@ -12,6 +12,7 @@
 
 #include "../schema/corpus.h"
 #include "event.h"
+#include "event_fields.h"
 #include "json.h"
 
 #include <cjson/cJSON.h>
@@ -841,18 +842,6 @@ Test(json, utf8_check_sees_every_offset)
 static bool same_both_ways(const void *value, size_t len, const hookd_limits_t *lim,
                            const char *what)
 {
-    static const size_t fields[] = {
-        offsetof(hookd_event_t, id),
-        offsetof(hookd_event_t, time),
-        offsetof(hookd_event_t, source),
-        offsetof(hookd_event_t, certificate_name),
-        offsetof(hookd_event_t, order_name),
-        offsetof(hookd_event_t, csr),
-        offsetof(hookd_event_t, certificate),
-        offsetof(hookd_event_t, certificate_raw),
-        offsetof(hookd_event_t, poll_identifier),
-        offsetof(hookd_event_t, error),
-    };
     hookd_event_t a, b;
     char ea[512], eb[512];
     hookd_event_err_t ra, rb;
@@ -874,11 +863,10 @@ static bool same_both_ways(const void *value, size_t len, const hookd_limits_t *
         cr_expect_eq(a.type, b.type, "%s", what);
         cr_expect_eq(a.format, b.format, "%s", what);
     }
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        const char *x = *(const char *const *)((const char *)&a + fields[i]);
-        const char *y = *(const char *const *)((const char *)&b + fields[i]);
+    for (size_t i = 0; i < EVENT_FIELD_COUNT; i++) {
+        const char *x = event_field(&a, i), *y = event_field(&b, i);
         cr_expect((x == NULL) == (y == NULL) && (x == NULL || strcmp(x, y) == 0),
-                  "%s: field at %zu: '%s' fast, '%s' by the tree", what, fields[i],
+                  "%s: field at %zu: '%s' fast, '%s' by the tree", what, event_field_offsets[i],
                   x ? x : "(null)", y ? y : "(null)");
     }
     hookd_event_clear(&a);
