@@ -1071,9 +1071,11 @@ static bool decode_flat(const void *value, size_t len, const hookd_limits_t *lim
     ev_store_t *st;
     int n;
 
+    /* The shape first: a structured event stops the scan at its data
+     * member, and is then UTF-8-checked once, by the parser. */
     if (!atomic_load_explicit(&fast_path, memory_order_relaxed) || value == NULL ||
-        !hookd_json_utf8_valid(value, len, NULL) ||
-        (n = hookd_json_flat_object(value, len, members, FLAT_SLOTS)) < 0)
+        (n = hookd_json_flat_object(value, len, members, FLAT_SLOTS)) < 0 ||
+        !hookd_json_utf8_valid(value, len, NULL))
         return false;
     for (int i = 0; i < n; i++) {
         int k = flat_slot(&members[i]);
