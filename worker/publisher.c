@@ -564,6 +564,8 @@ static void txn_record_failed(hookd_publisher_t *pub, hookd_publish_job_t *job,
 
 static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, rd_kafka_resp_err_t err);
 static void job_precut(hookd_publisher_t *pub, hookd_publish_job_t *job);
+static rd_kafka_resp_err_t job_produce_now(hookd_publisher_t *pub, hookd_publish_job_t *job,
+                                           bool wait);
 
 /*
  * A retry record refused for good: the tier topic cannot take the event
@@ -585,6 +587,9 @@ static bool retry_stand_down(hookd_publisher_t *pub, hookd_publish_job_t *job,
     hookd_publish_job_t *sb, *next;
     unsigned n = 0;
     char id[256] = "";
+    /* from a delivery report (the publisher thread) or from produce (a
+     * handler thread): only the latter may wait for room */
+    bool on_publisher = pub->thread_started && pthread_equal(pthread_self(), pub->thread);
 
     /* the event id for the log lines: the stand-in result carries it */
     for (sb = job->standby; sb != NULL; sb = sb->standby, n++)
@@ -629,8 +634,10 @@ static bool retry_stand_down(hookd_publisher_t *pub, hookd_publish_job_t *job,
         pthread_mutex_lock(&pub->lock);
         job_link(pub, sb);
         pthread_mutex_unlock(&pub->lock);
-        /* in flight: once produced, its report may free it */
-        if ((e = job_produce(pub, sb)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        /* in flight: once produced, its report may free it. Refused at
+         * once for its size, its smaller form goes here as well, before
+         * the hold ends (job_produce_now). */
+        if ((e = job_produce_now(pub, sb, !on_publisher)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
             job_requeue(pub, sb, 0); /* rare: its order against the key's next is then open */
         else if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
             job_failed(pub, sb, e);
@@ -638,6 +645,78 @@ static bool retry_stand_down(hookd_publisher_t *pub, hookd_publish_job_t *job,
     pub->standby(pub->opaque, &job->origin, 0, job->key, job->key_len, job->hold_token, true);
     job_free(job);
     return true;
+}
+
+/*
+ * A fallback form replaced a record refused for good (job_fallback):
+ * counted and logged once. `kind`, `topic` and `before` are the refused
+ * record's (job_fallback may have turned a result into a dead letter).
+ */
+static void fallback_taken(hookd_publisher_t *pub, const hookd_publish_job_t *job,
+                           rd_kafka_resp_err_t err, const char *kind, const char *topic,
+                           const char *form, size_t before)
+{
+    hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
+
+    f.partition = origin_partition(&job->origin);
+    f.offset = job->origin.offset;
+    hookd_metrics_publish_fallback(kind, form);
+    hookd_logf(HOOKD_LOG_WARNING, &f,
+               "%s to %s refused for good (%s): %s; %s (%zu of %zu value bytes) to %s", kind, topic,
+               rd_kafka_err2name(err), rd_kafka_err2str(err),
+               strcmp(form, "result_compacted") == 0       ? "publishing it compacted"
+               : strcmp(form, "result_dead_lettered") == 0 ? "dead-lettering it as publish_refused"
+                                                           : "publishing it with its value cut",
+               job->value_len, before, job->topic);
+    pthread_mutex_lock(&pub->lock);
+    pub->counts.fallbacks++;
+    pthread_mutex_unlock(&pub->lock);
+}
+
+/*
+ * Produce a job (linked, in flight) from the thread that publishes it. A
+ * record the producer refuses at once for good (its size: nothing was
+ * queued) is replaced by its next smaller form (job_fallback) and that is
+ * produced here too, not left to the publisher thread's retry: the caller
+ * still holds the record's key, so the record keeps its place before the
+ * key's next event's records. A reply goes on to job_failed (given up,
+ * not cut) except under exactly-once, where every kind falls back. With
+ * `wait` (a handler thread; never the publisher thread, which makes the
+ * room) a full queue is waited out unless shutting down. Returns the last
+ * error, NO_ERROR once a form is queued.
+ */
+static rd_kafka_resp_err_t job_produce_now(hookd_publisher_t *pub, hookd_publish_job_t *job,
+                                           bool wait)
+{
+    for (;;) {
+        rd_kafka_resp_err_t err;
+        const char *kind, *topic, *form;
+        size_t before;
+
+        /* librdkafka's queue full: wait for delivery reports to make room
+         * (the handler thread is the natural place to apply this
+         * backpressure). */
+        while ((err = job_produce(pub, job)) == RD_KAFKA_RESP_ERR__QUEUE_FULL && wait &&
+               !atomic_load(&pub->stopping) && (pub->txn || !atomic_load(&pub->no_block))) {
+            struct timespec ts;
+            hookd_deadline_after(&ts, 100);
+            pthread_mutex_lock(&pub->lock);
+            atomic_fetch_add(&pub->sleepers, 1);
+            pthread_cond_timedwait(&pub->cond, &pub->lock, &ts);
+            atomic_fetch_sub(&pub->sleepers, 1);
+            pthread_mutex_unlock(&pub->lock);
+        }
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR ||
+            hookd_publisher_classify(err) != HOOKD_PRODUCE_ERR_PERMANENT ||
+            (job->kind == HOOKD_RECORD_REPLY && !pub->txn))
+            return err;
+        kind = kind_name(job);
+        topic = job->topic;
+        before = job->value_len;
+        if ((form = job_fallback(pub, job, rd_kafka_err2str(err))) == NULL)
+            return err;
+        fallback_taken(pub, job, err, kind, topic, form, before);
+    }
 }
 
 static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, rd_kafka_resp_err_t err)
@@ -666,17 +745,8 @@ static void job_failed(hookd_publisher_t *pub, hookd_publish_job_t *job, rd_kafk
         return;
     if (permanent && (form = job_fallback(pub, job, reason)) != NULL) {
         /* Not a failure to wait out: the smaller form goes at once. */
-        hookd_metrics_publish_fallback(kind, form);
-        hookd_logf(HOOKD_LOG_WARNING, &f,
-                   "%s to %s refused for good (%s): %s; %s (%zu of %zu value bytes) to %s", kind,
-                   topic, rd_kafka_err2name(err), reason,
-                   strcmp(form, "result_compacted") == 0 ? "publishing it compacted"
-                   : strcmp(form, "result_dead_lettered") == 0
-                       ? "dead-lettering it as publish_refused"
-                       : "publishing it with its value cut",
-                   job->value_len, before, job->topic);
+        fallback_taken(pub, job, err, kind, topic, form, before);
         pthread_mutex_lock(&pub->lock);
-        pub->counts.fallbacks++;
         failing_set(pub, job, false);
         job->state = JOB_WAITING;
         pub->waiting++;
@@ -1245,35 +1315,6 @@ error:
     return NULL;
 }
 
-/*
- * Exactly-once: what produce answered at once. A record over the producer's
- * own size limit was never queued: its smaller forms are tried here, on the
- * publishing thread (see txn_record_failed for why not by the publisher
- * thread). Any other refusal dooms the transaction.
- */
-static void txn_produce_result(hookd_publisher_t *pub, hookd_publish_job_t *job,
-                               rd_kafka_resp_err_t err)
-{
-    while (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
-           hookd_publisher_classify(err) == HOOKD_PRODUCE_ERR_PERMANENT) {
-        const char *kind = kind_name(job), *form = job_fallback(pub, job, rd_kafka_err2str(err));
-        hookd_log_fields_t f = HOOKD_LOG_FIELDS_INIT;
-        if (form == NULL)
-            break;
-        f.partition = origin_partition(&job->origin);
-        f.offset = job->origin.offset;
-        hookd_metrics_publish_fallback(kind, form);
-        hookd_logf(HOOKD_LOG_WARNING, &f, "%s refused by the producer (%s); publishing it as %s",
-                   kind, rd_kafka_err2name(err), form);
-        pthread_mutex_lock(&pub->lock);
-        pub->counts.fallbacks++;
-        pthread_mutex_unlock(&pub->lock);
-        err = job_produce(pub, job);
-    }
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-        txn_record_failed(pub, job, err);
-}
-
 /* How many header name lengths job_new measures once instead of twice. */
 #define JOB_NAME_LENS 24
 
@@ -1395,20 +1436,10 @@ static void job_submit(hookd_publisher_t *pub, hookd_publish_job_t *job)
     job_link(pub, job);
     pthread_mutex_unlock(&pub->lock);
 
-    /* librdkafka's queue full: wait for delivery reports to make room (the
-     * handler thread is the natural place to apply this backpressure). */
-    while ((err = job_produce(pub, job)) == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
-           !atomic_load(&pub->stopping) && (pub->txn || !atomic_load(&pub->no_block))) {
-        struct timespec ts;
-        hookd_deadline_after(&ts, 100);
-        pthread_mutex_lock(&pub->lock);
-        atomic_fetch_add(&pub->sleepers, 1);
-        pthread_cond_timedwait(&pub->cond, &pub->lock, &ts);
-        atomic_fetch_sub(&pub->sleepers, 1);
-        pthread_mutex_unlock(&pub->lock);
-    }
+    err = job_produce_now(pub, job, true);
     if (pub->txn) {
-        txn_produce_result(pub, job, err);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            txn_record_failed(pub, job, err);
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -1416,7 +1447,7 @@ static void job_submit(hookd_publisher_t *pub, hookd_publish_job_t *job)
          * thread produces it as soon as there is. */
         job_requeue(pub, job, 0);
     else if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        job_failed(pub, job, err); /* retried (or cut) by the publisher thread */
+        job_failed(pub, job, err); /* retried (or given up) by the publisher thread */
     }
 }
 

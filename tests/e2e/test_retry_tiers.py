@@ -31,9 +31,17 @@ keeps asking for a retry is a retries_exhausted dead letter without tiers.
     once as without tiers, a failed retries_exhausted result, its dead
     letter (with the refused record's hookd.retry.attempt 1) and the reply
     to its requester; the next event of its key runs after it, both input
-    offsets are committed and the tier topic stays empty.
-Runtime about 25-35 s on a loaded machine (the tiers' delays, topic
-creation, three workers' joins).
+    offsets are committed and the tier topic stays empty;
+  - the same with a tier record the worker's own producer refuses when it
+    is produced (a fourth worker, producer.rdkafka.message.max.bytes 1500,
+    under the event's size), not by a delivery report: the stand-ins that
+    do not fit either go compacted (result) or minimal (dead letter), still
+    before the key's next event's result; no requester there, a reply over
+    that bound is given up. Behind them an ordinary event of the key whose
+    result only fits compacted, and one more: the key's four results are
+    in offset order.
+Runtime about 30-45 s on a loaded machine (the tiers' delays, topic
+creation, four workers' joins).
 """
 import os
 import time
@@ -197,7 +205,8 @@ def main():
     results.close()
     dlq.close()
     signed(wd, pki, prod)
-    refused(wd, pki, prod)
+    refused(wd, pki, prod, "topic")
+    refused(wd, pki, prod, "producer")
 
 
 def signed(wd, pki, prod):
@@ -267,77 +276,119 @@ def signed(wd, pki, prod):
     dlq.close()
 
 
-def refused(wd, pki, prod):
-    """A tier topic too small for the event: it ends as without tiers,
-    with result, dead letter and reply, and its key goes on."""
+def refused(wd, pki, prod, by):
+    """A tier record refused for good: it ends as without tiers, with
+    result, dead letter (and reply), and its key goes on. by = "topic": the
+    broker refuses it (the tier topic's max.message.bytes is 512), as a
+    delivery report; by = "producer": the worker's own producer refuses it
+    when produced (producer.rdkafka.message.max.bytes 1500), before
+    anything is queued; its stand-ins too large as well, the result is
+    compacted and the dead letter minimal, both produced before the key's
+    next event runs. A reply over that bound is given up
+    (docs/runtime.md), so only the first case has a requester."""
     t0 = time.monotonic()
-    topics = e.Topics("retrytiers-refused", partitions=1)
+    topics = e.Topics("retrytiers-refused-" + by, partitions=1)
     tier = topics.input + ".retry.1s"
     reply = e.unique("retrytiers.reply")
+    limit = 512 if by == "topic" else 1500
     adm = e.admin()  # kept until the futures are done: its destruction cancels them
     futs = adm.create_topics(
         [NewTopic(tier, num_partitions=1, replication_factor=1,
-                  config={"max.message.bytes": "512"})], operation_timeout=30)
+                  config={"max.message.bytes": "512"} if by == "topic" else {})],
+        operation_timeout=30)
     for f in futs.values():
         f.result()
     e.create_topics({reply: 1})
-    trace = os.path.join(wd, "trace-refused.txt")
-    deadline = os.path.join(wd, "deadline-refused")
+    trace = os.path.join(wd, "trace-refused-%s.txt" % by)
+    deadline = os.path.join(wd, "deadline-refused-" + by)
     open(trace, "w").close()
     with open(deadline, "w") as f:
         f.write("%d\n" % int((time.time() + 3600) * 1e9))  # "-a" events keep asking for a retry
     hooks = {"hooks_file": "exec",
              "exec_success_command": 'echo "S $HOOKD_EVENT_ID" >> %s' % trace,
-             "exec_post_command": "sh " + post_script(wd, "post-refused.sh", deadline, trace),
+             "exec_post_command": "sh " + post_script(wd, "post-refused-%s.sh" % by, deadline,
+                                                      trace),
              "allow_post_hook_failure": False}
-    w = e.Worker("retrytiers-refused", topics, hooks, kafka={"reply_topics": reply},
+    kafka = {"reply_topics": reply}
+    if by == "producer":
+        kafka["producer.rdkafka.message.max.bytes"] = limit
+    w = e.Worker("retrytiers-refused-" + by, topics, hooks, kafka=kafka,
                  worker={"ordering": "key", "retry_topics": "1s", "retry_max_attempts": 1})
     w.start()
     w.wait_log(r"assigned \d+ partition", 60)
     corr = "corr-%s" % os.urandom(8).hex()
-    v, h = e.encode(e.ISSUED, "big-a", e.fields(e.ISSUED, "big", pki))
-    e.check(len(v) > 512, "the event (%d bytes) fits the tier topic" % len(v))
-    prod.send(topics.input, v, key=b"big",
-              headers=h + [("kafka_replyTopic", reply.encode()), ("kafka_correlationId", corr.encode())])
+    f = e.fields(e.ISSUED, "big", pki)
+    if by == "producer":
+        # names long enough that the result needs its compact form (which
+        # drops them) while the minimal dead letter (no key) fits
+        f["order_name"] = "big-" + "o" * 300
+        f["certificate_name"] = "cert-big-" + "c" * 300
+    v, h = e.encode(e.ISSUED, "big-a", f)
+    e.check(len(v) > limit, "the event (%d bytes) fits under %d" % (len(v), limit))
+    if by == "topic":
+        h = h + [("kafka_replyTopic", reply.encode()), ("kafka_correlationId", corr.encode())]
+    prod.send(topics.input, v, key=b"big", headers=h)
     v, h = e.encode(e.ISSUED, "big-b", e.fields(e.ISSUED, "big", pki))
     prod.send(topics.input, v, key=b"big", headers=h)
+    ids = ["big-a", "big-b"]
+    if by == "producer":
+        # an ordinary event whose completed result is refused when produced
+        # (the long names), then the key's next one: the compact form is
+        # produced before the next event runs, so the results keep the order
+        v, h = e.encode(e.ISSUED, "big-c", f)
+        prod.send(topics.input, v, key=b"big", headers=h)
+        v, h = e.encode(e.ISSUED, "big-d", e.fields(e.ISSUED, "big", pki))
+        prod.send(topics.input, v, key=b"big", headers=h)
+        ids += ["big-c", "big-d"]
     prod.flush()
 
     results = e.Reader(topics.result)
-    got = results.until(lambda ms: {"big-a", "big-b"} <= {e.result_input_id(m) for m in ms}, 60,
-                        "results of big-a and big-b")
+    got = results.until(lambda ms: set(ids) <= {e.result_input_id(m) for m in ms}, 60,
+                        "results of %s" % ", ".join(ids))
     by_id = {e.result_input_id(m): m for m in got}
     a, b = by_id["big-a"], by_id["big-b"]
     e.check(e.result_type(a) == e.RESULT_FAILED, "big-a: %s" % e.result_type(a))
     e.check(a.json().get("error_class") == "retries_exhausted", "big-a: %r" % a.json())
-    e.check(e.result_type(b) == e.RESULT_COMPLETED, "big-b: %s" % e.result_type(b))
-    e.check(a.offset < b.offset, "big-b's result (offset %d) before big-a's (%d), same key"
-            % (b.offset, a.offset))
+    for i in ids[1:]:
+        e.check(e.result_type(by_id[i]) == e.RESULT_COMPLETED,
+                "%s: %s" % (i, e.result_type(by_id[i])))
+    e.check([by_id[i].offset for i in ids] == sorted(by_id[i].offset for i in ids),
+            "results of one key out of order: %s"
+            % ", ".join("%s at %d" % (i, by_id[i].offset) for i in ids))
+    if by == "producer":
+        e.check("order_name" not in by_id["big-c"].json(), "big-c: %r" % by_id["big-c"].json())
     dlq = e.Reader(topics.dlq)
     dl = dlq.until(lambda ms: ms, 30, "big-a's dead letter")[0]
     e.check(e.header(dl, "hookd.dlq.event.id") == "big-a", repr(dl))
     e.check(e.header(dl, "hookd.dlq.error.class") == "retries_exhausted", repr(dl))
-    e.check(e.header(dl, "hookd.retry.attempt") == "1", repr(dl))
     e.check(e.header(dl, "hookd.dlq.record") is None, repr(dl))
+    if by == "topic":
+        e.check(e.header(dl, "hookd.retry.attempt") == "1", repr(dl))
+    else:
+        # its headers alone pass 1,500 bytes: the minimal form, context only
+        e.check(e.header(dl, "hookd.dlq.value_truncated") == "true" and not dl.value and
+                e.header(dl, "hookd.retry.attempt") is None, repr(dl))
     rr = e.Reader(reply)
-    rep = rr.until(lambda ms: ms, 30, "the reply to big-a's requester")[0]
-    e.check(e.header(rep, "kafka_correlationId") == corr, repr(rep))
-    e.check(e.result_input_id(rep) == "big-a", repr(rep))
+    if by == "topic":
+        rep = rr.until(lambda ms: ms, 30, "the reply to big-a's requester")[0]
+        e.check(e.header(rep, "kafka_correlationId") == corr, repr(rep))
+        e.check(e.result_input_id(rep) == "big-a", repr(rep))
     e.check(w.stop() == 0, "worker exit status")
-    e.check("refused for good" in w.log_text(), "no refusal logged")
-    e.check(e.committed(topics.group, topics.input) == {0: 2},
+    log = w.log_text()
+    e.check("refused for good (MSG_SIZE_TOO_LARGE)" in log, "no refusal logged")
+    e.check(by == "topic" or "publishing it compacted" in log, "the result was not compacted")
+    e.check(e.committed(topics.group, topics.input) == {0: len(ids)},
             "committed %r" % e.committed(topics.group, topics.input))
     e.check(e.end_offsets(tier) == {0: 0}, "tier topic holds %r" % e.end_offsets(tier))
     calls = [l.split() for l in open(trace).read().splitlines() if l.strip()]
-    e.check(calls and calls[-1] == ["P", "big-b"] and ["F", "big-a"] in calls and
+    e.check(calls and calls[-1] == ["P", ids[-1]] and ["F", "big-a"] in calls and
             max(i for i, c in enumerate(calls) if c[1] == "big-a") <
             min(i for i, c in enumerate(calls) if c[1] == "big-b"),
             "calls %r" % calls)
-    e.log("refused tier record: checked in %.1f s" % (time.monotonic() - t0))
+    e.log("tier record refused by the %s: checked in %.1f s" % (by, time.monotonic() - t0))
     results.close()
     dlq.close()
     rr.close()
-
 
 if __name__ == "__main__":
     e.run(main)
