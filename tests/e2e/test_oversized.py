@@ -23,6 +23,13 @@ result becomes a dead letter (publish_refused, hookd.dlq.record=result)
 whose value is the compacted result, whole, and which is therefore not
 marked truncated.
 
+A fifth, `compacted`, runs with [kafka] delivery = exactly_once and a
+producer whose message.max.bytes (1500) is below every result of its
+events (their order and certificate names are long): the producer refuses
+each result before it is queued, the compact form (no names, no runs)
+goes into the same transaction, and a read_committed reader finds each
+result once, compacted.
+
 Valid events are produced on the same partition behind every oversized
 one. Checked: each oversized input gets a dead letter (invalid_event, "too
 large") whose value is a prefix of the original, cut when it would not fit,
@@ -175,6 +182,54 @@ class Refused:
         dlq.close()
 
 
+class Compacted:
+    """Exactly-once, with a producer whose message.max.bytes (1500) is below
+    every result of these events (their long names): each is refused by the
+    producer before it is queued, so its compact form goes into the same
+    transaction, and a read_committed reader finds each once, compacted."""
+
+    def __init__(self):
+        self.tag = "compacted"
+        self.topics = e.Topics.__new__(e.Topics)
+        self.topics.input = e.unique("ovr-compacted.in")
+        self.topics.result = e.unique("ovr-compacted.result")
+        self.topics.dlq = e.unique("ovr-compacted.dlq")
+        self.topics.group = e.unique("ovr-compacted.group")
+        self.topics.partitions = 1
+        e.create_topics({self.topics.input: 1, self.topics.result: 1, self.topics.dlq: 1})
+        self.ids = ["compacted-%d" % i for i in range(3)]
+        self.worker = e.Worker("ovr-compacted", self.topics, HOOKS, worker={"threads": 2},
+                               kafka={"delivery": "exactly_once",
+                                      "producer.rdkafka.transaction.timeout.ms": 10000,
+                                      "producer.rdkafka.message.max.bytes": 1500})
+
+    def produce(self):
+        p = e.Produce()
+        for eid in self.ids:
+            f = e.fields(e.REQUESTED, eid, None)
+            f["order_name"] = eid + "-" + "o" * 600
+            f["certificate_name"] = "cert-" + eid + "-" + "c" * 600
+            v, h = e.encode(e.REQUESTED, eid, f)
+            p.send(self.topics.input, v, key=eid.encode(), headers=h)
+        p.flush()
+
+    def check(self):
+        results = e.Reader(self.topics.result, {"isolation.level": "read_committed"})
+        results.until(lambda ms: set(self.ids) <= {e.result_input_id(m) for m in ms}, 90,
+                      "%d compacted results" % len(self.ids))
+        got = [e.result_input_id(m) for m in results.messages]
+        e.check(sorted(got) == sorted(self.ids), "results %r, want each of %r once"
+                % (got, self.ids))
+        for m in results.messages:
+            doc = m.json()
+            e.check(e.result_type(m) == e.RESULT_COMPLETED, "%r" % doc)
+            e.check(doc.get("runs") == [] and "order_name" not in doc,
+                    "not the compacted result: %r" % doc)
+        e.check("publishing it compacted" in self.worker.log_text(), "no fallback logged")
+        e.log("compacted: %d results refused by the producer, committed compacted" % len(got))
+        results.close()
+
+
 def main():
     big = Setup("big", BIG_SIZES, {"max.message.bytes": str(6 * MB)},
                 {"message.max.bytes": 6 * MB + 100000})
@@ -183,12 +238,13 @@ def main():
                   {"max.message.bytes": "300000"})
     setups = [big, dflt, tight]
     refused = Refused()
-    for s in setups + [refused]:
+    compacted = Compacted()
+    for s in setups + [refused, compacted]:
         s.produce()
     e.log("produced: %d oversized, %d valid" % (sum(len(s.big) for s in setups),
                                                 sum(len(s.valid) for s in setups)))
     t0 = time.monotonic()
-    for s in setups + [refused]:
+    for s in setups + [refused, compacted]:
         s.worker.start()
 
     for s in setups:
@@ -216,10 +272,11 @@ def main():
         dlq.close()
 
     refused.check()
+    compacted.check()
 
-    statuses = e.stop_all([s.worker for s in setups + [refused]])
+    statuses = e.stop_all([s.worker for s in setups + [refused, compacted]])
     e.check(all(v == 0 for v in statuses.values()), "exit statuses %r" % statuses)
-    for s in setups + [refused]:
+    for s in setups + [refused, compacted]:
         ends = e.end_offsets(s.topics.input)
         got = e.committed(s.topics.group, s.topics.input)
         e.check(got == ends, "%s: committed %r, end offsets %r" % (s.tag, got, ends))
