@@ -190,13 +190,7 @@ class Compacted:
 
     def __init__(self):
         self.tag = "compacted"
-        self.topics = e.Topics.__new__(e.Topics)
-        self.topics.input = e.unique("ovr-compacted.in")
-        self.topics.result = e.unique("ovr-compacted.result")
-        self.topics.dlq = e.unique("ovr-compacted.dlq")
-        self.topics.group = e.unique("ovr-compacted.group")
-        self.topics.partitions = 1
-        e.create_topics({self.topics.input: 1, self.topics.result: 1, self.topics.dlq: 1})
+        self.topics = e.Topics("ovr-compacted")
         self.ids = ["compacted-%d" % i for i in range(3)]
         self.worker = e.Worker("ovr-compacted", self.topics, HOOKS, worker={"threads": 2},
                                kafka={"delivery": "exactly_once",
