@@ -33,7 +33,6 @@ static bool same_str(const char *a, const char *b)
 static void compare(hookd_event_err_t ra, const hookd_event_t *a, const char *ea,
                     hookd_event_err_t rb, const hookd_event_t *b, const char *eb)
 {
-
     if (ra != rb || strcmp(ea, eb) != 0 || a->type != b->type || a->format != b->format)
         abort();
     for (size_t i = 0; i < EVENT_FIELD_COUNT; i++)
